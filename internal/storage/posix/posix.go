@@ -1,0 +1,291 @@
+// Package posix is the local filesystem storage driver (repo1-type=posix).
+package posix
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/pgbr-dev/pgbr/internal/storage"
+)
+
+// File and path modes used for the repository (pgBackRest: 0640 / 0750).
+const (
+	FileMode = 0o640
+	PathMode = 0o750
+)
+
+// tmpSuffix is the suffix pgBackRest uses for files being written.
+const tmpSuffix = ".pgbackrest.tmp"
+
+// Storage is a repository rooted at a local directory.
+type Storage struct {
+	root string
+}
+
+// New returns storage rooted at root (an absolute path).
+func New(root string) *Storage { return &Storage{root: filepath.Clean(root)} }
+
+func (s *Storage) Root() string { return s.root }
+
+// Full returns the absolute path of a repository path.
+func (s *Storage) Full(p string) string {
+	p = strings.TrimLeft(p, "/")
+	if p == "" {
+		return s.root
+	}
+	return filepath.Join(s.root, filepath.FromSlash(p))
+}
+
+func wrap(op string, full string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("unable to %s missing file '%s': %w", op, full, storage.ErrNotFound)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("unable to %s file '%s': %w", op, full, storage.ErrPermission)
+	}
+	return fmt.Errorf("unable to %s file '%s': %w", op, full, err)
+}
+
+func (s *Storage) Open(ctx context.Context, p string) (io.ReadCloser, error) {
+	full := s.Full(p)
+	f, err := os.Open(full)
+	if err != nil {
+		return nil, wrap("open", full, err)
+	}
+	return f, nil
+}
+
+type section struct {
+	io.Reader
+	f *os.File
+}
+
+func (r section) Close() error { return r.f.Close() }
+
+func (s *Storage) OpenRange(ctx context.Context, p string, offset, length int64) (io.ReadCloser, error) {
+	full := s.Full(p)
+	f, err := os.Open(full)
+	if err != nil {
+		return nil, wrap("open", full, err)
+	}
+	if length < 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, wrap("seek", full, err)
+		}
+		return f, nil
+	}
+	return section{io.NewSectionReader(f, offset, length), f}, nil
+}
+
+var tmpSeq atomic.Uint64
+
+type writer struct {
+	f      *os.File
+	tmp    string
+	final  string
+	noSync bool
+	done   bool
+}
+
+func (w *writer) Write(b []byte) (int, error) {
+	n, err := w.f.Write(b)
+	if err != nil {
+		return n, wrap("write", w.final, err)
+	}
+	return n, nil
+}
+
+func (w *writer) Commit() error {
+	if w.done {
+		return fmt.Errorf("file '%s' already committed or aborted", w.final)
+	}
+	w.done = true
+	if !w.noSync {
+		if err := w.f.Sync(); err != nil {
+			w.f.Close()
+			os.Remove(w.tmp)
+			return wrap("sync", w.final, err)
+		}
+	}
+	if err := w.f.Close(); err != nil {
+		os.Remove(w.tmp)
+		return wrap("close", w.final, err)
+	}
+	if err := os.Rename(w.tmp, w.final); err != nil {
+		os.Remove(w.tmp)
+		return wrap("move", w.final, err)
+	}
+	if !w.noSync {
+		return syncDir(filepath.Dir(w.final))
+	}
+	return nil
+}
+
+func (w *writer) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	w.f.Close()
+	return os.Remove(w.tmp)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return wrap("sync path", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return wrap("sync path", dir, err)
+	}
+	return nil
+}
+
+func (s *Storage) Create(ctx context.Context, p string, opts storage.CreateOptions) (storage.Writer, error) {
+	full := s.Full(p)
+	if err := s.mkdirAll(filepath.Dir(full)); err != nil {
+		return nil, err
+	}
+	// A unique temporary name per writer keeps concurrent writers of the
+	// same file (two processes pushing one WAL segment) from clobbering each
+	// other; the last rename wins with complete content.
+	tmp := full + tmpSuffix
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
+	if errors.Is(err, fs.ErrExist) {
+		tmp = fmt.Sprintf("%s.%d.%d%s", full, os.Getpid(), tmpSeq.Add(1), tmpSuffix)
+		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, FileMode)
+	}
+	if err != nil {
+		return nil, wrap("open", full, err)
+	}
+	return &writer{f: f, tmp: tmp, final: full, noSync: opts.NoSync}, nil
+}
+
+func (s *Storage) mkdirAll(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	// Create parents one by one so each new directory gets PathMode
+	// regardless of the umask, and sync the parent of each new directory.
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := s.mkdirAll(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, PathMode); err != nil && !errors.Is(err, fs.ErrExist) {
+		if errors.Is(err, fs.ErrPermission) {
+			return fmt.Errorf("unable to create path '%s': %w", dir, storage.ErrPermission)
+		}
+		return fmt.Errorf("unable to create path '%s': %w", dir, err)
+	}
+	os.Chmod(dir, PathMode)
+	return nil
+}
+
+func (s *Storage) List(ctx context.Context, p string) ([]storage.Info, error) {
+	full := s.Full(p)
+	entries, err := os.ReadDir(full)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("unable to list path '%s': %w", full, err)
+	}
+	out := make([]storage.Info, 0, len(entries))
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), tmpSuffix) {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		out = append(out, toInfo(e.Name(), filepath.Join(full, e.Name()), fi))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func toInfo(name, full string, fi fs.FileInfo) storage.Info {
+	in := storage.Info{Name: name, Size: fi.Size(), ModTime: fi.ModTime()}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		in.Type = storage.TypeLink
+		in.Link, _ = os.Readlink(full)
+		in.Size = 0
+	case fi.IsDir():
+		in.Type = storage.TypePath
+		in.Size = 0
+	default:
+		in.Type = storage.TypeFile
+	}
+	return in
+}
+
+func (s *Storage) Stat(ctx context.Context, p string) (storage.Info, error) {
+	full := s.Full(p)
+	fi, err := os.Lstat(full)
+	if err != nil {
+		return storage.Info{}, wrap("get info for", full, err)
+	}
+	return toInfo(strings.TrimLeft(p, "/"), full, fi), nil
+}
+
+func (s *Storage) Remove(ctx context.Context, p string) error {
+	full := s.Full(p)
+	if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return wrap("remove", full, err)
+	}
+	return nil
+}
+
+func (s *Storage) RemoveAll(ctx context.Context, p string) error {
+	full := s.Full(p)
+	if err := os.RemoveAll(full); err != nil {
+		return fmt.Errorf("unable to remove path '%s': %w", full, err)
+	}
+	return nil
+}
+
+func (s *Storage) PathCreate(ctx context.Context, p string) error {
+	return s.mkdirAll(s.Full(p))
+}
+
+func (s *Storage) Exists(ctx context.Context, p string) (bool, error) {
+	full := s.Full(p)
+	fi, err := os.Stat(full)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, wrap("get info for", full, err)
+	}
+	return !fi.IsDir(), nil
+}
+
+func (s *Storage) Symlink(ctx context.Context, target, p string) error {
+	full := s.Full(p)
+	tmp := full + tmpSuffix
+	os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return fmt.Errorf("unable to create symlink '%s' to '%s': %w", full, target, err)
+	}
+	if err := os.Rename(tmp, full); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("unable to create symlink '%s' to '%s': %w", full, target, err)
+	}
+	return nil
+}
+
+var _ storage.Storage = (*Storage)(nil)
