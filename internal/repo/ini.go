@@ -1,0 +1,416 @@
+package repo
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/hex"
+	"hash"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pgbr-dev/pgbr/internal/errs"
+)
+
+// RepoFormat is the only repository format pgBackRest 2.45 reads and writes.
+const RepoFormat = 5
+
+// BackrestVersion is the pgBackRest version written into new info files.
+const BackrestVersion = "2.45"
+
+const (
+	sectionBackrest   = "backrest"
+	keyChecksum       = "backrest-checksum"
+	keyFormat         = "backrest-format"
+	keyVersion        = "backrest-version"
+	sectionCipher     = "cipher"
+	keyCipherPass     = "cipher-pass"
+	sectionDB         = "db"
+	sectionDBHistory  = "db:history"
+	maxErrorLineShown = 200
+)
+
+// IniValue is one key=value line of an info file. Value is the raw JSON text
+// exactly as it appears in the file.
+type IniValue struct {
+	Section string
+	Key     string
+	Value   string
+}
+
+// Ini is an info file (archive.info, backup.info, backup.manifest) as a list
+// of values in file order (format spec §2.1). The backrest-checksum value is
+// kept in Values when it was read from a file.
+type Ini struct {
+	Values []IniValue
+}
+
+// ParseIni parses an info file, verifies its backrest-checksum and, when
+// present, that backrest-format is 5.
+func ParseIni(data []byte) (*Ini, error) {
+	ini, err := parseIniText(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := ini.verify(); err != nil {
+		return nil, err
+	}
+	return ini, nil
+}
+
+// ParseIniUnchecked parses an info file without verifying the checksum or
+// the format (for tests and tools that repair files).
+func ParseIniUnchecked(data []byte) (*Ini, error) { return parseIniText(data) }
+
+func shortLine(line string) string {
+	if len(line) > maxErrorLineShown {
+		return line[:maxErrorLineShown] + "..."
+	}
+	return line
+}
+
+// parseIniText applies the strict INI rules of §2.1.
+func parseIniText(data []byte) (*Ini, error) {
+	text := string(data) // one copy; keys and values are substrings of it
+	ini := &Ini{Values: make([]IniValue, 0, bytes.Count(data, []byte{'\n'})+1)}
+	section := ""
+	lineNo := 0
+	for pos := 0; pos < len(text); {
+		end := strings.IndexByte(text[pos:], '\n')
+		var line string
+		if end < 0 {
+			line = text[pos:]
+			pos = len(text)
+		} else {
+			line = text[pos : pos+end]
+			pos += end + 1
+		}
+		lineNo++
+		if line == "" {
+			continue
+		}
+		if line[0] == '[' && line[len(line)-1] == ']' && len(line) >= 2 {
+			section = line[1 : len(line)-1]
+			if section == "" {
+				return nil, errs.New(errs.Format, "invalid empty section at line %d: %s", lineNo, shortLine(line))
+			}
+			continue
+		}
+		if section == "" {
+			return nil, errs.New(errs.Format, "key/value found outside of section at line %d: %s", lineNo, shortLine(line))
+		}
+		eq := strings.IndexByte(line, '=')
+		if eq < 0 {
+			return nil, errs.New(errs.Format, "missing '=' in key/value at line %d: %s", lineNo, shortLine(line))
+		}
+		for !validJSON(line[eq+1:]) {
+			next := strings.IndexByte(line[eq+1:], '=')
+			if next < 0 {
+				return nil, errs.New(errs.Format, "invalid JSON value at line %d: %s", lineNo, shortLine(line))
+			}
+			eq += next + 1
+		}
+		if eq == 0 {
+			return nil, errs.New(errs.Format, "key is zero-length at line %d: %s", lineNo, shortLine(line))
+		}
+		ini.Values = append(ini.Values, IniValue{Section: section, Key: line[:eq], Value: line[eq+1:]})
+	}
+	return ini, nil
+}
+
+// verify checks backrest-format (when present) and the checksum.
+func (ini *Ini) verify() error {
+	expected := ""
+	found := false
+	for _, v := range ini.Values {
+		if v.Section != sectionBackrest {
+			continue
+		}
+		switch v.Key {
+		case keyFormat:
+			jv, err := parseJSON(v.Value)
+			if err != nil {
+				return errs.New(errs.Format, "expected format %d but found %s", RepoFormat, v.Value)
+			}
+			if jv.kind != jsonNumber || jv.s != strconv.Itoa(RepoFormat) {
+				if u, err := jv.asUint64(""); err != nil || u != RepoFormat {
+					return errs.New(errs.Format, "expected format %d but found %s", RepoFormat, v.Value)
+				}
+			}
+		case keyChecksum:
+			jv, err := parseJSON(v.Value)
+			if err != nil || jv.kind != jsonString {
+				return errs.New(errs.Checksum, "invalid checksum value %s", shortLine(v.Value))
+			}
+			expected, found = jv.s, true
+		}
+	}
+	actual := ini.Checksum()
+	if !found {
+		return errs.New(errs.Checksum, "invalid checksum, actual '%s' but no checksum found", actual)
+	}
+	if expected != actual {
+		return errs.New(errs.Checksum, "invalid checksum, actual '%s' but expected '%s'", actual, expected)
+	}
+	return nil
+}
+
+// Get returns the raw value of the last occurrence of section/key.
+func (ini *Ini) Get(section, key string) (string, bool) {
+	for i := len(ini.Values) - 1; i >= 0; i-- {
+		if v := &ini.Values[i]; v.Section == section && v.Key == key {
+			return v.Value, true
+		}
+	}
+	return "", false
+}
+
+// Set replaces the value of section/key (every occurrence) or appends it.
+func (ini *Ini) Set(section, key, value string) {
+	found := false
+	for i := range ini.Values {
+		if v := &ini.Values[i]; v.Section == section && v.Key == key {
+			v.Value = value
+			found = true
+		}
+	}
+	if !found {
+		ini.Values = append(ini.Values, IniValue{Section: section, Key: key, Value: value})
+	}
+}
+
+// Checksum computes backrest-checksum over the values in their current order
+// (format spec §2.5), skipping [backrest] backrest-checksum.
+func (ini *Ini) Checksum() string {
+	h := newChecksummer()
+	for _, v := range ini.Values {
+		if v.Section == sectionBackrest && v.Key == keyChecksum {
+			continue
+		}
+		h.add(v.Section, v.Key, v.Value)
+	}
+	return h.sum()
+}
+
+// Bytes returns the canonical serialisation (§2.3): sections ascending
+// bytewise (repeated sections merged), keys ascending bytewise except
+// [db:history] in numeric order, a duplicate key keeps its last value, raw
+// values unchanged, and a fresh trailing checksum.
+func (ini *Ini) Bytes() []byte {
+	type kv struct {
+		key, value string
+		seq        int
+	}
+	bySection := map[string][]kv{}
+	var sections []string
+	for i, v := range ini.Values {
+		if v.Section == sectionBackrest && v.Key == keyChecksum {
+			continue
+		}
+		if _, ok := bySection[v.Section]; !ok {
+			sections = append(sections, v.Section)
+		}
+		bySection[v.Section] = append(bySection[v.Section], kv{v.Key, v.Value, i})
+	}
+	slices.Sort(sections)
+	w := newIniWriter(0)
+	for _, s := range sections {
+		kvs := bySection[s]
+		cmp := strings.Compare
+		if s == sectionDBHistory {
+			cmp = compareHistoryKey
+		}
+		slices.SortStableFunc(kvs, func(a, b kv) int { return cmp(a.key, b.key) })
+		for i, e := range kvs {
+			if i+1 < len(kvs) && kvs[i+1].key == e.key {
+				continue // a later duplicate wins
+			}
+			w.putString(s, e.key, e.value)
+		}
+	}
+	return w.finish()
+}
+
+// compareHistoryKey orders [db:history] keys numerically; keys that are not
+// numbers sort after numbers, bytewise.
+func compareHistoryKey(a, b string) int {
+	ua, ea := strconv.ParseUint(a, 10, 64)
+	ub, eb := strconv.ParseUint(b, 10, 64)
+	switch {
+	case ea == nil && eb == nil:
+		if ua != ub {
+			if ua < ub {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	case ea == nil:
+		return -1
+	case eb == nil:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// checksummer feeds the canonical checksum text of §2.5 into SHA-1.
+type checksummer struct {
+	h       hash.Hash
+	buf     []byte
+	section string
+	started bool
+}
+
+func newChecksummer() *checksummer {
+	c := &checksummer{h: sha1.New(), buf: make([]byte, 0, 256)}
+	c.h.Write([]byte{'{'})
+	return c
+}
+
+func (c *checksummer) add(section, key, value string) {
+	c.addTo(section, key)
+	c.flush(append(c.buf, value...))
+}
+
+func (c *checksummer) addBytes(section, key string, value []byte) {
+	c.addTo(section, key)
+	c.flush(append(c.buf, value...))
+}
+
+// addTo puts the separator and key text into c.buf.
+func (c *checksummer) addTo(section, key string) {
+	b := c.buf[:0]
+	if !c.started || section != c.section {
+		if c.started {
+			b = append(b, "},"...)
+		}
+		b = append(b, '"')
+		b = append(b, section...)
+		b = append(b, `":{`...)
+		c.section = section
+		c.started = true
+	} else {
+		b = append(b, ',')
+	}
+	b = appendJSONString(b, key)
+	c.buf = append(b, ':')
+}
+
+func (c *checksummer) flush(b []byte) {
+	c.h.Write(b)
+	if cap(b) <= 1<<16 {
+		c.buf = b[:0]
+	} else {
+		c.buf = make([]byte, 0, 256)
+	}
+}
+
+func (c *checksummer) sum() string {
+	c.h.Write([]byte("}}"))
+	return hex.EncodeToString(c.h.Sum(nil))
+}
+
+// iniWriter writes an info file whose values arrive in canonical order and
+// computes the checksum on the way.
+type iniWriter struct {
+	buf     []byte
+	c       *checksummer
+	section string
+}
+
+func newIniWriter(sizeHint int) *iniWriter {
+	return &iniWriter{buf: make([]byte, 0, sizeHint+256), c: newChecksummer()}
+}
+
+func (w *iniWriter) put(section, key string, value []byte) {
+	w.head(section, key)
+	w.buf = append(w.buf, value...)
+	w.buf = append(w.buf, '\n')
+	w.c.addBytes(section, key, value)
+}
+
+func (w *iniWriter) putString(section, key, value string) {
+	w.head(section, key)
+	w.buf = append(w.buf, value...)
+	w.buf = append(w.buf, '\n')
+	w.c.add(section, key, value)
+}
+
+func (w *iniWriter) head(section, key string) {
+	if section != w.section || len(w.buf) == 0 {
+		if len(w.buf) > 0 {
+			w.buf = append(w.buf, '\n')
+		}
+		w.buf = append(w.buf, '[')
+		w.buf = append(w.buf, section...)
+		w.buf = append(w.buf, "]\n"...)
+		w.section = section
+	}
+	w.buf = append(w.buf, key...)
+	w.buf = append(w.buf, '=')
+}
+
+// finish appends the checksum section and returns the file bytes.
+func (w *iniWriter) finish() []byte {
+	sum := w.c.sum()
+	if len(w.buf) > 0 {
+		w.buf = append(w.buf, '\n')
+	}
+	w.buf = append(w.buf, "[backrest]\nbackrest-checksum=\""...)
+	w.buf = append(w.buf, sum...)
+	w.buf = append(w.buf, "\"\n"...)
+	return w.buf
+}
+
+// putBackrest writes the leading [backrest] section.
+func (w *iniWriter) putBackrest(version string) {
+	if version == "" {
+		version = BackrestVersion
+	}
+	w.putString(sectionBackrest, keyFormat, strconv.Itoa(RepoFormat))
+	w.put(sectionBackrest, keyVersion, appendJSONString(nil, version))
+}
+
+// putCipher writes [cipher] when pass is set.
+func (w *iniWriter) putCipher(pass string) {
+	if pass != "" {
+		w.put(sectionCipher, keyCipherPass, appendJSONString(nil, pass))
+	}
+}
+
+// infoHeader holds what every typed info file reads from [backrest] and
+// [cipher].
+type infoHeader struct {
+	version    string
+	cipherPass string
+}
+
+// readHeader extracts backrest-version and cipher-pass.
+func readHeader(ini *Ini) (infoHeader, error) {
+	var h infoHeader
+	for _, v := range ini.Values {
+		switch {
+		case v.Section == sectionBackrest && v.Key == keyVersion:
+			jv, err := parseJSON(v.Value)
+			if err != nil {
+				return h, err
+			}
+			s, err := jv.asString("[backrest] backrest-version")
+			if err != nil {
+				return h, err
+			}
+			h.version = s
+		case v.Section == sectionCipher && v.Key == keyCipherPass:
+			jv, err := parseJSON(v.Value)
+			if err != nil {
+				return h, err
+			}
+			s, err := jv.asStringOrNull("[cipher] cipher-pass")
+			if err != nil {
+				return h, err
+			}
+			h.cipherPass = s
+		}
+	}
+	return h, nil
+}
