@@ -1,0 +1,295 @@
+package filter
+
+import (
+	"bufio"
+	"io"
+	"sync"
+
+	"github.com/pgbr-dev/pgbr/internal/errs"
+)
+
+// countingWriter hashes and counts what passes to w.
+type countingWriter struct {
+	c Counter
+	w io.Writer
+}
+
+func (cw *countingWriter) Write(p []byte) (int, error) {
+	n, err := cw.w.Write(p)
+	cw.c.Write(p[:n])
+	return n, err
+}
+
+var bufWriterPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, BufferSize) }}
+
+// WritePipeline is the write side of the data path (backup, archive-push):
+//
+//	original → [SHA-1/size] → compress → encrypt → [SHA-1/size of repo bytes] → dst
+//
+// Write the original bytes, then Close; the accessors are valid after Close.
+// Close flushes everything into dst but does not close dst.
+type WritePipeline struct {
+	orig   Counter
+	repo   countingWriter
+	bw     *bufio.Writer
+	comp   io.WriteCloser // nil for none
+	enc    io.WriteCloser // nil without encryption
+	head   io.Writer      // where original bytes go after orig
+	same   bool           // repo bytes == original bytes: one hash only
+	err    error
+	closed bool
+}
+
+// NewWritePipeline returns a pipeline that compresses with t at level (as
+// NewCompressor) and, when cipherPass is not empty, encrypts with it.
+func NewWritePipeline(dst io.Writer, t CompressType, level int, cipherPass string) (*WritePipeline, error) {
+	if err := checkType(t); err != nil {
+		return nil, err
+	}
+	if err := checkLevel(t, level); err != nil {
+		return nil, err
+	}
+	p := &WritePipeline{}
+	p.bw = bufWriterPool.Get().(*bufio.Writer)
+	p.bw.Reset(dst)
+	p.same = t == None && cipherPass == ""
+	var w io.Writer = p.bw
+	if !p.same {
+		p.repo.w = p.bw
+		w = &p.repo
+	}
+	if cipherPass != "" {
+		enc, err := NewEncryptor(w, cipherPass)
+		if err != nil {
+			p.release()
+			return nil, err
+		}
+		p.enc = enc
+		w = enc
+	}
+	if t != None {
+		comp, err := NewCompressor(w, t, level)
+		if err != nil {
+			p.release()
+			return nil, err
+		}
+		p.comp = comp
+		w = comp
+	}
+	p.head = w
+	return p, nil
+}
+
+func (p *WritePipeline) release() {
+	if p.bw != nil {
+		p.bw.Reset(nil)
+		bufWriterPool.Put(p.bw)
+		p.bw = nil
+	}
+}
+
+// Write passes original bytes into the pipeline.
+func (p *WritePipeline) Write(b []byte) (int, error) {
+	if p.err != nil {
+		return 0, p.err
+	}
+	if p.closed {
+		return 0, errs.New(errs.Assert, "write to a closed pipeline")
+	}
+	n, err := p.head.Write(b)
+	p.orig.Write(b[:n])
+	if err != nil {
+		p.err = err
+	}
+	return n, err
+}
+
+// Close ends the compressed and encrypted streams and flushes them into dst.
+// It must be called also after a failed Write, to release pooled resources.
+func (p *WritePipeline) Close() error {
+	if p.closed {
+		return p.err
+	}
+	p.closed = true
+	if p.comp != nil {
+		if err := p.comp.Close(); err != nil && p.err == nil {
+			p.err = err
+		}
+	}
+	if p.enc != nil && p.err == nil {
+		if err := p.enc.Close(); err != nil {
+			p.err = err
+		}
+	}
+	if p.err == nil {
+		if err := p.bw.Flush(); err != nil {
+			p.err = err
+		}
+	}
+	p.release()
+	return p.err
+}
+
+// Checksum returns the SHA-1 (40 lowercase hex) of the original bytes.
+func (p *WritePipeline) Checksum() string { return p.orig.Sum() }
+
+// Size returns the number of original bytes.
+func (p *WritePipeline) Size() int64 { return p.orig.Size() }
+
+// RepoChecksum returns the SHA-1 of the bytes written to dst.
+func (p *WritePipeline) RepoChecksum() string {
+	if p.same {
+		return p.orig.Sum()
+	}
+	return p.repo.c.Sum()
+}
+
+// RepoSize returns the number of bytes written to dst.
+func (p *WritePipeline) RepoSize() int64 {
+	if p.same {
+		return p.orig.Size()
+	}
+	return p.repo.c.Size()
+}
+
+// countingReader hashes and counts what is read from r.
+type countingReader struct {
+	c Counter
+	r io.Reader
+}
+
+func (cr *countingReader) Read(b []byte) (int, error) {
+	n, err := cr.r.Read(b)
+	cr.c.Write(b[:n])
+	return n, err
+}
+
+// ReadPipeline is the read side of the data path (restore, archive-get):
+//
+//	src → [SHA-1/size of repo bytes] → decrypt → decompress → [SHA-1/size] → original
+//
+// Read the original bytes to io.EOF, then check Checksum/Size (or call
+// Verify). Close releases pooled resources; it does not close src.
+type ReadPipeline struct {
+	repo   countingReader
+	orig   Counter
+	below  io.Reader // input of the decompressor (decrypted stream)
+	dec    io.ReadCloser
+	same   bool
+	err    error
+	closed bool
+}
+
+// NewReadPipeline returns a pipeline that decrypts src with cipherPass (when
+// not empty) and decompresses it with t.
+func NewReadPipeline(src io.Reader, t CompressType, cipherPass string) (*ReadPipeline, error) {
+	if err := checkType(t); err != nil {
+		return nil, err
+	}
+	p := &ReadPipeline{same: t == None && cipherPass == ""}
+	p.repo.r = src
+	var r io.Reader = &p.repo
+	if p.same {
+		r = src
+	}
+	if cipherPass != "" {
+		d, err := NewDecryptor(r, cipherPass)
+		if err != nil {
+			return nil, err
+		}
+		r = d
+	}
+	p.below = r
+	dec, err := NewDecompressor(r, t)
+	if err != nil {
+		return nil, err
+	}
+	p.dec = dec
+	return p, nil
+}
+
+// Read returns original bytes. At the end of the stream it makes sure that
+// nothing follows the compressed stream and that the encryption padding is
+// valid, and returns io.EOF only then.
+func (p *ReadPipeline) Read(b []byte) (int, error) {
+	if p.err != nil {
+		return 0, p.err
+	}
+	if p.closed {
+		return 0, errs.New(errs.Assert, "read from a closed pipeline")
+	}
+	n, err := p.dec.Read(b)
+	p.orig.Write(b[:n])
+	if err == io.EOF && !p.same {
+		err = p.finish()
+	}
+	if err != nil {
+		p.err = err
+	}
+	return n, err
+}
+
+// finish drains the stream below the decompressor: it must be at its end.
+func (p *ReadPipeline) finish() error {
+	var tmp [512]byte
+	for {
+		n, err := p.below.Read(tmp[:])
+		if n > 0 {
+			return errs.New(errs.Format, "unexpected data after the end of the compressed stream")
+		}
+		if err == io.EOF {
+			return io.EOF
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// Close releases the decompressor. It does not close src.
+func (p *ReadPipeline) Close() error {
+	if !p.closed {
+		p.closed = true
+		p.dec.Close()
+	}
+	return nil
+}
+
+// Checksum returns the SHA-1 (40 lowercase hex) of the original bytes read.
+func (p *ReadPipeline) Checksum() string { return p.orig.Sum() }
+
+// Size returns the number of original bytes read.
+func (p *ReadPipeline) Size() int64 { return p.orig.Size() }
+
+// RepoChecksum returns the SHA-1 of the repository bytes consumed from src.
+func (p *ReadPipeline) RepoChecksum() string {
+	if p.same {
+		return p.orig.Sum()
+	}
+	return p.repo.c.Sum()
+}
+
+// RepoSize returns the number of repository bytes consumed from src.
+func (p *ReadPipeline) RepoSize() int64 {
+	if p.same {
+		return p.orig.Size()
+	}
+	return p.repo.c.Size()
+}
+
+// Verify checks, after io.EOF, that the original bytes have the expected
+// SHA-1 and size; a mismatch is a ChecksumError naming what.
+func (p *ReadPipeline) Verify(what, checksum string, size int64) error {
+	if p.err != io.EOF {
+		if p.err != nil {
+			return p.err
+		}
+		return errs.New(errs.Assert, "verify of '%s' before the end of the stream", what)
+	}
+	if p.orig.Size() != size || p.orig.Sum() != checksum {
+		return errs.New(errs.Checksum,
+			"error verifying '%s': expected checksum %s and size %d but got checksum %s and size %d",
+			what, checksum, size, p.orig.Sum(), p.orig.Size())
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+package filter
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/hex"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/pgbr-dev/pgbr/internal/errs"
+)
+
+// testData returns n bytes that compress somewhat (like database pages).
+func testData(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	b := make([]byte, n)
+	for i := 0; i < n; {
+		run := r.IntN(64) + 1
+		c := byte(r.IntN(8))
+		if r.IntN(4) == 0 {
+			for j := 0; j < run && i < n; j++ {
+				b[i] = byte(r.Uint32())
+				i++
+			}
+			continue
+		}
+		for j := 0; j < run && i < n; j++ {
+			b[i] = c
+			i++
+		}
+	}
+	return b
+}
+
+func sha1hex(b []byte) string { s := sha1.Sum(b); return hex.EncodeToString(s[:]) }
+
+var allTypes = []CompressType{None, Gz, Bz2, Lz4, Zst}
+
+func TestPipelineRoundTrip(t *testing.T) {
+	sizes := []int{0, 1, 15, 16, 17, 8192, 65535, 65536, 65537, 1 << 20, 3<<20 + 7}
+	for _, ct := range allTypes {
+		for _, pass := range []string{"", "x3Y/abc+def"} {
+			for _, size := range sizes {
+				data := testData(size, uint64(size))
+				var dst bytes.Buffer
+				w, err := NewWritePipeline(&dst, ct, DefaultLevel(ct), pass)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Write in odd pieces.
+				for off := 0; off < len(data); {
+					n := min(len(data)-off, 1+off%70001)
+					if _, err := w.Write(data[off : off+n]); err != nil {
+						t.Fatal(err)
+					}
+					off += n
+				}
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if w.Checksum() != sha1hex(data) || w.Size() != int64(size) {
+					t.Fatalf("%s/%q/%d: checksum/size mismatch", ct, pass, size)
+				}
+				if w.RepoChecksum() != sha1hex(dst.Bytes()) || w.RepoSize() != int64(dst.Len()) {
+					t.Fatalf("%s/%q/%d: repo checksum/size mismatch", ct, pass, size)
+				}
+				if (ct != None || pass != "") && dst.Len() == 0 {
+					t.Fatalf("%s/%q/%d: empty stream", ct, pass, size)
+				}
+				repo := dst.Bytes()
+				r, err := NewReadPipeline(bytes.NewReader(repo), ct, pass)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(r)
+				if err != nil {
+					t.Fatalf("%s/%q/%d: read: %v", ct, pass, size, err)
+				}
+				if !bytes.Equal(got, data) {
+					t.Fatalf("%s/%q/%d: data mismatch", ct, pass, size)
+				}
+				if err := r.Verify("f", sha1hex(data), int64(size)); err != nil {
+					t.Fatal(err)
+				}
+				if err := r.Verify("f", sha1hex(data), int64(size)+1); !errs.Is(err, errs.Checksum) {
+					t.Fatalf("verify mismatch: %v", err)
+				}
+				if r.RepoChecksum() != sha1hex(repo) || r.RepoSize() != int64(len(repo)) {
+					t.Fatalf("%s/%q/%d: read repo checksum/size mismatch", ct, pass, size)
+				}
+				r.Close()
+			}
+		}
+	}
+}
