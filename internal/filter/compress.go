@@ -125,6 +125,10 @@ func checkLevel(t CompressType, level int) error {
 // ---------------------------------------------------------------------------
 // Level mappings.
 //
+// zst frames are written with the optional content checksum (pgBackRest
+// writes none; both are standard and every decoder, 2.45's too, accepts and
+// verifies it), so corruption is caught in the decoder as well.
+//
 // zst: pgBackRest levels -7..22 map to klauspost's four encoder levels as
 // zstd.EncoderLevelFromZstd does: < 3 → SpeedFastest (≈ zstd 1), 3..5 →
 // SpeedDefault (≈ zstd 3), 6..9 → SpeedBetterCompression (≈ zstd 7),
@@ -226,7 +230,7 @@ func newEncoder(w io.Writer, t CompressType, level int) (io.WriteCloser, poolKey
 			return z, k, nil
 		}
 		z, err := zstd.NewWriter(w, zstd.WithEncoderLevel(l), zstd.WithEncoderConcurrency(1),
-			zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true))
+			zstd.WithEncoderCRC(true), zstd.WithZeroFrames(true))
 		if err != nil {
 			return nil, k, errs.Wrap(errs.Assert, err, "unable to create zst compressor")
 		}
@@ -331,6 +335,12 @@ func (d *decompressor) Read(p []byte) (int, error) {
 	if d.err != nil {
 		return 0, d.err
 	}
+	if d.dec == nil {
+		if err := d.start(); err != nil {
+			d.err = err
+			return 0, err
+		}
+	}
 	n, err := d.dec.Read(p)
 	if err != nil {
 		if err != io.EOF {
@@ -339,6 +349,70 @@ func (d *decompressor) Read(p []byte) (int, error) {
 		d.err = err
 	}
 	return n, err
+}
+
+// start creates the decoder at the first Read, so that NewDecompressor does
+// no I/O.
+func (d *decompressor) start() error {
+	// A compressed stream is never empty, not even for empty data.
+	if _, err := d.br.Peek(1); err != nil {
+		if err == io.EOF {
+			return errs.New(errs.Format, "unable to decompress %s data: stream is empty", string(d.t))
+		}
+		return err
+	}
+	switch d.t {
+	case Gz:
+		var g *gzip.Reader
+		if v := gzReaderPool.Get(); v != nil {
+			g = v.(*gzip.Reader)
+			d.close = func() { gzReaderPool.Put(g) }
+			if err := g.Reset(d.br); err != nil {
+				return decodeError(d.t, err)
+			}
+		} else {
+			var err error
+			if g, err = gzip.NewReader(d.br); err != nil {
+				return decodeError(d.t, err)
+			}
+			d.close = func() { gzReaderPool.Put(g) }
+		}
+		g.Multistream(true)
+		d.dec = g
+	case Bz2:
+		d.dec = bzip2.NewReader(d.br)
+	case Lz4:
+		var z *lz4.Reader
+		if v := lz4ReaderPool.Get(); v != nil {
+			z = v.(*lz4.Reader)
+			z.Reset(d.br)
+		} else {
+			z = lz4.NewReader(d.br)
+			if err := z.Apply(lz4.ConcurrencyOption(1)); err != nil {
+				return errs.Wrap(errs.Assert, err, "unable to create lz4 decompressor")
+			}
+		}
+		d.dec = z
+		d.close = func() { z.Reset(nil); lz4ReaderPool.Put(z) }
+	case Zst:
+		var z *zstd.Decoder
+		if v := zstReaderPool.Get(); v != nil {
+			z = v.(*zstd.Decoder)
+			d.close = func() { _ = z.Reset(nil); zstReaderPool.Put(z) }
+			if err := z.Reset(d.br); err != nil {
+				return decodeError(d.t, err)
+			}
+		} else {
+			var err error
+			z, err = zstd.NewReader(d.br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow))
+			if err != nil {
+				return decodeError(d.t, err)
+			}
+			d.close = func() { _ = z.Reset(nil); zstReaderPool.Put(z) }
+		}
+		d.dec = z
+	}
+	return nil
 }
 
 // decodeError turns a codec error into a FormatError with a clear message,
@@ -363,7 +437,6 @@ func (d *decompressor) Close() error {
 		bufReaderPool.Put(d.br)
 		d.br = nil
 	}
-	d.dec = nil
 	if d.err == nil || d.err == io.EOF {
 		d.err = errs.New(errs.Assert, "read from a closed decompressor")
 	}
@@ -386,61 +459,5 @@ func NewDecompressor(r io.Reader, t CompressType) (io.ReadCloser, error) {
 	}
 	br := bufReaderPool.Get().(*bufio.Reader)
 	br.Reset(r)
-	d := &decompressor{br: br, t: t}
-	switch t {
-	case Gz:
-		var g *gzip.Reader
-		if v := gzReaderPool.Get(); v != nil {
-			g = v.(*gzip.Reader)
-			if err := g.Reset(br); err != nil {
-				gzReaderPool.Put(g)
-				d.dec, d.err = g, decodeError(t, err)
-				return d, nil
-			}
-		} else {
-			var err error
-			if g, err = gzip.NewReader(br); err != nil {
-				d.err = decodeError(t, err)
-				return d, nil
-			}
-		}
-		g.Multistream(true)
-		d.dec = g
-		d.close = func() { gzReaderPool.Put(g) }
-	case Bz2:
-		d.dec = bzip2.NewReader(br)
-	case Lz4:
-		var z *lz4.Reader
-		if v := lz4ReaderPool.Get(); v != nil {
-			z = v.(*lz4.Reader)
-			z.Reset(br)
-		} else {
-			z = lz4.NewReader(br)
-			if err := z.Apply(lz4.ConcurrencyOption(1)); err != nil {
-				return nil, errs.Wrap(errs.Assert, err, "unable to create lz4 decompressor")
-			}
-		}
-		d.dec = z
-		d.close = func() { z.Reset(nil); lz4ReaderPool.Put(z) }
-	case Zst:
-		var z *zstd.Decoder
-		if v := zstReaderPool.Get(); v != nil {
-			z = v.(*zstd.Decoder)
-			if err := z.Reset(br); err != nil {
-				d.err = decodeError(t, err)
-				d.close = func() { zstReaderPool.Put(z) }
-				return d, nil
-			}
-		} else {
-			var err error
-			z, err = zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow))
-			if err != nil {
-				d.err = decodeError(t, err)
-				return d, nil
-			}
-		}
-		d.dec = z
-		d.close = func() { _ = z.Reset(nil); zstReaderPool.Put(z) }
-	}
-	return d, nil
+	return &decompressor{br: br, t: t}, nil
 }
