@@ -1,0 +1,1175 @@
+package repo
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pgbr-dev/pgbr/internal/errs"
+)
+
+// Backup types as stored in manifests and backup.info.
+const (
+	BackupTypeFull = "full"
+	BackupTypeDiff = "diff"
+	BackupTypeIncr = "incr"
+)
+
+// EmptySHA1 is the SHA-1 of empty input, the checksum of every zero-length
+// file (the manifest omits it).
+const EmptySHA1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+
+// Manifest targets.
+const (
+	TargetPgData    = "pg_data"
+	TargetPgTblspc  = "pg_tblspc"
+	TargetTypePath  = "path"
+	TargetTypeLink  = "link"
+	manifestFileKey = "target:file"
+)
+
+// ManifestBackup is the [backup] section (format spec §3.2).
+type ManifestBackup struct {
+	ArchiveStart string // "" = absent (offline backup)
+	ArchiveStop  string
+	// BlockIncr marks a block incremental backup. pgbr reads the flag only
+	// to refuse such backups; it never produces one.
+	BlockIncr          bool
+	Bundle             bool
+	BundleRaw          bool // written only together with Bundle
+	Label              string
+	LsnStart           string
+	LsnStop            string
+	Prior              string
+	Reference          []string // oldest first, ending with Label; a comma-separated string in the file
+	TimestampCopyStart int64
+	TimestampStart     int64
+	TimestampStop      int64
+	Type               string // BackupTypeFull, BackupTypeDiff or BackupTypeIncr
+}
+
+// ManifestOption is [backup:option] (§3.4).
+type ManifestOption struct {
+	ArchiveCheck         bool
+	ArchiveCopy          bool
+	BackupStandby        bool
+	BufferSize           uint64
+	ChecksumPage         bool
+	CompressLevel        int
+	CompressLevelNetwork int
+	CompressType         string // "none", "gz", "bz2", "lz4", "zst"; written as "none" when ""
+	Delta                bool
+	Hardlink             bool
+	Online               bool
+	ProcessMax           int
+}
+
+// Compress reports whether files are compressed (option-compress).
+func (o *ManifestOption) Compress() bool { return o.CompressType != "" && o.CompressType != "none" }
+
+// ManifestTarget is one [backup:target] entry (§3.5).
+type ManifestTarget struct {
+	Name           string // "pg_data", "pg_tblspc/16384", "pg_data/pg_wal", ...
+	Path           string
+	File           string // file links only
+	TablespaceID   string // tablespace oid as a string, "" when not a tablespace
+	TablespaceName string
+	Type           string // TargetTypePath or TargetTypeLink
+}
+
+// ManifestDatabase is one [db] entry (§3.7).
+type ManifestDatabase struct {
+	Name         string
+	OID          uint32
+	LastSystemID uint32
+}
+
+// Owner is a user or group name, or None when the id had no name (stored
+// as false). The zero value means "not known" and is never written.
+type Owner struct {
+	Name string
+	None bool
+}
+
+// IsSet reports whether the owner is a name or the explicit "no name".
+func (o Owner) IsSet() bool { return o.None || o.Name != "" }
+
+func (o Owner) appendJSON(b []byte) []byte {
+	if o.None {
+		return append(b, "false"...)
+	}
+	return appendJSONString(b, o.Name)
+}
+
+// ManifestFile is one [target:file] entry (§3.9). Mode/User/Group are the
+// effective values (defaults applied).
+type ManifestFile struct {
+	Name      string
+	Size      uint64
+	Timestamp int64
+	// Checksum is the SHA-1 of the original content, "" when absent (zero
+	// length files, files not yet copied in a partial manifest). Use
+	// EffectiveChecksum for the value a reader must compare with.
+	Checksum     string
+	ChecksumPage *bool // nil: page checksums were not checked
+	// ChecksumPageError is the compact JSON array of bad pages/ranges, e.g.
+	// `[[3,5],10]`, "" when absent; see PageErrors/FormatPageErrors.
+	ChecksumPageError string
+	RepoChecksum      string // rck: SHA-1 of the stored bytes, "" when absent
+	Reference         string // label of the backup holding the bytes, "" = this backup
+	// RepoSize is the number of stored bytes. A file entry without repo-size
+	// has RepoSize == Size; repo-size is written only when it differs.
+	RepoSize     uint64
+	BundleID     uint64 // bni, 0 = not bundled
+	BundleOffset uint64 // bno
+	Mode         string // 4-digit octal, e.g. "0600"
+	User         Owner
+	Group        Owner
+	// Block incremental keys (bi, bic, bim) are kept only so a rewritten
+	// manifest stays intact; pgbr refuses to restore such files.
+	BlockIncr         uint64
+	BlockIncrChecksum uint64
+	BlockIncrMap      uint64
+}
+
+// EffectiveChecksum returns Checksum, or the empty-input SHA-1 for a
+// zero-length file without one.
+func (f *ManifestFile) EffectiveChecksum() string {
+	if f.Checksum == "" && f.Size == 0 {
+		return EmptySHA1
+	}
+	return f.Checksum
+}
+
+// PageRange is a bad page (First == Last) or an inclusive range of pages.
+type PageRange struct{ First, Last uint64 }
+
+// PageErrors decodes ChecksumPageError.
+func (f *ManifestFile) PageErrors() ([]PageRange, error) {
+	if f.ChecksumPageError == "" {
+		return nil, nil
+	}
+	v, err := parseJSON(f.ChecksumPageError)
+	if err != nil {
+		return nil, err
+	}
+	where := "checksum-page-error of '" + f.Name + "'"
+	if v.kind != jsonArray {
+		return nil, jsonErr(where, "array", &v)
+	}
+	var out []PageRange
+	for i := range v.arr {
+		e := &v.arr[i]
+		switch e.kind {
+		case jsonNumber:
+			p, err := e.asUint64(where)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, PageRange{p, p})
+		case jsonArray:
+			if len(e.arr) != 2 {
+				return nil, errs.New(errs.JSONFormat, "%s: a range must have two pages", where)
+			}
+			a, err := e.arr[0].asUint64(where)
+			if err != nil {
+				return nil, err
+			}
+			b, err := e.arr[1].asUint64(where)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, PageRange{a, b})
+		default:
+			return nil, jsonErr(where, "page number or range", e)
+		}
+	}
+	return out, nil
+}
+
+// FormatPageErrors encodes page ranges the way pgBackRest does: a single
+// page as a number, a range as [first,last]. nil/empty gives "".
+func FormatPageErrors(r []PageRange) string {
+	if len(r) == 0 {
+		return ""
+	}
+	b := []byte{'['}
+	for i, p := range r {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if p.First == p.Last {
+			b = strconv.AppendUint(b, p.First, 10)
+			continue
+		}
+		b = append(b, '[')
+		b = strconv.AppendUint(b, p.First, 10)
+		b = append(b, ',')
+		b = strconv.AppendUint(b, p.Last, 10)
+		b = append(b, ']')
+	}
+	return string(append(b, ']'))
+}
+
+// ManifestPath is one [target:path] entry (§3.11).
+type ManifestPath struct {
+	Name  string
+	Mode  string
+	User  Owner
+	Group Owner
+}
+
+// ManifestLink is one [target:link] entry.
+type ManifestLink struct {
+	Name        string
+	Destination string
+	User        Owner
+	Group       Owner
+}
+
+// ManifestDefaults is a [target:*:default] section. Mode is unused for
+// links. A zero field was absent and is not written.
+type ManifestDefaults struct {
+	Mode  string
+	User  Owner
+	Group Owner
+}
+
+// Manifest is backup.manifest (format spec §3). Targets, Databases, Files,
+// Paths and Links are sorted by name after parsing; code that appends to
+// them must call Sort before using the Find methods.
+type Manifest struct {
+	BackrestVersion string
+	Backup          ManifestBackup
+	DB              BackupDB // [backup:db]
+	Option          ManifestOption
+	Targets         []ManifestTarget
+	CipherPass      string // backup set passphrase, "" = not encrypted
+	Databases       []ManifestDatabase
+	Annotation      map[string]string // [metadata] annotation; nil = none
+	Files           []ManifestFile
+	Paths           []ManifestPath
+	Links           []ManifestLink
+	FileDefault     ManifestDefaults
+	LinkDefault     ManifestDefaults
+	PathDefault     ManifestDefaults
+}
+
+func byName[T any](name func(*T) string) func(a, b T) int {
+	return func(a, b T) int { return strings.Compare(name(&a), name(&b)) }
+}
+
+func fileName(f *ManifestFile) string         { return f.Name }
+func pathName(p *ManifestPath) string         { return p.Name }
+func linkName(l *ManifestLink) string         { return l.Name }
+func targetName(t *ManifestTarget) string     { return t.Name }
+func databaseName(d *ManifestDatabase) string { return d.Name }
+
+// sortDedup sorts by name (stable) and keeps the last of equal names.
+func sortDedup[T any](s []T, name func(*T) string) []T {
+	cmp := byName(name)
+	if !slices.IsSortedFunc(s, cmp) {
+		slices.SortStableFunc(s, cmp)
+	}
+	out := s[:0]
+	for i := range s {
+		if i+1 < len(s) && name(&s[i+1]) == name(&s[i]) {
+			continue
+		}
+		out = append(out, s[i])
+	}
+	clear(s[len(out):])
+	return out
+}
+
+func find[T any](s []T, n string, name func(*T) string) (*T, bool) {
+	i, ok := slices.BinarySearchFunc(s, n, func(e T, n string) int { return strings.Compare(name(&e), n) })
+	if !ok {
+		return nil, false
+	}
+	return &s[i], true
+}
+
+// Sort sorts every list by name, dropping earlier duplicates. O(n log n).
+func (m *Manifest) Sort() {
+	m.Targets = sortDedup(m.Targets, targetName)
+	m.Databases = sortDedup(m.Databases, databaseName)
+	m.Files = sortDedup(m.Files, fileName)
+	m.Paths = sortDedup(m.Paths, pathName)
+	m.Links = sortDedup(m.Links, linkName)
+}
+
+// FindFile returns the file entry with the given manifest name.
+func (m *Manifest) FindFile(name string) (*ManifestFile, bool) { return find(m.Files, name, fileName) }
+
+// FindPath returns the path entry with the given manifest name.
+func (m *Manifest) FindPath(name string) (*ManifestPath, bool) { return find(m.Paths, name, pathName) }
+
+// FindLink returns the link entry with the given manifest name.
+func (m *Manifest) FindLink(name string) (*ManifestLink, bool) { return find(m.Links, name, linkName) }
+
+// FindTarget returns the target with the given name.
+func (m *Manifest) FindTarget(name string) (*ManifestTarget, bool) {
+	return find(m.Targets, name, targetName)
+}
+
+// FindDatabase returns the database with the given name.
+func (m *Manifest) FindDatabase(name string) (*ManifestDatabase, bool) {
+	return find(m.Databases, name, databaseName)
+}
+
+// SetDefaultsFromPgData sets the default sections from the pg_data path
+// entry as pgBackRest does (§3.10): path mode = pg_data mode, file mode =
+// pg_data mode & 0640, owners = pg_data owners.
+func (m *Manifest) SetDefaultsFromPgData() error {
+	p, ok := m.FindPath(TargetPgData)
+	if !ok {
+		return errs.New(errs.Format, "manifest has no '%s' path", TargetPgData)
+	}
+	mode, ok := parseMode(p.Mode)
+	if !ok {
+		return errs.New(errs.Format, "invalid mode '%s' for path '%s'", p.Mode, TargetPgData)
+	}
+	m.PathDefault = ManifestDefaults{Mode: p.Mode, User: p.User, Group: p.Group}
+	m.FileDefault = ManifestDefaults{Mode: FormatMode(mode & 0o640), User: p.User, Group: p.Group}
+	m.LinkDefault = ManifestDefaults{User: p.User, Group: p.Group}
+	return nil
+}
+
+// FormatMode formats a permission mode as pgBackRest stores it ("0640").
+func FormatMode(mode uint32) string {
+	s := strconv.FormatUint(uint64(mode&0o7777), 8)
+	for len(s) < 4 {
+		s = "0" + s
+	}
+	return s
+}
+
+// ParseMode parses a stored mode string ("0600").
+func ParseMode(s string) (uint32, error) {
+	m, ok := parseMode(s)
+	if !ok {
+		return 0, errs.New(errs.Format, "invalid mode '%s'", s)
+	}
+	return m, nil
+}
+
+func parseMode(s string) (uint32, bool) {
+	if s == "" || len(s) > 8 {
+		return 0, false
+	}
+	m, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || m > 0o7777 {
+		return 0, false
+	}
+	return uint32(m), true
+}
+
+// CompressExt returns the file extension of a compress type ("gz" → ".gz",
+// "none" → "").
+func CompressExt(compressType string) string {
+	switch compressType {
+	case "", "none":
+		return ""
+	}
+	return "." + compressType
+}
+
+// FileRepoPath returns where a file's bytes are stored, relative to
+// backup/<stanza>/: "<label>/<name><ext>", or "<label>/bundle/<id>" for a
+// bundled file (read RepoSize bytes at BundleOffset). <label> is the
+// file's reference or this backup's label.
+func (m *Manifest) FileRepoPath(f *ManifestFile) string {
+	label := f.Reference
+	if label == "" {
+		label = m.Backup.Label
+	}
+	if f.BundleID != 0 {
+		return label + "/bundle/" + strconv.FormatUint(f.BundleID, 10)
+	}
+	return label + "/" + f.Name + CompressExt(m.Option.CompressType)
+}
+
+// CheckRestorable refuses manifests pgbr cannot restore (block incremental).
+func (m *Manifest) CheckRestorable() error {
+	if m.Backup.BlockIncr {
+		return errs.New(errs.FeatureNotSupported,
+			"backup '%s' is a block incremental backup, which pgbr cannot restore", m.Backup.Label)
+	}
+	return nil
+}
+
+// Validate checks what pgBackRest checks before the final save (§3.13):
+// every file has a checksum (zero-length files count as having the empty
+// one); with strict, zero-length files have the empty SHA-1 and files with
+// data have a repo size.
+func (m *Manifest) Validate(strict bool) error {
+	var msg strings.Builder
+	for i := range m.Files {
+		f := &m.Files[i]
+		sum := f.EffectiveChecksum()
+		if sum == "" {
+			msg.WriteString("\nmissing checksum for file '" + f.Name + "'")
+			continue
+		}
+		if strict {
+			if f.Size == 0 && sum != EmptySHA1 {
+				msg.WriteString("\ninvalid checksum '" + sum + "' for zero size file '" + f.Name + "'")
+			}
+			if f.RepoSize == 0 && f.Size != 0 {
+				msg.WriteString("\nrepo size must be > 0 for file '" + f.Name + "'")
+			}
+		}
+	}
+	if msg.Len() > 0 {
+		return errs.New(errs.Format, "manifest validation failed:%s", msg.String())
+	}
+	return nil
+}
+
+// --- parse ------------------------------------------------------------------
+
+// presence bits for user/group/mode of entries, to apply defaults after load
+const (
+	hasUser = 1 << iota
+	hasGroup
+	hasMode
+)
+
+func isHexSHA1(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *jsonValue) asSHA1(where string) (string, error) {
+	s, err := v.asString(where)
+	if err != nil {
+		return "", err
+	}
+	if !isHexSHA1(s) {
+		return "", errs.New(errs.Format, "%s: invalid SHA-1 '%s'", where, shortLine(s))
+	}
+	return strings.ToLower(s), nil
+}
+
+func (v *jsonValue) asOwner(where string) (Owner, error) {
+	switch v.kind {
+	case jsonString:
+		return Owner{Name: v.s}, nil
+	case jsonBool:
+		if v.b {
+			return Owner{}, errs.New(errs.Format, "%s: owner bool must be false", where)
+		}
+		return Owner{None: true}, nil
+	}
+	return Owner{}, jsonErr(where, "string or false", v)
+}
+
+func (v *jsonValue) asMode(where string) (string, error) {
+	s, err := v.asString(where)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := parseMode(s); !ok {
+		return "", errs.New(errs.Format, "%s: invalid mode '%s'", where, shortLine(s))
+	}
+	return s, nil
+}
+
+// ParseManifest parses and verifies backup.manifest.
+func ParseManifest(data []byte) (*Manifest, error) {
+	ini, err := ParseIni(data)
+	if err != nil {
+		return nil, err
+	}
+	return manifestFromIni(ini)
+}
+
+func manifestFromIni(ini *Ini) (*Manifest, error) {
+	h, err := readHeader(ini)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manifest{BackrestVersion: h.version, CipherPass: h.cipherPass}
+	var (
+		fileHas, pathHas, linkHas []uint8
+		haveLabel, haveType       bool
+		haveRef                   bool
+		compress                  *bool
+		compressType              string
+	)
+	for _, v := range ini.Values {
+		where := "[" + v.Section + "] " + v.Key
+		switch v.Section {
+		case manifestFileKey:
+			f, has, err := parseManifestFile(v.Key, v.Value)
+			if err != nil {
+				return nil, err
+			}
+			m.Files = append(m.Files, f)
+			fileHas = append(fileHas, has)
+		case "target:path":
+			obj, err := parseObject(v.Value, where)
+			if err != nil {
+				return nil, err
+			}
+			p := ManifestPath{Name: v.Key}
+			var has uint8
+			for i := range obj.obj {
+				e := &obj.obj[i]
+				w := where + " " + e.key
+				switch e.key {
+				case "group":
+					p.Group, err = e.val.asOwner(w)
+					has |= hasGroup
+				case "mode":
+					p.Mode, err = e.val.asMode(w)
+					has |= hasMode
+				case "user":
+					p.User, err = e.val.asOwner(w)
+					has |= hasUser
+				}
+				if err != nil {
+					return nil, err
+				}
+			}
+			m.Paths = append(m.Paths, p)
+			pathHas = append(pathHas, has)
+		case "target:link":
+			obj, err := parseObject(v.Value, where)
+			if err != nil {
+				return nil, err
+			}
+			l := ManifestLink{Name: v.Key}
+			var has uint8
+			haveDest := false
+			for i := range obj.obj {
+				e := &obj.obj[i]
+				w := where + " " + e.key
+				switch e.key {
+				case "destination":
+					l.Destination, err = e.val.asString(w)
+					haveDest = true
+				case "group":
+					l.Group, err = e.val.asOwner(w)
+					has |= hasGroup
+				case "user":
+					l.User, err = e.val.asOwner(w)
+					has |= hasUser
+				}
+				if err != nil {
+					return nil, err
+				}
+			}
+			if !haveDest {
+				return nil, errs.New(errs.Format, "%s: missing key 'destination'", where)
+			}
+			m.Links = append(m.Links, l)
+			linkHas = append(linkHas, has)
+		case "target:file:default", "target:path:default", "target:link:default":
+			d := &m.FileDefault
+			if v.Section == "target:path:default" {
+				d = &m.PathDefault
+			} else if v.Section == "target:link:default" {
+				d = &m.LinkDefault
+			}
+			jv, err := parseJSON(v.Value)
+			if err != nil {
+				return nil, err
+			}
+			switch v.Key {
+			case "group":
+				d.Group, err = jv.asOwner(where)
+			case "user":
+				d.User, err = jv.asOwner(where)
+			case "mode":
+				if v.Section != "target:link:default" {
+					d.Mode, err = jv.asMode(where)
+				}
+			}
+			if err != nil {
+				return nil, err
+			}
+		case "backup:target":
+			t, err := parseManifestTarget(v.Key, v.Value, where)
+			if err != nil {
+				return nil, err
+			}
+			m.Targets = append(m.Targets, t)
+		case "db":
+			obj, err := parseObject(v.Value, where)
+			if err != nil {
+				return nil, err
+			}
+			d := ManifestDatabase{Name: v.Key}
+			var haveID, haveLast bool
+			for i := range obj.obj {
+				e := &obj.obj[i]
+				switch e.key {
+				case "db-id":
+					d.OID, err = e.val.asUint32(where + " db-id")
+					haveID = true
+				case "db-last-system-id":
+					d.LastSystemID, err = e.val.asUint32(where + " db-last-system-id")
+					haveLast = true
+				}
+				if err != nil {
+					return nil, err
+				}
+			}
+			if !haveID || !haveLast {
+				return nil, errs.New(errs.Format, "%s: missing key 'db-id' or 'db-last-system-id'", where)
+			}
+			m.Databases = append(m.Databases, d)
+		case "metadata":
+			if v.Key != "annotation" {
+				continue
+			}
+			jv, err := parseJSON(v.Value)
+			if err != nil {
+				return nil, err
+			}
+			if jv.kind == jsonNull {
+				m.Annotation = nil
+				continue
+			}
+			if m.Annotation, err = jv.asStringMap(where); err != nil {
+				return nil, err
+			}
+		case "backup":
+			jv, err := parseJSON(v.Value)
+			if err != nil {
+				return nil, err
+			}
+			b := &m.Backup
+			switch v.Key {
+			case "backup-archive-start":
+				b.ArchiveStart, err = jv.asStringOrNull(where)
+			case "backup-archive-stop":
+				b.ArchiveStop, err = jv.asStringOrNull(where)
+			case "backup-block-incr":
+				b.BlockIncr, err = jv.asBool(where)
+			case "backup-bundle":
+				b.Bundle, err = jv.asBool(where)
+			case "backup-bundle-raw":
+				b.BundleRaw, err = jv.asBool(where)
+			case "backup-label":
+				b.Label, err = jv.asString(where)
+				haveLabel = true
+			case "backup-lsn-start":
+				b.LsnStart, err = jv.asStringOrNull(where)
+			case "backup-lsn-stop":
+				b.LsnStop, err = jv.asStringOrNull(where)
+			case "backup-prior":
+				b.Prior, err = jv.asStringOrNull(where)
+			case "backup-reference":
+				var s string
+				s, err = jv.asString(where)
+				b.Reference = nil
+				if s != "" {
+					b.Reference = strings.Split(s, ",")
+				}
+				haveRef = true
+			case "backup-timestamp-copy-start":
+				b.TimestampCopyStart, err = jv.asInt64(where)
+			case "backup-timestamp-start":
+				b.TimestampStart, err = jv.asInt64(where)
+			case "backup-timestamp-stop":
+				b.TimestampStop, err = jv.asInt64(where)
+			case "backup-type":
+				b.Type, err = jv.asString(where)
+				haveType = true
+				if err == nil && b.Type != BackupTypeFull && b.Type != BackupTypeDiff && b.Type != BackupTypeIncr {
+					err = errs.New(errs.Format, "%s: invalid backup type '%s'", where, shortLine(b.Type))
+				}
+			}
+			if err != nil {
+				return nil, err
+			}
+		case "backup:db":
+			jv, err := parseJSON(v.Value)
+			if err != nil {
+				return nil, err
+			}
+			d := &m.DB
+			switch v.Key {
+			case "db-catalog-version":
+				d.CatalogVersion, err = jv.asUint32(where)
+			case "db-control-version":
+				d.ControlVersion, err = jv.asUint32(where)
+			case "db-id":
+				d.ID, err = jv.asInt(where)
+			case "db-system-id":
+				d.SystemID, err = jv.asUint64(where)
+			case "db-version":
+				d.Version, err = jv.asString(where)
+			}
+			if err != nil {
+				return nil, err
+			}
+		case "backup:option":
+			jv, err := parseJSON(v.Value)
+			if err != nil {
+				return nil, err
+			}
+			o := &m.Option
+			var n int64
+			switch v.Key {
+			case "option-archive-check":
+				o.ArchiveCheck, err = jv.asBool(where)
+			case "option-archive-copy":
+				o.ArchiveCopy, err = jv.asBool(where)
+			case "option-backup-standby":
+				o.BackupStandby, err = jv.asBool(where)
+			case "option-buffer-size":
+				o.BufferSize, err = jv.asUint64(where)
+			case "option-checksum-page":
+				o.ChecksumPage, err = jv.asBool(where)
+			case "option-compress":
+				var c bool
+				c, err = jv.asBool(where)
+				compress = &c
+			case "option-compress-level":
+				n, err = jv.asInt64(where)
+				o.CompressLevel = int(int32(n))
+			case "option-compress-level-network":
+				n, err = jv.asInt64(where)
+				o.CompressLevelNetwork = int(int32(n))
+			case "option-compress-type":
+				compressType, err = jv.asString(where)
+				if err == nil && compressType == "" {
+					err = errs.New(errs.Format, "%s: empty compress type", where)
+				}
+			case "option-delta":
+				o.Delta, err = jv.asBool(where)
+			case "option-hardlink":
+				o.Hardlink, err = jv.asBool(where)
+			case "option-online":
+				o.Online, err = jv.asBool(where)
+			case "option-process-max":
+				n, err = jv.asInt64(where)
+				o.ProcessMax = int(int32(n))
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	if !haveLabel {
+		return nil, errs.New(errs.Format, "manifest is missing [backup] backup-label")
+	}
+	if !haveType {
+		return nil, errs.New(errs.Format, "manifest is missing [backup] backup-type")
+	}
+	switch {
+	case compressType != "":
+		m.Option.CompressType = compressType
+	case compress != nil && *compress:
+		m.Option.CompressType = "gz"
+	default:
+		m.Option.CompressType = "none"
+	}
+
+	// Defaults apply after the whole file is read (§3.10).
+	for i := range m.Files {
+		applyDefaults(&m.Files[i].Mode, &m.Files[i].User, &m.Files[i].Group, fileHas[i], &m.FileDefault, true)
+	}
+	for i := range m.Paths {
+		applyDefaults(&m.Paths[i].Mode, &m.Paths[i].User, &m.Paths[i].Group, pathHas[i], &m.PathDefault, true)
+	}
+	for i := range m.Links {
+		applyDefaults(nil, &m.Links[i].User, &m.Links[i].Group, linkHas[i], &m.LinkDefault, false)
+	}
+	m.Sort()
+	if _, ok := m.FindTarget(TargetPgData); !ok {
+		return nil, errs.New(errs.Format, "manifest is missing the '%s' target", TargetPgData)
+	}
+	if !haveRef {
+		// Manifests before 2.42: the distinct file references, then the own label.
+		seen := map[string]bool{}
+		for i := range m.Files {
+			if r := m.Files[i].Reference; r != "" && !seen[r] {
+				seen[r] = true
+				m.Backup.Reference = append(m.Backup.Reference, r)
+			}
+		}
+		if !seen[m.Backup.Label] {
+			m.Backup.Reference = append(m.Backup.Reference, m.Backup.Label)
+		}
+	}
+	return m, nil
+}
+
+func applyDefaults(mode *string, user, group *Owner, has uint8, d *ManifestDefaults, withMode bool) {
+	if has&hasUser == 0 {
+		*user = d.User
+	}
+	if has&hasGroup == 0 {
+		*group = d.Group
+	}
+	if withMode && has&hasMode == 0 {
+		*mode = d.Mode
+	}
+}
+
+func parseManifestTarget(name, value, where string) (ManifestTarget, error) {
+	t := ManifestTarget{Name: name}
+	obj, err := parseObject(value, where)
+	if err != nil {
+		return t, err
+	}
+	var havePath, haveType, haveID, haveName bool
+	for i := range obj.obj {
+		e := &obj.obj[i]
+		w := where + " " + e.key
+		switch e.key {
+		case "file":
+			t.File, err = e.val.asString(w)
+		case "path":
+			t.Path, err = e.val.asString(w)
+			havePath = true
+		case "tablespace-id":
+			t.TablespaceID, err = e.val.asString(w)
+			if err == nil {
+				if _, perr := strconv.ParseUint(t.TablespaceID, 10, 32); perr != nil || t.TablespaceID == "0" {
+					err = errs.New(errs.Format, "%s: invalid tablespace id '%s'", w, shortLine(t.TablespaceID))
+				}
+			}
+			haveID = true
+		case "tablespace-name":
+			t.TablespaceName, err = e.val.asString(w)
+			haveName = true
+		case "type":
+			t.Type, err = e.val.asString(w)
+			haveType = true
+		}
+		if err != nil {
+			return t, err
+		}
+	}
+	switch {
+	case !havePath:
+		return t, errs.New(errs.Format, "%s: missing key 'path'", where)
+	case !haveType:
+		return t, errs.New(errs.Format, "%s: missing key 'type'", where)
+	case haveID && !haveName:
+		return t, errs.New(errs.Format, "%s: missing key 'tablespace-name'", where)
+	}
+	return t, nil
+}
+
+func parseManifestFile(name, value string) (ManifestFile, uint8, error) {
+	f := ManifestFile{Name: name}
+	where := "[target:file] " + name
+	obj, err := parseObject(value, where)
+	if err != nil {
+		return f, 0, err
+	}
+	var has uint8
+	var haveSize, haveTimestamp, haveRepoSize bool
+	for i := range obj.obj {
+		e := &obj.obj[i]
+		switch e.key {
+		case "bi":
+			f.BlockIncr, err = e.val.asUint64(where + " bi")
+		case "bic":
+			f.BlockIncrChecksum, err = e.val.asUint64(where + " bic")
+		case "bim":
+			f.BlockIncrMap, err = e.val.asUint64(where + " bim")
+		case "bni":
+			f.BundleID, err = e.val.asUint64(where + " bni")
+		case "bno":
+			f.BundleOffset, err = e.val.asUint64(where + " bno")
+		case "checksum":
+			f.Checksum, err = e.val.asSHA1(where + " checksum")
+		case "checksum-page":
+			var b bool
+			b, err = e.val.asBool(where + " checksum-page")
+			f.ChecksumPage = &b
+		case "checksum-page-error":
+			if e.val.kind != jsonArray {
+				err = jsonErr(where+" checksum-page-error", "array", &e.val)
+			} else {
+				f.ChecksumPageError = string(appendJSONValue(nil, &e.val))
+			}
+		case "group":
+			f.Group, err = e.val.asOwner(where + " group")
+			has |= hasGroup
+		case "mode":
+			f.Mode, err = e.val.asMode(where + " mode")
+			has |= hasMode
+		case "rck":
+			f.RepoChecksum, err = e.val.asSHA1(where + " rck")
+		case "reference":
+			f.Reference, err = e.val.asString(where + " reference")
+		case "repo-size":
+			f.RepoSize, err = e.val.asUint64(where + " repo-size")
+			haveRepoSize = true
+		case "size":
+			f.Size, err = e.val.asUint64(where + " size")
+			haveSize = true
+		case "timestamp":
+			f.Timestamp, err = e.val.asInt64(where + " timestamp")
+			haveTimestamp = true
+		case "user":
+			f.User, err = e.val.asOwner(where + " user")
+			has |= hasUser
+		}
+		if err != nil {
+			return f, 0, err
+		}
+	}
+	if !haveSize {
+		return f, 0, errs.New(errs.Format, "missing size for file '%s'", name)
+	}
+	if !haveTimestamp {
+		return f, 0, errs.New(errs.Format, "missing timestamp for file '%s'", name)
+	}
+	if !haveRepoSize {
+		f.RepoSize = f.Size
+	}
+	// Keys that pgBackRest reads only together with their parent key.
+	if f.BlockIncr == 0 {
+		f.BlockIncrChecksum, f.BlockIncrMap = 0, 0
+	}
+	if f.BundleID == 0 {
+		f.BundleOffset = 0
+	}
+	if f.ChecksumPage == nil {
+		f.ChecksumPageError = ""
+	}
+	return f, has, nil
+}
+
+// --- save -------------------------------------------------------------------
+
+func (f *ManifestFile) appendJSON(b []byte, d *ManifestDefaults) []byte {
+	var o jsonObj
+	o.begin(b)
+	if f.BlockIncr != 0 {
+		o.u64("bi", f.BlockIncr)
+		if f.BlockIncrChecksum != 0 {
+			o.u64("bic", f.BlockIncrChecksum)
+		}
+		if f.BlockIncrMap != 0 {
+			o.u64("bim", f.BlockIncrMap)
+		}
+	}
+	if f.BundleID != 0 {
+		o.u64("bni", f.BundleID)
+		if f.BundleOffset != 0 {
+			o.u64("bno", f.BundleOffset)
+		}
+	}
+	if f.Size != 0 && f.Checksum != "" {
+		o.str("checksum", f.Checksum)
+	}
+	if f.ChecksumPage != nil {
+		o.boolean("checksum-page", *f.ChecksumPage)
+		if f.ChecksumPageError != "" {
+			o.raw("checksum-page-error", []byte(f.ChecksumPageError))
+		}
+	}
+	if f.Group != d.Group && f.Group.IsSet() {
+		o.key("group")
+		o.b = f.Group.appendJSON(o.b)
+	}
+	if f.Mode != d.Mode && f.Mode != "" {
+		o.str("mode", f.Mode)
+	}
+	if f.RepoChecksum != "" {
+		o.str("rck", f.RepoChecksum)
+	}
+	if f.Reference != "" {
+		o.str("reference", f.Reference)
+	}
+	if f.RepoSize != f.Size {
+		o.u64("repo-size", f.RepoSize)
+	}
+	o.u64("size", f.Size)
+	o.i64("timestamp", f.Timestamp)
+	if f.User != d.User && f.User.IsSet() {
+		o.key("user")
+		o.b = f.User.appendJSON(o.b)
+	}
+	return o.end()
+}
+
+func appendOwnerMode(o *jsonObj, mode string, user, group Owner, d *ManifestDefaults) {
+	if group != d.Group && group.IsSet() {
+		o.key("group")
+		o.b = group.appendJSON(o.b)
+	}
+	if mode != d.Mode && mode != "" {
+		o.str("mode", mode)
+	}
+	if user != d.User && user.IsSet() {
+		o.key("user")
+		o.b = user.appendJSON(o.b)
+	}
+}
+
+func putDefaults(w *iniWriter, section string, d *ManifestDefaults, withMode bool) {
+	if d.Group.IsSet() {
+		w.put(section, "group", d.Group.appendJSON(nil))
+	}
+	if withMode && d.Mode != "" {
+		w.put(section, "mode", appendJSONString(nil, d.Mode))
+	}
+	if d.User.IsSet() {
+		w.put(section, "user", d.User.appendJSON(nil))
+	}
+}
+
+// sortedView returns s sorted by name without modifying s (a copy is made
+// only when s is not sorted). Duplicates keep the last one.
+func sortedView[T any](s []T, name func(*T) string) []T {
+	if slices.IsSortedFunc(s, byName(name)) {
+		dup := false
+		for i := 1; i < len(s) && !dup; i++ {
+			dup = name(&s[i]) == name(&s[i-1])
+		}
+		if !dup {
+			return s
+		}
+	}
+	return sortDedup(slices.Clone(s), name)
+}
+
+// Bytes returns the canonical manifest content (§2.3, §3). It does not
+// modify m.
+func (m *Manifest) Bytes() []byte {
+	files := sortedView(m.Files, fileName)
+	w := newIniWriter(2048 + 200*len(files) + 32*len(m.Paths))
+	w.putBackrest(m.BackrestVersion)
+
+	b := &m.Backup
+	str := func(section, key, v string) { w.put(section, key, appendJSONString(nil, v)) }
+	if b.ArchiveStart != "" {
+		str("backup", "backup-archive-start", b.ArchiveStart)
+	}
+	if b.ArchiveStop != "" {
+		str("backup", "backup-archive-stop", b.ArchiveStop)
+	}
+	if b.BlockIncr {
+		w.putString("backup", "backup-block-incr", "true")
+	}
+	if b.Bundle {
+		w.putString("backup", "backup-bundle", "true")
+		if b.BundleRaw {
+			w.putString("backup", "backup-bundle-raw", "true")
+		}
+	}
+	str("backup", "backup-label", b.Label)
+	if b.LsnStart != "" {
+		str("backup", "backup-lsn-start", b.LsnStart)
+	}
+	if b.LsnStop != "" {
+		str("backup", "backup-lsn-stop", b.LsnStop)
+	}
+	if b.Prior != "" {
+		str("backup", "backup-prior", b.Prior)
+	}
+	str("backup", "backup-reference", strings.Join(b.Reference, ","))
+	w.putString("backup", "backup-timestamp-copy-start", strconv.FormatInt(b.TimestampCopyStart, 10))
+	w.putString("backup", "backup-timestamp-start", strconv.FormatInt(b.TimestampStart, 10))
+	w.putString("backup", "backup-timestamp-stop", strconv.FormatInt(b.TimestampStop, 10))
+	str("backup", "backup-type", b.Type)
+
+	d := &m.DB
+	w.putString("backup:db", "db-catalog-version", strconv.FormatUint(uint64(d.CatalogVersion), 10))
+	w.putString("backup:db", "db-control-version", strconv.FormatUint(uint64(d.ControlVersion), 10))
+	w.putString("backup:db", "db-id", strconv.Itoa(max(d.ID, 0)))
+	w.putString("backup:db", "db-system-id", strconv.FormatUint(d.SystemID, 10))
+	str("backup:db", "db-version", d.Version)
+
+	o := &m.Option
+	boolean := func(key string, v bool) { w.putString("backup:option", key, strconv.FormatBool(v)) }
+	boolean("option-archive-check", o.ArchiveCheck)
+	boolean("option-archive-copy", o.ArchiveCopy)
+	boolean("option-backup-standby", o.BackupStandby)
+	w.putString("backup:option", "option-buffer-size", strconv.FormatUint(o.BufferSize, 10))
+	boolean("option-checksum-page", o.ChecksumPage)
+	boolean("option-compress", o.Compress())
+	w.putString("backup:option", "option-compress-level", strconv.Itoa(o.CompressLevel))
+	w.putString("backup:option", "option-compress-level-network", strconv.Itoa(o.CompressLevelNetwork))
+	ct := o.CompressType
+	if ct == "" {
+		ct = "none"
+	}
+	str("backup:option", "option-compress-type", ct)
+	boolean("option-delta", o.Delta)
+	boolean("option-hardlink", o.Hardlink)
+	boolean("option-online", o.Online)
+	w.putString("backup:option", "option-process-max", strconv.Itoa(o.ProcessMax))
+
+	var buf []byte
+	for _, t := range sortedView(m.Targets, targetName) {
+		var j jsonObj
+		j.begin(buf[:0])
+		if t.File != "" {
+			j.str("file", t.File)
+		}
+		j.str("path", t.Path)
+		if t.TablespaceID != "" {
+			j.str("tablespace-id", t.TablespaceID)
+			j.str("tablespace-name", t.TablespaceName)
+		}
+		j.str("type", t.Type)
+		buf = j.end()
+		w.put("backup:target", t.Name, buf)
+	}
+
+	w.putCipher(m.CipherPass)
+
+	for _, db := range sortedView(m.Databases, databaseName) {
+		var j jsonObj
+		j.begin(buf[:0])
+		j.u64("db-id", uint64(db.OID))
+		j.u64("db-last-system-id", uint64(db.LastSystemID))
+		buf = j.end()
+		w.put("db", db.Name, buf)
+	}
+
+	if m.Annotation != nil {
+		w.put("metadata", "annotation", appendStringMap(nil, m.Annotation))
+	}
+
+	for i := range files {
+		buf = files[i].appendJSON(buf[:0], &m.FileDefault)
+		w.put(manifestFileKey, files[i].Name, buf)
+	}
+	putDefaults(w, "target:file:default", &m.FileDefault, true)
+
+	links := sortedView(m.Links, linkName)
+	for i := range links {
+		l := &links[i]
+		var j jsonObj
+		j.begin(buf[:0])
+		j.str("destination", l.Destination)
+		appendOwnerMode(&j, "", l.User, l.Group, &m.LinkDefault)
+		buf = j.end()
+		w.put("target:link", l.Name, buf)
+	}
+	if len(links) > 0 {
+		putDefaults(w, "target:link:default", &m.LinkDefault, false)
+	}
+
+	for _, p := range sortedView(m.Paths, pathName) {
+		var j jsonObj
+		j.begin(buf[:0])
+		appendOwnerMode(&j, p.Mode, p.User, p.Group, &m.PathDefault)
+		buf = j.end()
+		w.put("target:path", p.Name, buf)
+	}
+	putDefaults(w, "target:path:default", &m.PathDefault, true)
+	return w.finish()
+}
