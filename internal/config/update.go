@@ -1,0 +1,248 @@
+package config
+
+import (
+	"strings"
+
+	"github.com/pgbr-dev/pgbr/internal/errs"
+)
+
+// Compression level defaults and ranges per type (pgBackRest 2.45).
+var compressLevels = map[string][3]int64{ // default, min, max
+	"gz":  {6, -1, 9},
+	"bz2": {9, 1, 9},
+	"lz4": {1, -5, 12},
+	"zst": {3, -7, 22},
+}
+
+// CompressLevelDefault returns pgBackRest's default level for a compression type.
+func CompressLevelDefault(compressType string) int64 {
+	if l, ok := compressLevels[compressType]; ok {
+		return l[0]
+	}
+	return 0
+}
+
+// valid reports whether the option (full or base name) is valid for the command.
+func (c *Config) valid(name string) bool {
+	o, _, _, _, err := parseName(name, false)
+	return err == nil && o != nil && o.validFor(c.command, c.role)
+}
+
+// setDefault replaces a value keeping it a default (source SourceDefault).
+func (c *Config) setDefault(full string, value string) {
+	o, idx, _, _, err := parseName(full, false)
+	if err != nil || o == nil {
+		return
+	}
+	v := &optVal{opt: o, idx: idx, src: SourceDefault}
+	if convertValue(v, []string{value}, nil, c.command) == nil {
+		v.set = true
+		c.vals[fullName(o, idx)] = v
+	}
+}
+
+// update applies the rules pgBackRest runs after parsing (cfgLoadUpdateOption).
+func (p *parser) update() error {
+	c := p.c
+	repoKeys := c.RepoKeys()
+
+	// --repo / --pg must name a configured key.
+	for _, sel := range []struct{ opt, group string }{{"repo", "repo"}, {"pg", "pg"}} {
+		if c.valid(sel.opt) && c.IsSet(sel.opt) {
+			k := int(c.Int(sel.opt))
+			if !containsInt(c.groupKeys(sel.group), k) {
+				return errs.New(errs.OptionInvalidValue, "key '%d' is not valid for '%s' option", k, sel.opt)
+			}
+		}
+	}
+
+	// stanza-delete needs --repo when more than one repository is configured.
+	if c.command == "stanza-delete" && c.valid("repo") && !c.IsSet("repo") &&
+		(len(repoKeys) > 1 || repoKeys[0] != 1) {
+		return errs.New(errs.OptionRequired, "%s command requires option: repo\n"+
+			"HINT: this command requires a specific repository to operate on", c.command)
+	}
+
+	// Local repositories of the same type must not share a path.
+	if len(repoKeys) > 1 && c.valid("repo-path") {
+		for _, a := range repoKeys {
+			for _, b := range repoKeys {
+				if a >= b {
+					continue
+				}
+				ta, tb := c.String(sprintf("repo%d-type", a)), c.String(sprintf("repo%d-type", b))
+				if c.String(sprintf("repo%d-host", a)) != "" || c.String(sprintf("repo%d-host", b)) != "" {
+					continue
+				}
+				if (ta == "posix" || ta == "cifs") && ta == tb &&
+					c.String(sprintf("repo%d-path", a)) == c.String(sprintf("repo%d-path", b)) {
+					return errs.New(errs.OptionInvalidValue, "local repo%d and repo%d paths are both '%s' but must be different",
+						a, b, c.String(sprintf("repo%d-path", b)))
+				}
+			}
+		}
+	}
+
+	// protocol-timeout must be greater than db-timeout.
+	if c.valid("db-timeout") && c.valid("protocol-timeout") {
+		db, proto := c.vals["db-timeout"], c.vals["protocol-timeout"]
+		if db != nil && proto != nil && db.set && proto.set && proto.i <= db.i {
+			switch {
+			case proto.src == SourceDefault:
+				c.setDefault("protocol-timeout", fmtNum(float64(db.i+30000)/1000))
+			case db.src == SourceDefault:
+				n := proto.i - 30000
+				if n < 15000 {
+					n = proto.i / 2
+				}
+				c.setDefault("db-timeout", fmtNum(float64(n)/1000))
+			default:
+				return errs.New(errs.OptionInvalidValue,
+					"'%s' is not valid for 'protocol-timeout' option\n"+
+						"HINT 'protocol-timeout' option (%s) should be greater than 'db-timeout' option (%s).",
+					proto.disp, proto.disp, db.disp)
+			}
+		}
+	}
+
+	// pg and repo hosts cannot both be remote.
+	if c.valid("pg-host") && c.valid("repo-host") {
+		pgHost := false
+		for _, k := range c.PgKeys() {
+			if c.String(sprintf("pg%d-host", k)) != "" {
+				pgHost = true
+			}
+		}
+		if pgHost {
+			for _, k := range repoKeys {
+				if c.String(sprintf("repo%d-host", k)) != "" {
+					return errs.New(errs.Config, "pg and repo hosts cannot both be configured as remote")
+				}
+			}
+		}
+	}
+
+	// Retention warnings and the derived archive retention.
+	if c.valid("repo-retention-full-type") {
+		for _, k := range repoKeys {
+			full := sprintf("repo%d-retention-full", k)
+			if !c.Has(full) {
+				c.addWarning("option '%s' is not set for 'repo%d-retention-full-type=%s', the repository may run out of space"+
+					"\nHINT: to retain full backups indefinitely (without warning), set option '%s' to the maximum.",
+					full, k, c.String(sprintf("repo%d-retention-full-type", k)), full)
+			}
+		}
+	}
+	if c.valid("repo-retention-archive") {
+		for _, k := range repoKeys {
+			archType := c.String(sprintf("repo%d-retention-archive-type", k))
+			arch := sprintf("repo%d-retention-archive", k)
+			diff := sprintf("repo%d-retention-diff", k)
+			off := sprintf("WAL segments will not be expired: option 'repo%d-retention-archive-type=%s' but", k, archType)
+			if !c.Has(arch) {
+				switch archType {
+				case "full":
+					if c.String(sprintf("repo%d-retention-full-type", k)) == "count" && c.Has(sprintf("repo%d-retention-full", k)) {
+						c.setDefault(arch, c.String(sprintf("repo%d-retention-full", k)))
+					}
+				case "diff":
+					if c.Has(diff) {
+						c.setDefault(arch, c.String(diff))
+					} else {
+						c.addWarning("%s neither option '%s' nor option '%s' is set", off, arch, diff)
+					}
+				case "incr":
+					c.addWarning("%s option '%s' is not set", off, arch)
+				}
+			} else if archType == "diff" && !c.Has(diff) {
+				c.addWarning("option '%s' is not set for 'repo%d-retention-archive-type=diff'\n"+
+					"HINT: to retain differential backups indefinitely (without warning), set option '%s' to the maximum.",
+					diff, k, diff)
+			}
+		}
+	}
+
+	// S3 bucket names with dots cannot be verified with host-style TLS.
+	for _, k := range repoKeys {
+		bucket := c.String(sprintf("repo%d-s3-bucket", k))
+		if bucket != "" && c.Bool(sprintf("repo%d-storage-verify-tls", k)) && strings.Contains(bucket, ".") &&
+			c.String(sprintf("repo%d-s3-uri-style", k)) != "path" {
+			return errs.New(errs.OptionInvalidValue, "'%s' is not valid for option 'repo%d-s3-bucket'\n"+
+				"HINT: RFC-2818 forbids dots in wildcard matches.\n"+
+				"HINT: TLS/SSL verification cannot proceed with this bucket name.\n"+
+				"HINT: remove dots from the bucket name.", bucket, k)
+		}
+	}
+
+	// Default upload chunk size depends on the repository type.
+	if c.valid("repo-storage-upload-chunk-size") {
+		for _, k := range repoKeys {
+			n := sprintf("repo%d-storage-upload-chunk-size", k)
+			t := c.String(sprintf("repo%d-type", k))
+			if !c.Has(n) && (t == "s3" || t == "gcs" || t == "azure") {
+				if t == "s3" {
+					c.setDefault(n, "5MiB")
+				} else {
+					c.setDefault(n, "4MiB")
+				}
+			}
+		}
+	}
+
+	// TLS host port default.
+	if c.valid("repo-host-port") {
+		for _, k := range repoKeys {
+			n := sprintf("repo%d-host-port", k)
+			if c.String(sprintf("repo%d-host-type", k)) == "tls" && c.Source(n) == SourceDefault && c.String(sprintf("repo%d-host", k)) != "" {
+				c.setDefault(n, "8432")
+			}
+		}
+	}
+	if c.valid("pg-host-port") {
+		for _, k := range c.PgKeys() {
+			n := sprintf("pg%d-host-port", k)
+			if c.String(sprintf("pg%d-host-type", k)) == "tls" && c.Source(n) == SourceDefault && c.String(sprintf("pg%d-host", k)) != "" {
+				c.setDefault(n, "8432")
+			}
+		}
+	}
+
+	// Deprecated compress → compress-type.
+	if c.valid("compress") {
+		cv := c.vals["compress"]
+		ct := c.vals["compress-type"]
+		if cv != nil && cv.src != SourceDefault {
+			if ct != nil && ct.src != SourceDefault {
+				c.addWarning("'compress' and 'compress-type' options should not both be set\n" +
+					"HINT: 'compress-type' is preferred and 'compress' is deprecated.")
+			} else if !cv.b && ct != nil {
+				nv := &optVal{opt: ct.opt, src: SourceParam, set: true, s: "none", disp: "none"}
+				c.vals["compress-type"] = nv
+			}
+		}
+		// compress is not used past this point (pgBackRest invalidates it); keep it for display.
+	}
+
+	// compress-level default and range per compression type.
+	if c.valid("compress-level") {
+		t := c.String("compress-type")
+		lv := c.vals["compress-level"]
+		if lv == nil || !lv.set || lv.src == SourceDefault {
+			c.setDefault("compress-level", sprintf("%d", CompressLevelDefault(t)))
+		} else if r, ok := compressLevels[t]; ok && (lv.i < r[1] || lv.i > r[2]) {
+			return errs.New(errs.OptionInvalidValue,
+				"'%d' is out of range for 'compress-level' option when 'compress-type' option = '%s'%s: must be between %d and %d",
+				lv.i, t, p.whereOf("compress-level"), r[1], r[2])
+		}
+	}
+	return nil
+}
+
+// whereOf returns the origin text of a raw value, "" when unknown.
+func (p *parser) whereOf(full string) string {
+	r, ok := p.raw[full]
+	if !ok {
+		return ""
+	}
+	return r.where(full, 0).String()
+}
