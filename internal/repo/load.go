@@ -1,0 +1,248 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/storage"
+)
+
+// Cipher encrypts and decrypts whole info files (OpenSSL aes-256-cbc,
+// format spec §5). internal/filter provides the implementation and sets
+// DefaultCipher; this package only needs the hook.
+type Cipher interface {
+	Encrypt(plain []byte, pass string) ([]byte, error)
+	Decrypt(data []byte, pass string) ([]byte, error)
+}
+
+// DefaultCipher is used for every info file when a passphrase is given.
+// It is set once at program start (see internal/filter).
+var DefaultCipher Cipher
+
+// CopyExt is the extension of the second copy of every info file.
+const CopyExt = ".copy"
+
+// Info file names.
+const (
+	ArchiveInfoName  = "archive.info"
+	BackupInfoName   = "backup.info"
+	ManifestName     = "backup.manifest"
+	archiveInfoHints = "\nHINT: archive.info cannot be opened but is required to push/get WAL segments." +
+		"\nHINT: is archive_command configured correctly in postgresql.conf?" +
+		"\nHINT: has a stanza-create been performed?" +
+		"\nHINT: use --no-archive-check to disable archive checks during backup if you have an alternate archiving scheme."
+	backupInfoHints = "\nHINT: backup.info cannot be opened and is required to perform a backup." +
+		"\nHINT: has a stanza-create been performed?"
+)
+
+// ArchiveInfoPath returns archive/<stanza>/archive.info.
+func ArchiveInfoPath(stanza string) string { return "archive/" + stanza + "/" + ArchiveInfoName }
+
+// BackupInfoPath returns backup/<stanza>/backup.info.
+func BackupInfoPath(stanza string) string { return "backup/" + stanza + "/" + BackupInfoName }
+
+// BackupManifestPath returns backup/<stanza>/<label>/backup.manifest.
+func BackupManifestPath(stanza, label string) string {
+	return "backup/" + stanza + "/" + label + "/" + ManifestName
+}
+
+// readFile reads one attempt's bytes and decrypts them, mapping failures to
+// pgBackRest's error types.
+func readFile(ctx context.Context, st storage.Storage, path, cipherPass string) ([]byte, error) {
+	r, err := st.Open(ctx, path)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, &errs.Error{Code: errs.FileMissing,
+				Msg: "unable to open missing file '" + st.Full(path) + "' for read", Err: err}
+		}
+		if errs.CodeOf(err) != errs.Unknown {
+			return nil, err
+		}
+		return nil, &errs.Error{Code: errs.FileOpen, Msg: err.Error(), Err: err}
+	}
+	data, err := io.ReadAll(r)
+	r.Close()
+	if err != nil {
+		if errs.CodeOf(err) != errs.Unknown {
+			return nil, err
+		}
+		return nil, errs.Wrap(errs.FileRead, err, "unable to read file '%s'", st.Full(path))
+	}
+	if cipherPass == "" {
+		return data, nil
+	}
+	if DefaultCipher == nil {
+		return nil, errs.New(errs.Crypto, "unable to decrypt '%s': no cipher is configured", st.Full(path))
+	}
+	plain, err := DefaultCipher.Decrypt(data, cipherPass)
+	if err != nil {
+		if errs.CodeOf(err) == errs.Crypto {
+			return nil, err
+		}
+		return nil, errs.Wrap(errs.Crypto, err, "unable to decrypt '%s'", st.Full(path))
+	}
+	return plain, nil
+}
+
+// loadWithCopy tries path, then path.copy; parse runs on each attempt's
+// bytes and its failure counts as a failed attempt. When both fail the
+// error lists both causes (§2.6).
+func loadWithCopy(ctx context.Context, st storage.Storage, path, cipherPass, what string,
+	parse func([]byte) error) error {
+	var attempts [2]error
+	for i, p := range []string{path, path + CopyExt} {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		data, err := readFile(ctx, st, p, cipherPass)
+		if err == nil {
+			err = parse(data)
+		}
+		if err == nil {
+			return nil
+		}
+		attempts[i] = err
+	}
+	full := st.Full(path)
+	code := errs.CodeOf(attempts[0])
+	if c := errs.CodeOf(attempts[1]); c != code {
+		if code == errs.FileMissing {
+			code = c
+		} else if c != errs.FileMissing {
+			code = errs.FileOpen
+		}
+	}
+	msg := "unable to load " + what + " '" + full + "' or '" + full + CopyExt + "':"
+	for _, e := range attempts {
+		msg += "\n" + errs.CodeOf(e).Name() + ": " + e.Error()
+	}
+	return &errs.Error{Code: code, Msg: msg, Err: errors.Join(attempts[0], attempts[1])}
+}
+
+// LoadInfoFile loads and verifies any info file (checksum, format), trying
+// path then path.copy. cipherPass "" means the file is not encrypted.
+func LoadInfoFile(ctx context.Context, st storage.Storage, path, cipherPass string) (*Ini, error) {
+	var ini *Ini
+	err := loadWithCopy(ctx, st, path, cipherPass, "info file", func(b []byte) error {
+		var err error
+		ini, err = ParseIni(b)
+		return err
+	})
+	return ini, err
+}
+
+// withHints appends hint lines to a load error, keeping its code.
+func withHints(err error, hints string) error {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return &errs.Error{Code: e.Code, Msg: e.Msg + hints, Err: e.Err}
+	}
+	return err
+}
+
+// LoadArchiveInfo loads archive/<stanza>/archive.info (or its copy).
+// cipherPass is the repository passphrase ("" = not encrypted).
+func LoadArchiveInfo(ctx context.Context, st storage.Storage, stanza, cipherPass string) (*ArchiveInfo, error) {
+	var a *ArchiveInfo
+	err := loadWithCopy(ctx, st, ArchiveInfoPath(stanza), cipherPass, "info file", func(b []byte) error {
+		var err error
+		a, err = ParseArchiveInfo(b)
+		return err
+	})
+	if err != nil {
+		return nil, withHints(err, archiveInfoHints)
+	}
+	return a, nil
+}
+
+// LoadBackupInfo loads backup/<stanza>/backup.info (or its copy).
+// cipherPass is the repository passphrase ("" = not encrypted).
+func LoadBackupInfo(ctx context.Context, st storage.Storage, stanza, cipherPass string) (*BackupInfo, error) {
+	var b *BackupInfo
+	err := loadWithCopy(ctx, st, BackupInfoPath(stanza), cipherPass, "info file", func(data []byte) error {
+		var err error
+		b, err = ParseBackupInfo(data)
+		return err
+	})
+	if err != nil {
+		return nil, withHints(err, backupInfoHints)
+	}
+	return b, nil
+}
+
+// LoadManifest loads backup/<stanza>/<label>/backup.manifest (or its copy).
+// cipherPass is the backup.info sub-passphrase ("" = not encrypted).
+func LoadManifest(ctx context.Context, st storage.Storage, stanza, label, cipherPass string) (*Manifest, error) {
+	return LoadManifestFile(ctx, st, BackupManifestPath(stanza, label), cipherPass)
+}
+
+// LoadManifestFile loads a manifest from any path (or its copy).
+func LoadManifestFile(ctx context.Context, st storage.Storage, path, cipherPass string) (*Manifest, error) {
+	var m *Manifest
+	err := loadWithCopy(ctx, st, path, cipherPass, "backup manifest file", func(data []byte) error {
+		var err error
+		m, err = ParseManifest(data)
+		return err
+	})
+	return m, err
+}
+
+func encrypt(data []byte, cipherPass string) ([]byte, error) {
+	if cipherPass == "" {
+		return data, nil
+	}
+	if DefaultCipher == nil {
+		return nil, errs.New(errs.Crypto, "unable to encrypt: no cipher is configured")
+	}
+	out, err := DefaultCipher.Encrypt(data, cipherPass)
+	if err != nil && errs.CodeOf(err) == errs.Unknown {
+		err = errs.Wrap(errs.Crypto, err, "unable to encrypt")
+	}
+	return out, err
+}
+
+// writeBoth encrypts once and writes the same bytes to each path in order.
+func writeBoth(ctx context.Context, st storage.Storage, data []byte, cipherPass string, paths ...string) error {
+	out, err := encrypt(data, cipherPass)
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		if err := storage.WriteAll(ctx, st, p, out); err != nil {
+			if errs.CodeOf(err) == errs.Unknown {
+				err = errs.Wrap(errs.FileWrite, err, "unable to write '%s'", st.Full(p))
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// SaveInfoFile writes an info file then its identical .copy.
+func SaveInfoFile(ctx context.Context, st storage.Storage, path string, data []byte, cipherPass string) error {
+	return writeBoth(ctx, st, data, cipherPass, path, path+CopyExt)
+}
+
+// SaveArchiveInfo writes archive.info then archive.info.copy (same bytes).
+func SaveArchiveInfo(ctx context.Context, st storage.Storage, stanza string, a *ArchiveInfo, cipherPass string) error {
+	return SaveInfoFile(ctx, st, ArchiveInfoPath(stanza), a.Bytes(), cipherPass)
+}
+
+// SaveBackupInfo writes backup.info then backup.info.copy (same bytes).
+func SaveBackupInfo(ctx context.Context, st storage.Storage, stanza string, b *BackupInfo, cipherPass string) error {
+	return SaveInfoFile(ctx, st, BackupInfoPath(stanza), b.Bytes(), cipherPass)
+}
+
+// SaveManifestCopy writes only backup.manifest.copy (saves during a backup).
+func SaveManifestCopy(ctx context.Context, st storage.Storage, stanza string, m *Manifest, cipherPass string) error {
+	return writeBoth(ctx, st, m.Bytes(), cipherPass, BackupManifestPath(stanza, m.Backup.Label)+CopyExt)
+}
+
+// SaveManifest writes backup.manifest.copy then backup.manifest (same
+// bytes): the final save that marks the backup complete.
+func SaveManifest(ctx context.Context, st storage.Storage, stanza string, m *Manifest, cipherPass string) error {
+	p := BackupManifestPath(stanza, m.Backup.Label)
+	return writeBoth(ctx, st, m.Bytes(), cipherPass, p+CopyExt, p)
+}
