@@ -18,8 +18,12 @@ import (
 
 type filterCipher struct{}
 
-func (filterCipher) Encrypt(p []byte, pass string) ([]byte, error) { return filter.EncryptBytes(p, pass) }
-func (filterCipher) Decrypt(d []byte, pass string) ([]byte, error) { return filter.DecryptBytes(d, pass) }
+func (filterCipher) Encrypt(p []byte, pass string) ([]byte, error) {
+	return filter.EncryptBytes(p, pass)
+}
+func (filterCipher) Decrypt(d []byte, pass string) ([]byte, error) {
+	return filter.DecryptBytes(d, pass)
+}
 
 func setCipher(t *testing.T) {
 	old := DefaultCipher
