@@ -371,7 +371,9 @@ func (c *Config) LogParams() string {
 		b.WriteString(s)
 	}
 	for _, o := range sortedDefs() {
-		if !o.validFor(c.command, c.role) {
+		// compress is folded into compress-type after parsing (pgBackRest
+		// invalidates it), so it is never shown.
+		if !o.validFor(c.command, c.role) || o.name == "compress" {
 			continue
 		}
 		idxs := []int{0}

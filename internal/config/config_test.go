@@ -718,3 +718,20 @@ func TestTableSanity(t *testing.T) {
 		}
 	}
 }
+
+func TestCompressNotLogged(t *testing.T) {
+	c := mustParse(t, []string{"--no-config", "--stanza=main", "--pg1-path=/pg", "backup", "--no-compress"}, nil)
+	if lp := c.LogParams(); strings.Contains(lp, "compress ") || !strings.Contains(lp, "--compress-type=none") || strings.Contains(lp, "--no-compress") {
+		t.Errorf("LogParams %s", lp)
+	}
+}
+
+func TestCommandRole(t *testing.T) {
+	c := mustParse(t, []string{"--no-config", "--stanza=main", "--pg1-path=/pg", "archive-push:async", "000000010000000000000001"}, nil)
+	if c.Command() != "archive-push" || c.Role() != "async" {
+		t.Errorf("command %q role %q", c.Command(), c.Role())
+	}
+	if _, err := Parse([]string{"--no-config", "expire:async"}, nil); errs.CodeOf(err) != errs.CommandInvalid {
+		t.Errorf("expire:async: %v", err)
+	}
+}

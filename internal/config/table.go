@@ -196,6 +196,14 @@ var (
 	cmdsRetention = []string{"backup", "expire"}
 )
 
+// repoCmds is the command list of repo-type and the options that copy it
+// (backup runs them in the main and local roles only, not remote).
+func repoCmds() map[string]*cmdRule {
+	m := cmds(cmdsRepo...)
+	m["backup"] = &cmdRule{roles: []string{roleMain, roleLocal}}
+	return m
+}
+
 func cmds(names ...string) map[string]*cmdRule {
 	m := make(map[string]*cmdRule, len(names))
 	for _, n := range names {
@@ -302,7 +310,7 @@ func optionTable() []*optDef {
 		// Command-line only local/remote options.
 		{name: "exec-id", typ: tString, internal: true, desc: "Execution id (unique per process tree)."},
 		{name: "process", typ: tInt, internal: true, rng: rng(0, 1024), roles: []string{roleLocal, roleRemote},
-			cmds: cmds(cmdsCmd...), desc: "Process id of a local or remote process."},
+			cmds: cmds(append([]string{"annotate"}, cmdsCmd...)...), desc: "Process id of a local or remote process."},
 		{name: "remote-type", typ: tEnum, internal: true, allow: []string{"pg", "repo"},
 			roles: []string{roleLocal, roleRemote}, cmds: cmds(append([]string{"annotate"}, cmdsCmd...)...),
 			desc: "Type of remote."},
@@ -490,7 +498,8 @@ func optionTable() []*optDef {
 			desc: "Set an option in postgresql.auto.conf/recovery.conf (option=value)."},
 
 		// Stanza (pg) options.
-		{name: "pg", typ: tInt, internal: true, rng: rng(1, 256), cmds: cmds("manifest"), roles: mainOnly,
+		{name: "pg", typ: tInt, internal: true, rng: rng(1, 256), roles: mainOnly,
+			cmds: map[string]*cmdRule{"backup": {roles: []string{roleLocal}}, "manifest": {}},
 			desc: "Select the PostgreSQL cluster (pg key)."},
 		{name: "pg-database", sec: secStanza, group: "pg", typ: tString, dflt: "postgres", hasDflt: true,
 			cmds: cmds(cmdsPgDatabase...), dep: &depend{option: "pg-path"}, desc: "PostgreSQL database."},
@@ -569,29 +578,29 @@ func optionTable() []*optDef {
 		{name: "repo-local", sec: secGlobal, group: "repo", typ: tBool, dflt: "0", hasDflt: true, negate: true,
 			internal: true, cmds: cmds(cmdsRepoLocal...), roles: mainAsyncLocal, desc: "Repository is local."},
 		{name: "repo-type", sec: secGlobal, group: "repo", typ: tEnum, dflt: "posix", hasDflt: true,
-			allow: []string{"azure", "cifs", "gcs", "posix", "s3"}, cmds: cmds(cmdsRepo...), depr: []string{"repo-type"},
+			allow: []string{"azure", "cifs", "gcs", "posix", "s3"}, cmds: repoCmds(), depr: []string{"repo-type"},
 			desc: "Type of storage used for the repository."},
 		{name: "repo-path", sec: secGlobal, group: "repo", typ: tPath, dflt: "/var/lib/pgbackrest", hasDflt: true,
-			cmds: cmds(cmdsRepo...), depr: []string{"repo-path"}, desc: "Path where backups and archive are stored."},
+			cmds: repoCmds(), depr: []string{"repo-path"}, desc: "Path where backups and archive are stored."},
 
 		// Azure.
 		{name: "repo-azure-account", sec: secGlobal, group: "repo", typ: tString, required: true, secure: true,
-			cmds: cmds(cmdsRepo...), dep: &depend{option: "repo-type", values: []string{"azure"}},
+			cmds: repoCmds(), dep: &depend{option: "repo-type", values: []string{"azure"}},
 			desc: "Azure repository account."},
 		{name: "repo-azure-container", sec: secGlobal, group: "repo", typ: tString, required: true,
-			cmds: cmds(cmdsRepo...), dep: &depend{option: "repo-type", values: []string{"azure"}},
+			cmds: repoCmds(), dep: &depend{option: "repo-type", values: []string{"azure"}},
 			desc: "Azure repository container."},
 		{name: "repo-azure-endpoint", sec: secGlobal, group: "repo", typ: tString, dflt: "blob.core.windows.net",
-			hasDflt: true, secure: true, cmds: cmds(cmdsRepo...),
+			hasDflt: true, secure: true, cmds: repoCmds(),
 			dep: &depend{option: "repo-type", values: []string{"azure"}}, desc: "Azure repository endpoint."},
 		{name: "repo-azure-key", sec: secGlobal, group: "repo", typ: tString, required: true, secure: true,
-			cmds: cmds(cmdsRepo...), dep: &depend{option: "repo-type", values: []string{"azure"}},
+			cmds: repoCmds(), dep: &depend{option: "repo-type", values: []string{"azure"}},
 			desc: "Azure repository key."},
 		{name: "repo-azure-key-type", sec: secGlobal, group: "repo", typ: tEnum, dflt: "shared", hasDflt: true,
-			allow: []string{"shared", "sas"}, cmds: cmds(cmdsRepo...),
+			allow: []string{"shared", "sas"}, cmds: repoCmds(),
 			dep: &depend{option: "repo-type", values: []string{"azure"}}, desc: "Azure repository key type."},
 		{name: "repo-azure-uri-style", sec: secGlobal, group: "repo", typ: tEnum, dflt: "host", hasDflt: true,
-			allow: []string{"host", "path"}, cmds: cmds(cmdsRepo...),
+			allow: []string{"host", "path"}, cmds: repoCmds(),
 			dep: &depend{option: "repo-type", values: []string{"azure"}}, desc: "Azure URI style."},
 
 		// Bundling and block incremental.
@@ -626,23 +635,23 @@ func optionTable() []*optDef {
 
 		// Encryption.
 		{name: "repo-cipher-pass", sec: secGlobal, group: "repo", typ: tString, required: true, secure: true,
-			cmds: cmds(cmdsRepo...), dep: &depend{option: "repo-cipher-type", values: []string{"aes-256-cbc"}},
+			cmds: repoCmds(), dep: &depend{option: "repo-cipher-type", values: []string{"aes-256-cbc"}},
 			depr: []string{"repo-cipher-pass"}, desc: "Repository cipher passphrase."},
 		{name: "repo-cipher-type", sec: secGlobal, group: "repo", typ: tEnum, dflt: "none", hasDflt: true,
-			allow: []string{"none", "aes-256-cbc"}, cmds: cmds(cmdsRepo...), depr: []string{"repo-cipher-type"},
+			allow: []string{"none", "aes-256-cbc"}, cmds: repoCmds(), depr: []string{"repo-cipher-type"},
 			desc: "Cipher used to encrypt the repository."},
 
 		// GCS.
-		{name: "repo-gcs-bucket", sec: secGlobal, group: "repo", typ: tString, required: true, cmds: cmds(cmdsRepo...),
+		{name: "repo-gcs-bucket", sec: secGlobal, group: "repo", typ: tString, required: true, cmds: repoCmds(),
 			dep: &depend{option: "repo-type", values: []string{"gcs"}}, desc: "GCS repository bucket."},
 		{name: "repo-gcs-endpoint", sec: secGlobal, group: "repo", typ: tString, dflt: "storage.googleapis.com",
-			hasDflt: true, cmds: cmds(cmdsRepo...), dep: &depend{option: "repo-type", values: []string{"gcs"}},
+			hasDflt: true, cmds: repoCmds(), dep: &depend{option: "repo-type", values: []string{"gcs"}},
 			desc: "GCS repository endpoint."},
 		{name: "repo-gcs-key", sec: secGlobal, group: "repo", typ: tString, required: true, secure: true,
-			cmds: cmds(cmdsRepo...), dep: &depend{option: "repo-gcs-key-type", values: []string{"service", "token"}},
+			cmds: repoCmds(), dep: &depend{option: "repo-gcs-key-type", values: []string{"service", "token"}},
 			desc: "GCS repository key (service account key file or token)."},
 		{name: "repo-gcs-key-type", sec: secGlobal, group: "repo", typ: tEnum, dflt: "service", hasDflt: true,
-			allow: []string{"auto", "service", "token"}, cmds: cmds(cmdsRepo...),
+			allow: []string{"auto", "service", "token"}, cmds: repoCmds(),
 			dep: &depend{option: "repo-type", values: []string{"gcs"}}, desc: "GCS repository key type."},
 
 		{name: "repo-hardlink", sec: secGlobal, group: "repo", typ: tBool, dflt: "0", hasDflt: true, negate: true,
@@ -708,79 +717,79 @@ func optionTable() []*optDef {
 			cmds: cmds(cmdsRetention...), roles: mainOnly, desc: "Days of backup history manifests to retain."},
 
 		// S3.
-		{name: "repo-s3-bucket", sec: secGlobal, group: "repo", typ: tString, required: true, cmds: cmds(cmdsRepo...),
+		{name: "repo-s3-bucket", sec: secGlobal, group: "repo", typ: tString, required: true, cmds: repoCmds(),
 			dep: &depend{option: "repo-type", values: []string{"s3"}}, depr: []string{"repo-s3-bucket"},
 			desc: "S3 repository bucket."},
-		{name: "repo-s3-endpoint", sec: secGlobal, group: "repo", typ: tString, required: true, cmds: cmds(cmdsRepo...),
+		{name: "repo-s3-endpoint", sec: secGlobal, group: "repo", typ: tString, required: true, cmds: repoCmds(),
 			dep: &depend{option: "repo-type", values: []string{"s3"}}, depr: []string{"repo-s3-endpoint"},
 			desc: "S3 repository endpoint."},
-		{name: "repo-s3-region", sec: secGlobal, group: "repo", typ: tString, required: true, cmds: cmds(cmdsRepo...),
+		{name: "repo-s3-region", sec: secGlobal, group: "repo", typ: tString, required: true, cmds: repoCmds(),
 			dep: &depend{option: "repo-type", values: []string{"s3"}}, depr: []string{"repo-s3-region"},
 			desc: "S3 repository region."},
 		{name: "repo-s3-key", sec: secGlobal, group: "repo", typ: tString, required: true, secure: true,
-			cmds: cmds(cmdsRepo...), dep: &depend{option: "repo-s3-key-type", values: []string{"shared"}},
+			cmds: repoCmds(), dep: &depend{option: "repo-s3-key-type", values: []string{"shared"}},
 			depr: []string{"repo-s3-key"}, desc: "S3 repository access key."},
 		{name: "repo-s3-key-secret", sec: secGlobal, group: "repo", typ: tString, required: true, secure: true,
-			cmds: cmds(cmdsRepo...), dep: &depend{option: "repo-s3-key-type", values: []string{"shared"}},
+			cmds: repoCmds(), dep: &depend{option: "repo-s3-key-type", values: []string{"shared"}},
 			depr: []string{"repo-s3-key-secret"}, desc: "S3 repository secret access key."},
 		{name: "repo-s3-key-type", sec: secGlobal, group: "repo", typ: tEnum, dflt: "shared", hasDflt: true,
-			allow: []string{"shared", "auto", "web-id", "pod-id", "process"}, cmds: cmds(cmdsRepo...),
+			allow: []string{"shared", "auto", "web-id", "pod-id", "process"}, cmds: repoCmds(),
 			dep:  &depend{option: "repo-type", values: []string{"s3"}},
 			desc: "S3 repository key type (shared, auto = instance role, web-id, pod-id, process; pod-id and process are newer than 2.45)."},
-		{name: "repo-s3-kms-key-id", sec: secGlobal, group: "repo", typ: tString, cmds: cmds(cmdsRepo...),
+		{name: "repo-s3-kms-key-id", sec: secGlobal, group: "repo", typ: tString, cmds: repoCmds(),
 			dep: &depend{option: "repo-type", values: []string{"s3"}}, desc: "S3 repository KMS key."},
-		{name: "repo-s3-role", sec: secGlobal, group: "repo", typ: tString, cmds: cmds(cmdsRepo...),
+		{name: "repo-s3-role", sec: secGlobal, group: "repo", typ: tString, cmds: repoCmds(),
 			dep:  &depend{option: "repo-s3-key-type", values: []string{"auto"}},
 			desc: "S3 repository instance role name (repo-s3-key-type=auto)."},
-		{name: "repo-s3-token", sec: secGlobal, group: "repo", typ: tString, secure: true, cmds: cmds(cmdsRepo...),
+		{name: "repo-s3-token", sec: secGlobal, group: "repo", typ: tString, secure: true, cmds: repoCmds(),
 			dep: &depend{option: "repo-s3-key-type", values: []string{"shared"}}, depr: []string{"repo-s3-token"},
 			desc: "S3 repository security token."},
 		{name: "repo-s3-uri-style", sec: secGlobal, group: "repo", typ: tEnum, dflt: "host", hasDflt: true,
-			allow: []string{"host", "path"}, cmds: cmds(cmdsRepo...),
+			allow: []string{"host", "path"}, cmds: repoCmds(),
 			dep: &depend{option: "repo-type", values: []string{"s3"}}, desc: "S3 URI style (host or path)."},
 		{name: "repo-s3-sse-customer-key", sec: secGlobal, group: "repo", typ: tString, secure: true, newer: "2.52",
-			cmds: cmds(cmdsRepo...), dep: &depend{option: "repo-type", values: []string{"s3"}},
+			cmds: repoCmds(), dep: &depend{option: "repo-type", values: []string{"s3"}},
 			desc: "S3 repository SSE-C customer key (base64)."},
 		{name: "repo-s3-requester-pays", sec: secGlobal, group: "repo", typ: tBool, dflt: "0", hasDflt: true,
-			negate: true, newer: "2.55", cmds: cmds(cmdsRepo...), dep: &depend{option: "repo-type", values: []string{"s3"}},
+			negate: true, newer: "2.55", cmds: repoCmds(), dep: &depend{option: "repo-type", values: []string{"s3"}},
 			desc: "S3 repository requester pays."},
-		{name: "repo-s3-sts-host", sec: secGlobal, group: "repo", typ: tString, newer: "2.59", cmds: cmds(cmdsRepo...),
+		{name: "repo-s3-sts-host", sec: secGlobal, group: "repo", typ: tString, newer: "2.59", cmds: repoCmds(),
 			dep:  &depend{option: "repo-s3-key-type", values: []string{"web-id"}},
 			desc: "STS host (and optional :port) for web identity credentials."},
 		{name: "repo-s3-web-id-token-file", sec: secGlobal, group: "repo", typ: tPath, newer: "pgbr",
-			cmds: cmds(cmdsRepo...), dep: &depend{option: "repo-s3-key-type", values: []string{"web-id"}},
+			cmds: repoCmds(), dep: &depend{option: "repo-s3-key-type", values: []string{"web-id"}},
 			desc: "Web identity token file (default: AWS_WEB_IDENTITY_TOKEN_FILE)."},
-		{name: "repo-s3-process-cmd", sec: secGlobal, group: "repo", typ: tList, newer: "2.59", cmds: cmds(cmdsRepo...),
+		{name: "repo-s3-process-cmd", sec: secGlobal, group: "repo", typ: tList, newer: "2.59", cmds: repoCmds(),
 			dep:  &depend{option: "repo-s3-key-type", values: []string{"process"}},
 			desc: "Command (and arguments) printing AWS credential-process JSON (repo-s3-key-type=process)."},
 		{name: "repo-s3-service", sec: secGlobal, group: "repo", typ: tString, dflt: "s3", hasDflt: true, newer: "2.59",
-			cmds: cmds(cmdsRepo...), dep: &depend{option: "repo-type", values: []string{"s3"}},
+			cmds: repoCmds(), dep: &depend{option: "repo-type", values: []string{"s3"}},
 			desc: "SigV4 service name."},
 
 		// Object storage connection.
 		{name: "repo-storage-verify-tls", sec: secGlobal, group: "repo", typ: tBool, dflt: "1", hasDflt: true,
-			negate: true, cmds: cmds(cmdsRepo...), dep: &depend{option: "repo-type", values: []string{"azure", "gcs", "s3"}},
+			negate: true, cmds: repoCmds(), dep: &depend{option: "repo-type", values: []string{"azure", "gcs", "s3"}},
 			depr: []string{"repo-s3-verify-ssl", "repo?-azure-verify-tls", "repo?-s3-verify-ssl", "repo?-s3-verify-tls"},
 			desc: "Repository storage certificate verify."},
-		{name: "repo-storage-ca-file", sec: secGlobal, group: "repo", typ: tString, cmds: cmds(cmdsRepo...),
+		{name: "repo-storage-ca-file", sec: secGlobal, group: "repo", typ: tString, cmds: repoCmds(),
 			dep:  &depend{option: "repo-type", values: []string{"azure", "gcs", "s3"}},
 			depr: []string{"repo-s3-ca-file", "repo?-azure-ca-file", "repo?-s3-ca-file"},
 			desc: "Repository storage CA file."},
-		{name: "repo-storage-ca-path", sec: secGlobal, group: "repo", typ: tPath, cmds: cmds(cmdsRepo...),
+		{name: "repo-storage-ca-path", sec: secGlobal, group: "repo", typ: tPath, cmds: repoCmds(),
 			dep:  &depend{option: "repo-type", values: []string{"azure", "gcs", "s3"}},
 			depr: []string{"repo-s3-ca-path", "repo?-azure-ca-path", "repo?-s3-ca-path"},
 			desc: "Repository storage CA path."},
-		{name: "repo-storage-host", sec: secGlobal, group: "repo", typ: tString, cmds: cmds(cmdsRepo...),
+		{name: "repo-storage-host", sec: secGlobal, group: "repo", typ: tString, cmds: repoCmds(),
 			dep:  &depend{option: "repo-type", values: []string{"azure", "s3"}},
 			depr: []string{"repo-s3-host", "repo?-azure-host", "repo?-s3-host"},
 			desc: "Repository storage host (default: the endpoint)."},
 		{name: "repo-storage-port", sec: secGlobal, group: "repo", typ: tInt, dflt: "443", hasDflt: true,
-			rng: rng(1, 65535), cmds: cmds(cmdsRepo...), dep: &depend{option: "repo-type", values: []string{"azure", "s3"}},
+			rng: rng(1, 65535), cmds: repoCmds(), dep: &depend{option: "repo-type", values: []string{"azure", "s3"}},
 			depr: []string{"repo?-azure-port", "repo?-s3-port"}, desc: "Repository storage port."},
 		{name: "repo-storage-upload-chunk-size", sec: secGlobal, group: "repo", typ: tSize, rng: rng(64*kib, tib),
-			cmds: cmds(cmdsRepo...), dep: &depend{option: "repo-type", values: []string{"azure", "gcs", "s3"}},
+			cmds: repoCmds(), dep: &depend{option: "repo-type", values: []string{"azure", "gcs", "s3"}},
 			desc: "Repository storage upload chunk size (default: 5MiB for s3, 4MiB otherwise)."},
-		{name: "repo-storage-tag", sec: secGlobal, group: "repo", typ: tHash, newer: "2.48", cmds: cmds(cmdsRepo...),
+		{name: "repo-storage-tag", sec: secGlobal, group: "repo", typ: tHash, newer: "2.48", cmds: repoCmds(),
 			dep:  &depend{option: "repo-type", values: []string{"azure", "gcs", "s3"}},
 			desc: "Repository storage tags (key=value) set on written objects."},
 	}
@@ -833,6 +842,9 @@ func init() {
 // validFor reports whether the option may be used by the command in the role.
 func (o *optDef) validFor(cmd, role string) bool {
 	var rule *cmdRule
+	if o.cmds == nil && (cmd == "help" || cmd == "version") {
+		return false
+	}
 	if o.cmds != nil {
 		r, ok := o.cmds[cmd]
 		if !ok {
