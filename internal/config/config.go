@@ -420,16 +420,10 @@ func (c *Config) LogParams() string {
 	return b.String()
 }
 
+// sortedDefsCache is built in init (read-only afterwards, safe for concurrent use).
 var sortedDefsCache []*optDef
 
-func sortedDefs() []*optDef {
-	if sortedDefsCache == nil {
-		s := append([]*optDef(nil), optDefs...)
-		sort.Slice(s, func(i, j int) bool { return s[i].name < s[j].name })
-		sortedDefsCache = s
-	}
-	return sortedDefsCache
-}
+func sortedDefs() []*optDef { return sortedDefsCache }
 
 // fullName returns the indexed name ("repo1-path") of a group option, the
 // plain name otherwise.

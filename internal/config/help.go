@@ -100,7 +100,7 @@ func helpCommand(cmd string) (string, error) {
 			if extra := helpDefault(o, cmd); extra != "" {
 				line += " " + extra
 			}
-			writeWrapped(&b, "  "+pad(name, 33), line, 36, 100)
+			writeWrapped(&b, "  "+pad(name, 33), line, 35, 100)
 		}
 	}
 	b.WriteString("\nUse 'pgbr help " + cmd + " [option]' for more information.\n")

@@ -401,7 +401,7 @@ func (p *parser) parseEnv(environ []string) error {
 		key := strings.ReplaceAll(strings.ToLower(envName[len(envPrefix):]), "_", "-")
 		o, idx, negate, reset, err := parseName(key, false)
 		if err != nil {
-			c.addWarning("environment contains invalid option '%s'", key)
+			c.addWarning("environment contains invalid option '%s': %v", key, err)
 			continue
 		}
 		if o == nil {
@@ -666,7 +666,7 @@ func (p *parser) applyIni(ini *iniFile) error {
 			first := entries[0]
 			o, idx, negate, reset, err := parseName(key, false)
 			if err != nil {
-				c.addWarning("configuration file contains invalid option '%s' (file '%s' line %d)", key, first.file, first.line)
+				c.addWarning("configuration file contains invalid option '%s' (file '%s' line %d): %v", key, first.file, first.line, err)
 				continue
 			}
 			if o == nil {

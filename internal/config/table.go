@@ -11,7 +11,10 @@ package config
 // A handful of options newer than 2.45 that pgbr supports (mostly S3
 // credential options) are included and marked as such in their description.
 
-import "strings"
+import (
+	"sort"
+	"strings"
+)
 
 type optType int
 
@@ -808,6 +811,8 @@ var (
 
 func init() {
 	optDefs = optionTable()
+	sortedDefsCache = append([]*optDef(nil), optDefs...)
+	sort.Slice(sortedDefsCache, func(i, j int) bool { return sortedDefsCache[i].name < sortedDefsCache[j].name })
 	optByName = make(map[string]*optDef, len(optDefs))
 	deprUnindex = map[string]*optDef{}
 	deprIndexed = map[string]*optDef{}
