@@ -1,10 +1,13 @@
+// Command pgbr is a drop-in for pgBackRest: same pgbackrest.conf, same
+// command line, same repository format.
 package main
 
 import (
-	_ "github.com/dsnet/compress/bzip2"
-	_ "github.com/jackc/pgx/v5"
-	_ "github.com/klauspost/compress/zstd"
-	_ "github.com/pierrec/lz4/v4"
+	"os"
+
+	"github.com/pgbr-dev/pgbr/internal/cli"
 )
 
-func main() {}
+func main() {
+	os.Exit(cli.Main(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}

@@ -1,11 +1,13 @@
 package testenv
 
 import (
+	"crypto/sha1"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Env is a cluster plus a repository and a pgbackrest.conf that both pgbr
@@ -101,4 +103,57 @@ func (e *Env) MustPgBackRest(args ...string) string {
 		e.T.Fatalf("pgbackrest %v: exit %d\n%s", args, code, out)
 	}
 	return out
+}
+
+// WaitArchived waits until the segment is in the repository archive.
+func (e *Env) WaitArchived(segment string) {
+	e.T.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		matches, _ := filepath.Glob(filepath.Join(e.Repo, "archive", e.Stanza, "*", segment[:16], segment+"-*"))
+		for _, m := range matches {
+			if !strings.HasSuffix(m, ".tmp") {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.T.Fatalf("segment %s not archived within 60s\n%s", segment, tail(e.Cluster.Log(), 3000))
+}
+
+// TreeDigest returns a digest of every path, type, size and content under
+// dir, to prove a failed command changed nothing.
+func TreeDigest(t testing.TB, dir string) string {
+	t.Helper()
+	h := sha1.New()
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		fmt.Fprintf(h, "%s %v %d\n", rel, fi.Mode(), fi.Size())
+		if fi.Mode().IsRegular() {
+			b, _ := os.ReadFile(p)
+			h.Write(b)
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			l, _ := os.Readlink(p)
+			fmt.Fprintf(h, "-> %s\n", l)
+		}
+		return nil
+	})
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// Tree lists every path under dir (for failure messages).
+func Tree(dir string) string {
+	var b strings.Builder
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil {
+			rel, _ := filepath.Rel(dir, p)
+			fmt.Fprintf(&b, "%s %v %d\n", rel, fi.Mode(), fi.Size())
+		}
+		return nil
+	})
+	return b.String()
 }

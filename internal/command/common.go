@@ -1,0 +1,127 @@
+package command
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/filter"
+	"github.com/pgbr-dev/pgbr/internal/pg"
+	"github.com/pgbr-dev/pgbr/internal/pgdb"
+	"github.com/pgbr-dev/pgbr/internal/repo"
+)
+
+// cipher adapts internal/filter's OpenSSL cipher to repo's hook.
+type cipher struct{}
+
+func (cipher) Encrypt(plain []byte, pass string) ([]byte, error) {
+	return filter.EncryptBytes(plain, pass)
+}
+func (cipher) Decrypt(data []byte, pass string) ([]byte, error) {
+	return filter.DecryptBytes(data, pass)
+}
+
+func init() { repo.DefaultCipher = cipher{} }
+
+// compressSettings returns compress-type and level (the type's default
+// level unless compress-level is set).
+func (e *Env) compressSettings() (filter.CompressType, int, error) {
+	t, err := filter.ParseCompressType(e.Cfg.String("compress-type"))
+	if err != nil {
+		return "", 0, err
+	}
+	if e.Cfg.IsSet("compress") && !e.Cfg.Bool("compress") {
+		t = filter.None
+	}
+	level := filter.DefaultLevel(t)
+	if e.Cfg.IsSet("compress-level") {
+		level = int(e.Cfg.Int("compress-level"))
+		if lo, hi := filter.LevelRange(t); t != filter.None && (level < lo || level > hi) {
+			return "", 0, errs.New(errs.OptionInvalidValue, "'%d' is out of range for 'compress-level' option when 'compress-type' option = '%s'", level, t)
+		}
+	}
+	return t, level, nil
+}
+
+// cluster is what commands learn about the local cluster.
+type cluster struct {
+	Path    string
+	Control pg.Control
+}
+
+// readCluster reads pg_control from pg1-path.
+func (e *Env) readCluster() (*cluster, error) {
+	p, err := e.pgPath()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.IsNotExist(err) {
+			return nil, errs.New(errs.PathMissing, "pg1-path '%s' does not exist\nHINT: is pg1-path set to the PostgreSQL data directory?", p)
+		}
+		return nil, errs.Wrap(errs.PathOpen, err, "unable to open pg1-path '%s'", p)
+	}
+	ctl, err := pg.ReadControl(p)
+	if err != nil {
+		if errs.CodeOf(err) == errs.FileMissing {
+			return nil, errs.New(errs.FileMissing, "%s\nHINT: is pg1-path '%s' the PostgreSQL data directory?", err.Error(), p)
+		}
+		return nil, err
+	}
+	return &cluster{Path: p, Control: ctl}, nil
+}
+
+// checkServer verifies the server behind the connection is the cluster in
+// pg1-path (pgBackRest's DbMismatchError).
+func checkServer(s pgdb.Settings, c *cluster) error {
+	v, _ := pg.VersionByNum(s.VersionNum)
+	dataDir := filepath.Clean(s.DataDirectory)
+	if v.Str != c.Control.Version.Str || !samePath(dataDir, c.Path) {
+		return errs.New(errs.DbMismatch, "version '%s' and path '%s' queried from cluster do not match version '%s' and '%s' read from '%s/global/pg_control'\nHINT: the pg1-path and pg1-port settings likely reference different clusters.",
+			v.Str, dataDir, c.Control.Version.Str, c.Path, c.Path)
+	}
+	return nil
+}
+
+func samePath(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ra, err1 := filepath.EvalSymlinks(a)
+	rb, err2 := filepath.EvalSymlinks(b)
+	return err1 == nil && err2 == nil && ra == rb
+}
+
+// resolvePgPath resolves a path given by PostgreSQL (%p) that may be
+// relative to PGDATA: then pg1-path must be set and be the working dir.
+func (e *Env) resolvePgPath(p string) (string, error) {
+	if filepath.IsAbs(p) {
+		return p, nil
+	}
+	pgPath := e.Cfg.String("pg1-path")
+	if pgPath == "" {
+		return "", errs.New(errs.OptionRequired, "option 'pg1-path' must be specified when relative wal paths are used\nHINT: is %%f passed to %s instead of %%p?\nHINT: PostgreSQL may pass relative paths even with %%p depending on the environment.", e.Cfg.Command())
+	}
+	if !samePath(filepath.Clean(e.Cwd), filepath.Clean(pgPath)) {
+		return "", errs.New(errs.OptionInvalidValue, "PostgreSQL working directory '%s' is not the same as option pg1-path '%s'\nHINT: is the PostgreSQL data_directory configured the same as the pg1-path option?", e.Cwd, pgPath)
+	}
+	return filepath.Join(pgPath, p), nil
+}
+
+// matchDB compares the cluster with an info file's current entry.
+func mismatch(version string, sysID uint64, r *repo.ArchiveInfo) bool {
+	return version != r.DB.Version || sysID != r.DB.SystemID
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func joinLines(lines []string) string { return strings.Join(lines, "\n") }
+
+var _ = fmt.Sprintf

@@ -1,0 +1,176 @@
+// Package command implements pgbr's commands. Commands orchestrate: the
+// repository format lives in internal/repo, storage in internal/storage,
+// PostgreSQL facts in internal/pg and internal/pgdb.
+package command
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/pgbr-dev/pgbr/internal/config"
+	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/log"
+	"github.com/pgbr-dev/pgbr/internal/pgdb"
+	"github.com/pgbr-dev/pgbr/internal/storage"
+	"github.com/pgbr-dev/pgbr/internal/storage/posix"
+)
+
+// Version is the version pgbr reports, and the backrest-version it writes
+// into the repository (the pgBackRest release whose format it writes).
+const (
+	Version         = "0.1.0"
+	BackrestVersion = "2.45"
+)
+
+// Env is everything a command needs from the outside world.
+type Env struct {
+	Ctx    context.Context
+	Cfg    *config.Config
+	Log    *log.Logger
+	Stdout io.Writer
+	Cwd    string
+	Now    func() time.Time
+	ExecID string
+	// Self is the path of the running binary (for restore_command).
+	Self string
+}
+
+// ExitError ends a command with a specific exit code and no error message
+// (archive-get: 1 when the segment is not in the archive).
+type ExitError struct {
+	Code int
+	Msg  string
+}
+
+func (e *ExitError) Error() string { return e.Msg }
+
+// Run dispatches the configured command.
+func Run(e *Env) error {
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	switch c := e.Cfg.Command(); c {
+	case "stanza-create":
+		return stanzaCreate(e)
+	case "archive-push":
+		return archivePush(e)
+	case "archive-get":
+		return archiveGet(e)
+	case "backup":
+		return backup(e)
+	case "restore":
+		return restore(e)
+	case "info":
+		return info(e)
+	case "check":
+		return check(e)
+	default:
+		return errs.New(errs.CommandInvalid, "command '%s' is not implemented by pgbr yet", c)
+	}
+}
+
+// repo is one configured repository.
+type repoT struct {
+	Key        int
+	St         storage.Storage
+	CipherType string
+	CipherPass string
+}
+
+// Name is "repo1".
+func (r *repoT) Name() string { return "repo" + strconv.Itoa(r.Key) }
+
+func (e *Env) ropt(key int, name string) string { return fmt.Sprintf("repo%d-%s", key, name) }
+func (e *Env) popt(key int, name string) string { return fmt.Sprintf("pg%d-%s", key, name) }
+
+// repos returns the configured repositories in key order (only --repo when
+// given).
+func (e *Env) repos() ([]*repoT, error) {
+	keys := e.Cfg.RepoKeys()
+	if e.Cfg.IsSet("repo") {
+		k := int(e.Cfg.Int("repo"))
+		found := false
+		for _, kk := range keys {
+			if kk == k {
+				found = true
+			}
+		}
+		if !found {
+			return nil, errs.New(errs.OptionInvalidValue, "option 'repo' value '%d' is not a configured repository", k)
+		}
+		keys = []int{k}
+	}
+	var out []*repoT
+	for _, k := range keys {
+		r, err := e.openRepo(k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (e *Env) openRepo(key int) (*repoT, error) {
+	r := &repoT{Key: key, CipherType: e.Cfg.String(e.ropt(key, "cipher-type")), CipherPass: e.Cfg.String(e.ropt(key, "cipher-pass"))}
+	if r.CipherType == "" {
+		r.CipherType = "none"
+	}
+	if r.CipherType == "none" {
+		r.CipherPass = ""
+	}
+	switch t := e.Cfg.String(e.ropt(key, "type")); t {
+	case "", "posix", "cifs":
+		p := e.Cfg.String(e.ropt(key, "path"))
+		if p == "" {
+			p = "/var/lib/pgbackrest"
+		}
+		if !filepath.IsAbs(p) {
+			return nil, errs.New(errs.OptionInvalidValue, "'%s' must begin with /", p)
+		}
+		r.St = posix.New(p)
+	default:
+		return nil, errs.New(errs.FeatureNotSupported, "repo%d-type '%s' is not supported yet", key, t)
+	}
+	if r.CipherPass != "" {
+		e.Log.Redact(r.CipherPass)
+	}
+	return r, nil
+}
+
+// stanza returns the stanza or an error when it is missing.
+func (e *Env) stanza() (string, error) {
+	s := e.Cfg.String("stanza")
+	if s == "" {
+		return "", errs.New(errs.OptionRequired, "%s command requires option: stanza", e.Cfg.Command())
+	}
+	return s, nil
+}
+
+// pgPath returns pg1-path (required).
+func (e *Env) pgPath() (string, error) {
+	p := e.Cfg.String("pg1-path")
+	if p == "" {
+		return "", errs.New(errs.OptionRequired, "%s command requires option: pg1-path\nHINT: does this stanza exist?", e.Cfg.Command())
+	}
+	return filepath.Clean(p), nil
+}
+
+// connect opens a connection to the pg1 cluster.
+func (e *Env) connect() (*pgdb.DB, error) {
+	port := int(e.Cfg.Int("pg1-port"))
+	if port == 0 {
+		port = 5432
+	}
+	return pgdb.Connect(e.Ctx, pgdb.Options{
+		Socket:   e.Cfg.String("pg1-socket-path"),
+		Port:     port,
+		User:     e.Cfg.String("pg1-user"),
+		Database: e.Cfg.String("pg1-database"),
+		Timeout:  e.Cfg.Duration("db-timeout"),
+	}, e.Cfg.Command())
+}

@@ -1,0 +1,343 @@
+package command
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/pgbr-dev/pgbr/internal/errs"
+)
+
+// entryType is the kind of a PGDATA entry.
+type entryType int
+
+const (
+	entFile entryType = iota
+	entPath
+	entLink
+)
+
+// fsEntry is one file, directory or link found in PGDATA or a tablespace,
+// named as the manifest names it.
+type fsEntry struct {
+	Name   string // manifest name: pg_data/..., pg_tblspc/<oid>/PG_.../...
+	Type   entryType
+	Size   int64
+	MTime  int64
+	Mode   fs.FileMode
+	User   string // "" with NoUser: no name for the uid
+	Group  string
+	NoUser bool
+	NoGrp  bool
+	Src    string // absolute path to read
+	Dest   string // link destination
+}
+
+// tablespace is a link under pg_tblspc.
+type tablespace struct {
+	OID  string
+	Path string // link destination
+}
+
+// walkResult is what the walk found.
+type walkResult struct {
+	Entries     []fsEntry // sorted by Name
+	Tablespaces []tablespace
+	Links       []fsEntry // non-tablespace links inside PGDATA (Name = pg_data/<rel>)
+	Root        fsEntry   // pg_data itself
+	Warnings    []string
+}
+
+var (
+	tempRelation   = regexp.MustCompile(`^t[0-9]+_[0-9]+(_(fsm|vm))?(\.[0-9]+)?$`)
+	relationNumber = regexp.MustCompile(`^([0-9]+)(_(fsm|vm|init))?(\.[0-9]+)?$`)
+	dbPathRegexp   = regexp.MustCompile(`^(pg_data/(global|base/[0-9]+)|pg_tblspc/[0-9]+/[^/]+/[0-9]+)$`)
+)
+
+// rootExcludedFiles are PGDATA-root files pgBackRest never copies (PG 15).
+var rootExcludedFiles = map[string]bool{
+	"postmaster.pid": true, "postmaster.opts": true, "backup_label.old": true, "recovery.signal": true,
+	"standby.signal": true, "recovery.conf": true, "recovery.done": true, "postgresql.auto.conf.tmp": true,
+	"backup_label": true, "backup_manifest": true, "backup_manifest.tmp": true,
+}
+
+// rootContentExcluded are PGDATA-root dirs whose contents are skipped.
+var rootContentExcluded = map[string]bool{
+	"pg_dynshmem": true, "pg_notify": true, "pg_replslot": true, "pg_serial": true,
+	"pg_snapshots": true, "pg_stat_tmp": true, "pg_subtrans": true,
+}
+
+// isDBPath reports whether a manifest directory holds relation files.
+func isDBPath(dir string) bool { return dbPathRegexp.MatchString(dir) }
+
+type walker struct {
+	online   bool
+	pgData   string
+	tsDir    string // PG_15_<catalog>
+	excludes []string
+	res      *walkResult
+	users    map[uint32]string
+	groups   map[uint32]string
+}
+
+// walkPgData builds the list of everything to back up.
+func walkPgData(pgData string, online bool, tsDir string, excludes []string) (*walkResult, error) {
+	w := &walker{online: online, pgData: pgData, tsDir: tsDir, excludes: excludes, res: &walkResult{},
+		users: map[uint32]string{}, groups: map[uint32]string{}}
+	fi, err := os.Stat(pgData)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, errs.New(errs.PathMissing, "unable to list file info for missing path '%s'", pgData)
+		}
+		return nil, errs.Wrap(errs.PathOpen, err, "unable to list file info for path '%s'", pgData)
+	}
+	if !fi.IsDir() {
+		return nil, errs.New(errs.PathOpen, "'%s' is not a directory", pgData)
+	}
+	w.res.Root = w.entry("pg_data", pgData, fi)
+	w.res.Entries = append(w.res.Entries, w.res.Root)
+	if err := w.dir(pgData, "pg_data", ""); err != nil {
+		return nil, err
+	}
+	sort.Slice(w.res.Entries, func(i, j int) bool { return w.res.Entries[i].Name < w.res.Entries[j].Name })
+	return w.res, nil
+}
+
+func (w *walker) entry(name, src string, fi fs.FileInfo) fsEntry {
+	e := fsEntry{Name: name, Src: src, Mode: fi.Mode().Perm(), MTime: fi.ModTime().Unix()}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		e.Type = entLink
+	case fi.IsDir():
+		e.Type = entPath
+	default:
+		e.Type = entFile
+		e.Size = fi.Size()
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		e.User, e.NoUser = w.userName(st.Uid)
+		e.Group, e.NoGrp = w.groupName(st.Gid)
+	}
+	return e
+}
+
+func (w *walker) userName(uid uint32) (string, bool) {
+	if n, ok := w.users[uid]; ok {
+		return n, n == ""
+	}
+	u, err := user.LookupId(strconv.Itoa(int(uid)))
+	n := ""
+	if err == nil {
+		n = u.Username
+	}
+	w.users[uid] = n
+	return n, n == ""
+}
+
+func (w *walker) groupName(gid uint32) (string, bool) {
+	if n, ok := w.groups[gid]; ok {
+		return n, n == ""
+	}
+	g, err := user.LookupGroupId(strconv.Itoa(int(gid)))
+	n := ""
+	if err == nil {
+		n = g.Name
+	}
+	w.groups[gid] = n
+	return n, n == ""
+}
+
+// excluded reports a user --exclude match for a PGDATA-relative path;
+// contentsOnly when the exclusion ends in '/' (keep the dir, skip contents).
+func (w *walker) excluded(rel string, isDir bool) (drop, contentsOnly bool) {
+	for _, ex := range w.excludes {
+		if strings.HasSuffix(ex, "/") {
+			if isDir && rel+"/" == ex {
+				return false, true
+			}
+			continue
+		}
+		if rel == ex {
+			return true, false
+		}
+	}
+	return false, false
+}
+
+// dir walks one directory. name is its manifest name; rel its path relative
+// to PGDATA ("" for the root, only for pg_data entries).
+func (w *walker) dir(src, name, rel string) error {
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil // removed by the database meanwhile
+		}
+		return errs.Wrap(errs.PathOpen, err, "unable to list file info for path '%s'", src)
+	}
+	inPgData := strings.HasPrefix(name, "pg_data")
+	atRoot := name == "pg_data"
+	dbPath := isDBPath(name)
+	// Unlogged relations: every fork of N when N_init exists.
+	unlogged := map[string]bool{}
+	if dbPath {
+		for _, e := range ents {
+			if m := relationNumber.FindStringSubmatch(e.Name()); m != nil && m[3] == "init" {
+				unlogged[m[1]] = true
+			}
+		}
+	}
+	for _, de := range ents {
+		base := de.Name()
+		childSrc := filepath.Join(src, base)
+		childName := name + "/" + base
+		childRel := base
+		if rel != "" {
+			childRel = rel + "/" + base
+		}
+		if strings.HasPrefix(base, "pgsql_tmp") {
+			continue
+		}
+		fi, err := os.Lstat(childSrc)
+		if err != nil {
+			continue // vanished
+		}
+		isDir := fi.IsDir()
+		contentsOnly := false
+		if inPgData {
+			drop, co := w.excluded(childRel, isDir || fi.Mode()&fs.ModeSymlink != 0)
+			if drop {
+				w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("exclude '%s' from backup using '%s' exclusion", childRel, childRel))
+				continue
+			}
+			contentsOnly = co
+		}
+		if atRoot && !isDir && rootExcludedFiles[base] {
+			continue
+		}
+		if dbPath && !isDir {
+			if base == "pg_internal.init" || strings.HasPrefix(base, "pg_internal.init.") {
+				continue
+			}
+			if tempRelation.MatchString(base) {
+				continue
+			}
+			if m := relationNumber.FindStringSubmatch(base); m != nil && unlogged[m[1]] && m[3] != "init" {
+				continue
+			}
+		}
+		mode := fi.Mode()
+		switch {
+		case mode&fs.ModeSymlink != 0:
+			if err := w.link(childSrc, childName, childRel, name, fi); err != nil {
+				return err
+			}
+		case isDir:
+			w.res.Entries = append(w.res.Entries, w.entry(childName, childSrc, fi))
+			if contentsOnly {
+				continue
+			}
+			if atRoot && rootContentExcluded[base] {
+				continue
+			}
+			if atRoot && base == "pg_wal" && w.online {
+				// Keep pg_wal's directories (archive_status) but no WAL.
+				if err := w.walDirs(childSrc, childName); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := w.dir(childSrc, childName, childRel); err != nil {
+				return err
+			}
+		case mode.IsRegular():
+			w.res.Entries = append(w.res.Entries, w.entry(childName, childSrc, fi))
+		default:
+			w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("exclude special file '%s' from backup", childSrc))
+		}
+	}
+	return nil
+}
+
+func (w *walker) walDirs(src, name string) error {
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return nil
+	}
+	for _, de := range ents {
+		if !de.IsDir() {
+			continue
+		}
+		fi, err := os.Lstat(filepath.Join(src, de.Name()))
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		w.res.Entries = append(w.res.Entries, w.entry(name+"/"+de.Name(), filepath.Join(src, de.Name()), fi))
+	}
+	return nil
+}
+
+func (w *walker) link(src, name, rel, parent string, fi fs.FileInfo) error {
+	dest, err := os.Readlink(src)
+	if err != nil {
+		return errs.Wrap(errs.FileOpen, err, "unable to read link '%s'", src)
+	}
+	absDest := dest
+	if !filepath.IsAbs(absDest) {
+		absDest = filepath.Join(filepath.Dir(src), dest)
+	}
+	le := w.entry(name, src, fi)
+	le.Dest = dest
+	if parent == "pg_data/pg_tblspc" {
+		// Tablespace: the link must point to a directory outside PGDATA.
+		if rel2, err := filepath.Rel(w.pgData, absDest); err == nil && !strings.HasPrefix(rel2, "..") {
+			return errs.New(errs.LinkDestination, "link '%s' destination '%s' is in PGDATA", src, dest)
+		}
+		dfi, err := os.Stat(absDest)
+		if err != nil || !dfi.IsDir() {
+			return errs.New(errs.LinkDestination, "tablespace link '%s' destination '%s' is not a directory", src, dest)
+		}
+		oid := filepath.Base(src)
+		w.res.Tablespaces = append(w.res.Tablespaces, tablespace{OID: oid, Path: dest})
+		w.res.Entries = append(w.res.Entries, le)
+		tsName := "pg_tblspc/" + oid
+		w.res.Entries = append(w.res.Entries, fsEntry{Name: "pg_tblspc", Type: entPath, Mode: w.res.Root.Mode,
+			User: w.res.Root.User, Group: w.res.Root.Group, NoUser: w.res.Root.NoUser, NoGrp: w.res.Root.NoGrp})
+		w.res.Entries = append(w.res.Entries, w.entry(tsName, absDest, dfi))
+		verSrc := filepath.Join(absDest, w.tsDir)
+		vfi, err := os.Stat(verSrc)
+		if err != nil {
+			return nil // empty tablespace for another version
+		}
+		w.res.Entries = append(w.res.Entries, w.entry(tsName+"/"+w.tsDir, verSrc, vfi))
+		return w.dir(verSrc, tsName+"/"+w.tsDir, "")
+	}
+	if strings.HasPrefix(parent, "pg_data/pg_tblspc") {
+		return errs.New(errs.LinkExpected, "'%s' is not a symlink - pg_tblspc should contain only symlinks", src)
+	}
+	dfi, err := os.Stat(absDest)
+	if err != nil {
+		return errs.New(errs.LinkDestination, "unable to get info for link '%s' destination '%s'", src, dest)
+	}
+	if rel2, err := filepath.Rel(w.pgData, absDest); err == nil && !strings.HasPrefix(rel2, "..") {
+		return errs.New(errs.LinkDestination, "link '%s' destination '%s' is in PGDATA", src, dest)
+	}
+	w.res.Entries = append(w.res.Entries, le)
+	w.res.Links = append(w.res.Links, le)
+	if dfi.IsDir() {
+		de := w.entry(name, absDest, dfi)
+		de.Type = entPath
+		w.res.Entries = append(w.res.Entries, de)
+		return w.dir(absDest, name, rel)
+	}
+	fe := w.entry(name, absDest, dfi)
+	fe.Type = entFile
+	w.res.Entries = append(w.res.Entries, fe)
+	return nil
+}

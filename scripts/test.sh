@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every pgbr test. Installs what the tests need when it is missing
+# (PostgreSQL 15 server, pgBackRest 2.45, compression CLIs used by interop
+# tests), then runs go vet and go test. Exits non-zero when anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+need=()
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
+[ -x /usr/bin/pgbackrest ] || need+=(pgbackrest)
+for tool in lz4 zstd bzip2 openssl; do
+	command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	echo "installing: ${need[*]}"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+test -z "$(gofmt -l cmd internal bench 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd internal bench; exit 1; }
+go vet ./...
+go test -count=1 -timeout 40m "$@" ./...
