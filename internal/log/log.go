@@ -164,11 +164,13 @@ func (l *Logger) format(lvl Level, proc int, lines []string, long bool) string {
 	return b.String()
 }
 
-func (l *Logger) Errorf(code int, format string, a ...any) { l.Log(Error, 0, code, fmt.Sprintf(format, a...)) }
-func (l *Logger) Warnf(format string, a ...any)            { l.Log(Warn, 0, 0, fmt.Sprintf(format, a...)) }
-func (l *Logger) Infof(format string, a ...any)            { l.Log(Info, 0, 0, fmt.Sprintf(format, a...)) }
-func (l *Logger) Detailf(format string, a ...any)          { l.Log(Detail, 0, 0, fmt.Sprintf(format, a...)) }
-func (l *Logger) Debugf(format string, a ...any)           { l.Log(Debug, 0, 0, fmt.Sprintf(format, a...)) }
+func (l *Logger) Errorf(code int, format string, a ...any) {
+	l.Log(Error, 0, code, fmt.Sprintf(format, a...))
+}
+func (l *Logger) Warnf(format string, a ...any)   { l.Log(Warn, 0, 0, fmt.Sprintf(format, a...)) }
+func (l *Logger) Infof(format string, a ...any)   { l.Log(Info, 0, 0, fmt.Sprintf(format, a...)) }
+func (l *Logger) Detailf(format string, a ...any) { l.Log(Detail, 0, 0, fmt.Sprintf(format, a...)) }
+func (l *Logger) Debugf(format string, a ...any)  { l.Log(Debug, 0, 0, fmt.Sprintf(format, a...)) }
 
 // ProcDetailf logs at detail level for worker process proc (P01, P02...).
 func (l *Logger) ProcDetailf(proc int, format string, a ...any) {
