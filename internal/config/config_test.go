@@ -735,3 +735,42 @@ func TestCommandRole(t *testing.T) {
 		t.Errorf("expire:async: %v", err)
 	}
 }
+
+func TestRedactedCommandLineOption(t *testing.T) {
+	c := mustParse(t, []string{"--no-config", "repo-get", "--cipher-pass=topsecret", "--raw", "backup/main/backup.info"}, nil)
+	if c.String("cipher-pass") != "topsecret" {
+		t.Errorf("cipher-pass %q", c.String("cipher-pass"))
+	}
+	for _, a := range c.CommandLineArgs() {
+		if strings.Contains(a, "topsecret") || strings.Contains(a, "cipher-pass") {
+			t.Errorf("CommandLineArgs leaks %q", a)
+		}
+	}
+	lp := c.LogParams()
+	if strings.Contains(lp, "topsecret") || !strings.Contains(lp, "--cipher-pass=<redacted>") || !strings.HasPrefix(lp, "[backup/main/backup.info]") {
+		t.Errorf("LogParams %s", lp)
+	}
+	if !reflect.DeepEqual(c.CommandLineArgs(), []string{"--no-config", "--raw"}) {
+		t.Errorf("CommandLineArgs %q", c.CommandLineArgs())
+	}
+}
+
+func TestResetIndexedAndEnvIndexed(t *testing.T) {
+	conf := writeConf(t, "[global]\nrepo1-path=/file\nrepo2-path=/file2\n[main]\npg1-path=/pg\n")
+	c := mustParse(t, []string{"--config=" + conf, "--stanza=main", "--reset-repo1-path", "info"},
+		[]string{"PGBACKREST_REPO2_PATH=/env2", "PGBACKREST_REPO_S3_REGION=x"})
+	if c.String("repo1-path") != "/var/lib/pgbackrest" || c.Source("repo1-path") != SourceDefault {
+		t.Errorf("repo1-path %q %v", c.String("repo1-path"), c.Source("repo1-path"))
+	}
+	if c.String("repo2-path") != "/env2" || c.Source("repo2-path") != SourceEnv {
+		t.Errorf("repo2-path %q", c.String("repo2-path"))
+	}
+	// repo1 only had a reset value, so it is not a configured repository.
+	if !reflect.DeepEqual(c.RepoKeys(), []int{2}) {
+		t.Errorf("RepoKeys %v", c.RepoKeys())
+	}
+	c = mustParse(t, []string{"--config=" + conf, "--stanza=main", "--reset-repo1-path", "--reset-repo2-path", "info"}, nil)
+	if !strings.Contains(c.LogParams(), "--reset-repo1-path") || c.String("repo2-path") != "/var/lib/pgbackrest" {
+		t.Errorf("LogParams %s", c.LogParams())
+	}
+}
