@@ -103,9 +103,17 @@ func parseIniText(data []byte) (*Ini, error) {
 		if eq < 0 {
 			return nil, errs.New(errs.Format, "missing '=' in key/value at line %d: %s", lineNo, shortLine(line))
 		}
-		for !validJSON(line[eq+1:]) {
+		// Retrying at every '=' is quadratic on hostile lines (many '=' inside
+		// an unterminated string); bound the work far above any real line.
+		budget := 64*len(line) + 1<<20
+		for {
+			ok, cost := validJSON(line[eq+1:])
+			if ok {
+				break
+			}
+			budget -= cost
 			next := strings.IndexByte(line[eq+1:], '=')
-			if next < 0 {
+			if next < 0 || budget < 0 {
 				return nil, errs.New(errs.Format, "invalid JSON value at line %d: %s", lineNo, shortLine(line))
 			}
 			eq += next + 1

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
 )
@@ -142,5 +143,24 @@ func TestKeyEscapingInChecksum(t *testing.T) {
 	}
 	if back.Values[0].Key != "pg_data/a\tb" {
 		t.Fatalf("key %q", back.Values[0].Key)
+	}
+}
+
+func TestParseIniPathologicalLine(t *testing.T) {
+	// Many '=' inside an unterminated string: must fail fast, not quadratically.
+	line := "[a]\nk=\"" + strings.Repeat("=", 200000) + "\n"
+	start := time.Now()
+	_, err := ParseIniUnchecked([]byte(line))
+	if errs.CodeOf(err) != errs.Format {
+		t.Fatalf("%v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v", d)
+	}
+	// Many '=' that do resolve stay accepted.
+	key := strings.Repeat("a=", 1000)
+	ini, err := ParseIniUnchecked([]byte("[a]\n" + key + "={}\n"))
+	if err != nil || ini.Values[0].Key != key {
+		t.Fatalf("%v", err)
 	}
 }

@@ -384,15 +384,16 @@ func parseJSON(s string) (jsonValue, error) {
 	return v, nil
 }
 
-// validJSON reports whether s is one complete JSON text, without allocating.
-func validJSON(s string) bool {
+// validJSON reports whether s is one complete JSON text, without
+// allocating, and how many bytes it examined.
+func validJSON(s string) (bool, int) {
 	p := jsonParser{s: s}
 	p.value(false)
 	if p.err != "" {
-		return false
+		return false, p.i + 1
 	}
 	p.ws()
-	return p.i == len(p.s)
+	return p.i == len(p.s), p.i + 1
 }
 
 // --- encoding -------------------------------------------------------------
