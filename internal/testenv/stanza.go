@@ -63,7 +63,7 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 // WriteConf (re)writes the config file from the current settings.
 func (e *Env) WriteConf() {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[global]\nrepo1-path=%s\nlog-path=%s\nlock-path=%s\nlog-level-console=info\nlog-level-file=detail\nrepo1-retention-full=99\narchive-timeout=30\n",
+	fmt.Fprintf(&b, "[global]\nrepo1-path=%s\nlog-path=%s\nlock-path=%s\nlog-level-console=info\nlog-level-file=detail\nrepo1-retention-full=99\narchive-timeout=30\nstart-fast=y\n",
 		e.Repo, filepath.Join(e.Dir, "log"), filepath.Join(e.Dir, "lock"))
 	for _, g := range e.Global {
 		b.WriteString(g + "\n")

@@ -309,3 +309,41 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// StartRestored starts a cluster from a restored data directory on a new
+// port and socket, waits until recovery has finished, and stops it at the
+// end of the test.
+func StartRestored(t testing.TB, dir, data string) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, Dir: dir, Data: data, Socket: filepath.Join(dir, "sock-restored"), Port: FreePort(t)}
+	os.MkdirAll(c.Socket, 0o755)
+	Chown(t, c.Socket)
+	Chown(t, data)
+	logFile := filepath.Join(dir, "restored.log")
+	out, code := AsPostgres(dir, nil, filepath.Join(PgBin, "pg_ctl"), "-D", data, "-l", logFile, "-w", "-t", "120",
+		"-o", fmt.Sprintf("-p %d -c unix_socket_directories=%s -c listen_addresses=127.0.0.1", c.Port, c.Socket), "start")
+	if code != 0 {
+		b, _ := os.ReadFile(logFile)
+		t.Fatalf("start restored cluster: %s\n%s", out, tail(string(b), 4000))
+	}
+	c.running = true
+	t.Cleanup(func() { c.Stop() })
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		if r := c.Query("postgres", "select pg_is_in_recovery()::text"); len(r) == 1 && r[0] == "false" {
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logFile)
+			t.Fatalf("restored cluster still in recovery after 120s\n%s", tail(string(b), 4000))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return c
+}
+
+// RestoredLog returns the log of a cluster started by StartRestored.
+func (c *Cluster) RestoredLog() string {
+	b, _ := os.ReadFile(filepath.Join(c.Dir, "restored.log"))
+	return string(b)
+}

@@ -1,0 +1,822 @@
+package command
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/filter"
+	"github.com/pgbr-dev/pgbr/internal/lock"
+	"github.com/pgbr-dev/pgbr/internal/pg"
+	"github.com/pgbr-dev/pgbr/internal/pgdb"
+	"github.com/pgbr-dev/pgbr/internal/repo"
+	"github.com/pgbr-dev/pgbr/internal/storage"
+)
+
+// backupRun holds the state of one backup.
+type backupRun struct {
+	e        *Env
+	stanza   string
+	r        *repoT
+	c        *cluster
+	db       *pgdb.DB
+	bi       *repo.BackupInfo
+	ai       *repo.ArchiveInfo
+	m        *repo.Manifest
+	prior    *repo.Manifest
+	ct       filter.CompressType
+	level    int
+	online   bool
+	pageChk  bool
+	lock     *lock.Lock
+	srcPath  map[string]string // manifest file name → absolute source path
+	copied   atomic.Int64
+	total    int64
+	lastPct  atomic.Int64
+	start    time.Time
+	fileMode string // mode of files written by the backup itself
+}
+
+func backup(e *Env) error {
+	stanza, err := e.stanza()
+	if err != nil {
+		return err
+	}
+	lockPath := e.Cfg.String("lock-path")
+	if err := lock.CheckStop(lockPath, stanza); err != nil {
+		return err
+	}
+	l, err := lock.Acquire(lockPath, stanza, lock.Backup, e.ExecID)
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	repos, err := e.repos()
+	if err != nil {
+		return err
+	}
+	if len(repos) > 1 && !e.Cfg.IsSet("repo") {
+		e.Log.Infof("repo option not specified, defaulting to %s", repos[0].Name())
+	}
+	b := &backupRun{e: e, stanza: stanza, r: repos[0], lock: l, online: e.Cfg.Bool("online"), srcPath: map[string]string{}}
+	if !e.Cfg.IsSet("repo1-retention-full") && !e.Cfg.IsSet(e.ropt(b.r.Key, "retention-full")) {
+		e.Log.Warnf("option '%s' is not set for '%s=count', the repository may run out of space\nHINT: to retain full backups indefinitely (without warning), set option '%s' to the maximum.",
+			e.ropt(b.r.Key, "retention-full"), e.ropt(b.r.Key, "retention-full-type"), e.ropt(b.r.Key, "retention-full"))
+	}
+	defer func() {
+		if b.db != nil {
+			b.db.Close()
+		}
+	}()
+	return b.run()
+}
+
+func (b *backupRun) run() error {
+	e := b.e
+	ctx := e.Ctx
+	var err error
+	if b.c, err = e.readCluster(); err != nil {
+		return err
+	}
+	if b.ct, b.level, err = e.compressSettings(); err != nil {
+		return err
+	}
+	if b.bi, err = repo.LoadBackupInfo(ctx, b.r.St, b.stanza, b.r.CipherPass); err != nil {
+		return err
+	}
+	ctl := b.c.Control
+	if b.bi.DB.SystemID != ctl.SystemID || b.bi.DB.Version != ctl.Version.Str {
+		return errs.New(errs.BackupMismatch, "PostgreSQL version %s, system-id %d do not match stanza version %s, system-id %d\nHINT: is this the correct stanza?",
+			ctl.Version.Str, ctl.SystemID, b.bi.DB.Version, b.bi.DB.SystemID)
+	}
+	archiveCheck := e.Cfg.Bool("archive-check") && b.online
+
+	// Start time and the database connection.
+	if b.online {
+		if b.db, err = e.connect(); err != nil {
+			return err
+		}
+		s, err := b.db.Settings(ctx)
+		if err != nil {
+			return err
+		}
+		if err := checkServer(s, b.c); err != nil {
+			return err
+		}
+		if s.InRecovery {
+			return errs.New(errs.FeatureNotSupported, "backup from a standby is not supported by pgbr yet\nHINT: point pg1 at the primary.")
+		}
+		if archiveCheck {
+			if err := checkArchiveSettings(s); err != nil {
+				return err
+			}
+		}
+		if err := b.db.AdvisoryLock(ctx); err != nil {
+			return err
+		}
+		ms, err := b.db.ClockMillis(ctx)
+		if err != nil {
+			return err
+		}
+		b.start = time.Unix(ms/1000, 0)
+		if !e.Cfg.Bool("start-fast") && e.Cfg.Duration("db-timeout") <= time.Duration(s.CheckpointSecs)*time.Second {
+			e.Log.Warnf("start-fast is disabled and db-timeout (%gs) is smaller than the PostgreSQL checkpoint_timeout (%ds) - timeout may occur before the backup actually starts",
+				e.Cfg.Duration("db-timeout").Seconds(), s.CheckpointSecs)
+		}
+	} else {
+		if _, err := os.Stat(filepath.Join(b.c.Path, "postmaster.pid")); err == nil {
+			if !e.Cfg.Bool("force") {
+				return errs.New(errs.PgRunning, "--no-online passed but %s/postmaster.pid exists - looks like PostgreSQL is running. Shut down PostgreSQL and try again, or use --force.", b.c.Path)
+			}
+			e.Log.Warnf("--no-online passed and %s/postmaster.pid exists but --force was passed so backup will continue though it looks like PostgreSQL is running and the backup will probably not be consistent", b.c.Path)
+		}
+		b.start = e.Now().Truncate(time.Second)
+	}
+	if archiveCheck {
+		if b.ai, err = repo.LoadArchiveInfo(ctx, b.r.St, b.stanza, b.r.CipherPass); err != nil {
+			return err
+		}
+		if err := checkInfoPair(b.ai, b.bi, ctl.SystemID, ctl.Version); err != nil {
+			return err
+		}
+	}
+
+	// Page checksums.
+	b.pageChk = b.online && ctl.DataChecksumVersion != 0
+	if e.Cfg.IsSet("checksum-page") {
+		b.pageChk = e.Cfg.Bool("checksum-page")
+		if b.pageChk && b.online && ctl.DataChecksumVersion == 0 {
+			e.Log.Warnf("checksum-page option set to true but checksums are not enabled on the cluster, resetting to false")
+			b.pageChk = false
+		}
+	}
+
+	// Backup type and prior backup.
+	typ := e.Cfg.String("type")
+	if typ == "" {
+		typ = repo.BackupTypeIncr
+	}
+	var priorEntry *repo.BackupInfoEntry
+	if typ != repo.BackupTypeFull {
+		for i := len(b.bi.Current) - 1; i >= 0; i-- {
+			c := &b.bi.Current[i]
+			if c.DbID != b.bi.DB.ID {
+				continue
+			}
+			if typ == repo.BackupTypeIncr || c.Type == repo.BackupTypeFull {
+				priorEntry = c
+				break
+			}
+		}
+		if priorEntry == nil {
+			e.Log.Warnf("no prior backup exists, %s backup has been changed to full", typ)
+			typ = repo.BackupTypeFull
+		}
+	}
+	if priorEntry != nil {
+		if b.prior, err = repo.LoadManifest(ctx, b.r.St, b.stanza, priorEntry.Label, b.bi.CipherPass); err != nil {
+			return err
+		}
+		e.Log.Infof("last backup label = %s, version = %s", priorEntry.Label, priorEntry.BackrestVersion)
+		pct := b.prior.Option.CompressType
+		if pct == "" {
+			pct = "none"
+		}
+		if string(b.ct) != pct {
+			e.Log.Warnf("%s backup cannot alter compress-type option to '%s', reset to value in %s", typ, b.ct, priorEntry.Label)
+			b.ct = filter.CompressType(pct)
+			b.level = b.prior.Option.CompressLevel
+		}
+		if b.pageChk != b.prior.Option.ChecksumPage {
+			e.Log.Warnf("%s backup cannot alter 'checksum-page' option to '%v', reset to '%v' from %s", typ, b.pageChk, b.prior.Option.ChecksumPage, priorEntry.Label)
+			b.pageChk = b.prior.Option.ChecksumPage
+		}
+	}
+	existing, err := repo.ExistingLabels(ctx, b.r.St, b.stanza)
+	if err != nil {
+		return errs.Wrap(errs.PathOpen, err, "unable to list backups")
+	}
+	priorLabel := ""
+	if priorEntry != nil {
+		priorLabel = priorEntry.Label
+	}
+	label, err := repo.NewLabel(typ, priorLabel, b.start.Local(), existing)
+	if err != nil {
+		return err
+	}
+
+	m := &repo.Manifest{BackrestVersion: BackrestVersion}
+	b.m = m
+	m.Backup = repo.ManifestBackup{Label: label, Type: typ, Prior: priorLabel, TimestampStart: b.start.Unix()}
+	m.DB = repo.BackupDB{CatalogVersion: ctl.Version.CatalogVersion, ControlVersion: ctl.Version.ControlVersion,
+		ID: b.bi.DB.ID, SystemID: ctl.SystemID, Version: ctl.Version.Str}
+	m.Option = repo.ManifestOption{ArchiveCheck: archiveCheck, ArchiveCopy: false, BackupStandby: false,
+		BufferSize: uint64(e.Cfg.Size("buffer-size")), ChecksumPage: b.pageChk, CompressLevel: b.level,
+		CompressLevelNetwork: int(e.Cfg.Int("compress-level-network")), CompressType: string(b.ct),
+		Delta: e.Cfg.Bool("delta"), Hardlink: false, Online: b.online, ProcessMax: int(e.Cfg.Int("process-max"))}
+	if b.r.CipherPass != "" {
+		if b.prior != nil {
+			m.CipherPass = b.prior.CipherPass
+		} else if m.CipherPass, err = filter.NewSubPassphrase(); err != nil {
+			return err
+		}
+		e.Log.Redact(m.CipherPass)
+	}
+
+	// Start the backup in PostgreSQL.
+	var startSegment string
+	if b.online {
+		if archiveCheck {
+			if _, err := b.db.CurrentWalFile(ctx); err != nil {
+				return err
+			}
+		}
+		e.Log.Infof("execute non-exclusive backup start: backup begins after the %s checkpoint completes", map[bool]string{true: "requested immediate", false: "next regular"}[e.Cfg.Bool("start-fast")])
+		lsn, seg, err := b.db.BackupStart(ctx, "pgBackRest backup started at "+b.start.Format("2006-01-02 15:04:05-07"), e.Cfg.Bool("start-fast"))
+		if err != nil {
+			return err
+		}
+		startSegment = seg
+		m.Backup.LsnStart = lsn
+		m.Backup.ArchiveStart = seg
+		e.Log.Infof("backup start archive = %s, lsn = %s", seg, lsn)
+		if err := b.manifestDB(); err != nil {
+			return err
+		}
+	}
+
+	// Build the manifest from PGDATA.
+	if err := b.buildManifest(); err != nil {
+		return err
+	}
+	if b.prior != nil {
+		m.Backup.Reference = append(append([]string(nil), b.prior.Backup.Reference...), label)
+		if len(b.prior.Backup.Reference) == 0 {
+			m.Backup.Reference = []string{b.prior.Backup.Label, label}
+		}
+	} else {
+		m.Backup.Reference = []string{label}
+	}
+	copyStart := e.Now()
+	if b.online {
+		// Any change after this second gets a newer mtime than the copy start.
+		copyStart = copyStart.Truncate(time.Second).Add(time.Second)
+		time.Sleep(time.Until(copyStart))
+	}
+	m.Backup.TimestampCopyStart = copyStart.Unix()
+	if e.Cfg.Bool("resume") {
+		if err := repo.SaveManifestCopy(ctx, b.r.St, b.stanza, m, b.bi.CipherPass); err != nil {
+			return err
+		}
+	}
+
+	// Copy.
+	if err := b.copyFiles(); err != nil {
+		return err
+	}
+
+	// Stop the backup.
+	if b.online {
+		e.Log.Infof("execute non-exclusive backup stop and wait for all WAL segments to archive")
+		res, err := b.db.BackupStop(ctx)
+		if err != nil {
+			return err
+		}
+		m.Backup.LsnStop = res.LSN
+		m.Backup.ArchiveStop = res.Segment
+		e.Log.Infof("backup stop archive = %s, lsn = %s", res.Segment, res.LSN)
+		stopTime := e.Now().Unix()
+		if err := b.writeGenerated("pg_data/backup_label", []byte(res.BackupLabel), stopTime); err != nil {
+			return err
+		}
+		if res.TablespaceMap != "" {
+			if err := b.writeGenerated("pg_data/tablespace_map", []byte(res.TablespaceMap), stopTime); err != nil {
+				return err
+			}
+		}
+		if e.Cfg.Bool("resume") {
+			m.Sort()
+			if err := repo.SaveManifestCopy(ctx, b.r.St, b.stanza, m, b.bi.CipherPass); err != nil {
+				return err
+			}
+		}
+		if archiveCheck {
+			segs, err := pg.WalSegmentRange(startSegment, res.Segment, ctl.WalSegmentSize)
+			if err != nil {
+				return err
+			}
+			if err := b.waitArchived(segs, false); err != nil {
+				return err
+			}
+			e.Log.Infof("check archive for segment(s) %s:%s", startSegment, res.Segment)
+		}
+	}
+	m.Backup.TimestampStop = e.Now().Unix()
+	if m.Backup.TimestampStop < m.Backup.TimestampStart {
+		m.Backup.TimestampStop = m.Backup.TimestampStart
+	}
+	return b.finish()
+}
+
+// checkArchiveSettings checks archive_mode and archive_command.
+func checkArchiveSettings(s pgdb.Settings) error {
+	if s.ArchiveMode == "off" {
+		return errs.New(errs.ArchiveDisabled, "archive_mode must be enabled")
+	}
+	if s.ArchiveMode == "always" {
+		return errs.New(errs.FeatureNotSupported, "archive_mode=always not supported")
+	}
+	if !strings.Contains(s.ArchiveCommand, "pgbackrest") && !strings.Contains(s.ArchiveCommand, "pgbr") {
+		return errs.New(errs.ArchiveCommandInvalid, "archive_command '%s' must contain pgbackrest or pgbr", s.ArchiveCommand)
+	}
+	return nil
+}
+
+// manifestDB records databases ([db]) in the manifest.
+func (b *backupRun) manifestDB() error {
+	dbs, err := b.db.Databases(b.e.Ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range dbs {
+		b.m.Databases = append(b.m.Databases, repo.ManifestDatabase{Name: d.Name, OID: d.OID, LastSystemID: d.LastSystemID})
+	}
+	return nil
+}
+
+func owner(name string, none bool) repo.Owner {
+	if none {
+		return repo.Owner{None: true}
+	}
+	return repo.Owner{Name: name}
+}
+
+// buildManifest walks PGDATA and fills targets, paths, links and files.
+func (b *backupRun) buildManifest() error {
+	e := b.e
+	m := b.m
+	ctl := b.c.Control
+	tsDir := fmt.Sprintf("PG_%s_%d", ctl.Version.Str, ctl.Version.CatalogVersion)
+	w, err := walkPgData(b.c.Path, b.online, tsDir, e.Cfg.List("exclude"))
+	if err != nil {
+		return err
+	}
+	for _, warn := range w.Warnings {
+		e.Log.Warnf("%s", warn)
+	}
+	var tsNames map[uint32]string
+	if b.db != nil && len(w.Tablespaces) > 0 {
+		if tsNames, err = b.db.Tablespaces(e.Ctx); err != nil {
+			return err
+		}
+	}
+	m.Targets = append(m.Targets, repo.ManifestTarget{Name: repo.TargetPgData, Path: b.c.Path, Type: repo.TargetTypePath})
+	for _, ts := range w.Tablespaces {
+		oid, _ := strconv.ParseUint(ts.OID, 10, 32)
+		name := tsNames[uint32(oid)]
+		if name == "" {
+			name = "ts" + ts.OID
+		}
+		m.Targets = append(m.Targets, repo.ManifestTarget{Name: "pg_tblspc/" + ts.OID, Path: ts.Path,
+			TablespaceID: ts.OID, TablespaceName: name, Type: repo.TargetTypeLink})
+	}
+	for _, l := range w.Links {
+		t := repo.ManifestTarget{Name: l.Name, Path: l.Dest, Type: repo.TargetTypeLink}
+		abs := l.Dest
+		if !filepath.IsAbs(abs) {
+			abs = filepath.Join(filepath.Dir(l.Src), abs)
+		}
+		if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
+			t.Path = filepath.Dir(l.Dest)
+			t.File = filepath.Base(l.Dest)
+		}
+		m.Targets = append(m.Targets, t)
+	}
+	for _, en := range w.Entries {
+		switch en.Type {
+		case entPath:
+			m.Paths = append(m.Paths, repo.ManifestPath{Name: en.Name, Mode: repo.FormatMode(uint32(en.Mode)),
+				User: owner(en.User, en.NoUser), Group: owner(en.Group, en.NoGrp)})
+		case entLink:
+			m.Links = append(m.Links, repo.ManifestLink{Name: en.Name, Destination: en.Dest,
+				User: owner(en.User, en.NoUser), Group: owner(en.Group, en.NoGrp)})
+		case entFile:
+			m.Files = append(m.Files, repo.ManifestFile{Name: en.Name, Size: uint64(en.Size), Timestamp: en.MTime,
+				Mode: repo.FormatMode(uint32(en.Mode)), User: owner(en.User, en.NoUser), Group: owner(en.Group, en.NoGrp)})
+			b.srcPath[en.Name] = en.Src
+		}
+	}
+	m.Sort()
+	if err := m.SetDefaultsFromPgData(); err != nil {
+		return err
+	}
+	b.fileMode = repo.FormatMode(uint32(w.Root.Mode) & 0o644)
+	if _, ok := m.FindFile("pg_data/global/pg_control"); !ok {
+		return errs.New(errs.FileMissing, "pg_control must be present in all online backups\nHINT: is something wrong with the clock or filesystem timestamps?")
+	}
+	return nil
+}
+
+// pageCheckable reports whether page checksums are verified for a file.
+func pageCheckable(name string) bool {
+	dir, base := filepath.Dir(name), filepath.Base(name)
+	if !isDBPath(dir) {
+		return false
+	}
+	return base != "pg_filenode.map" && base != "PG_VERSION" && name != "pg_data/global/pg_control"
+}
+
+// segmentNo returns the .N suffix of a relation file name.
+func segmentNo(name string) uint32 {
+	base := filepath.Base(name)
+	if i := strings.LastIndexByte(base, '.'); i >= 0 {
+		if n, err := strconv.ParseUint(base[i+1:], 10, 32); err == nil {
+			return uint32(n)
+		}
+	}
+	return 0
+}
+
+type copyJob struct {
+	idx  int
+	name string
+	size int64
+}
+
+// copyFiles copies every file that is not inherited from the prior backup,
+// largest first, with process-max workers.
+func (b *backupRun) copyFiles() error {
+	e := b.e
+	m := b.m
+	var jobs []copyJob
+	for i := range m.Files {
+		f := &m.Files[i]
+		if b.prior != nil && b.inherit(f) {
+			continue
+		}
+		jobs = append(jobs, copyJob{idx: i, name: f.Name, size: int64(f.Size)})
+		b.total += int64(f.Size)
+	}
+	sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].size > jobs[j].size })
+	workers := int(e.Cfg.Int("process-max"))
+	if workers < 1 {
+		workers = 1
+	}
+	ch := make(chan copyJob)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	removed := make([]bool, len(m.Files))
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(proc int) {
+			defer wg.Done()
+			buf := make([]byte, 256*1024)
+			chk := pg.NewPageChecker(0)
+			for j := range ch {
+				gone, err := b.copyFile(proc, j.idx, buf, chk)
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					continue
+				}
+				if gone {
+					removed[j.idx] = true
+				}
+			}
+		}(w + 1)
+	}
+	for _, j := range jobs {
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if failed || e.Ctx.Err() != nil {
+			break
+		}
+		ch <- j
+	}
+	close(ch)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := e.Ctx.Err(); err != nil {
+		return errs.New(errs.Term, "terminated on signal")
+	}
+	kept := m.Files[:0]
+	for i := range m.Files {
+		if !removed[i] {
+			kept = append(kept, m.Files[i])
+		}
+	}
+	m.Files = kept
+	return nil
+}
+
+// inherit makes f a reference to the prior backup's copy when the file is
+// unchanged (same size and timestamp, as pgBackRest decides without delta).
+func (b *backupRun) inherit(f *repo.ManifestFile) bool {
+	pf, ok := b.prior.FindFile(f.Name)
+	if !ok || pf.Size != f.Size {
+		return false
+	}
+	if !b.m.Option.Delta && f.Size > 0 && pf.Timestamp != f.Timestamp {
+		return false
+	}
+	if b.m.Option.Delta && f.Size > 0 {
+		sum, _, err := fileSHA1(b.srcPath[f.Name])
+		if err != nil || sum != pf.EffectiveChecksum() {
+			return false
+		}
+		b.e.Log.Detailf("match file from prior backup %s (%s)", b.srcPath[f.Name], sizeFormat(f.Size))
+	}
+	f.Checksum = pf.Checksum
+	f.RepoChecksum = pf.RepoChecksum
+	f.RepoSize = pf.RepoSize
+	f.ChecksumPage = pf.ChecksumPage
+	f.ChecksumPageError = pf.ChecksumPageError
+	f.BundleID = pf.BundleID
+	f.BundleOffset = pf.BundleOffset
+	f.Reference = pf.Reference
+	if f.Reference == "" {
+		f.Reference = b.prior.Backup.Label
+	}
+	return true
+}
+
+// copyFile copies one file; gone reports a file removed by the database.
+func (b *backupRun) copyFile(proc, idx int, buf []byte, chk *pg.PageChecker) (gone bool, err error) {
+	e := b.e
+	f := &b.m.Files[idx]
+	src := b.srcPath[f.Name]
+	in, err := os.Open(src)
+	if err != nil {
+		if os.IsNotExist(err) && f.Name != "pg_data/global/pg_control" {
+			e.Log.ProcDetailf(proc, "skip file removed by database %s", src)
+			return true, nil
+		}
+		return false, errs.Wrap(errs.FileOpen, err, "unable to open file '%s' for read", src)
+	}
+	defer in.Close()
+	dest := "backup/" + b.stanza + "/" + b.m.Backup.Label + "/" + f.Name + b.ct.Ext()
+	w, err := b.r.St.Create(e.Ctx, dest, storage.CreateOptions{})
+	if err != nil {
+		return false, errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", b.r.St.Full(dest))
+	}
+	p, err := filter.NewWritePipeline(w, b.ct, b.level, b.m.CipherPass)
+	if err != nil {
+		w.Abort()
+		return false, err
+	}
+	check := b.pageChk && pageCheckable(f.Name)
+	if check {
+		chk.Reset(segmentNo(f.Name))
+	}
+	for {
+		n, rerr := in.Read(buf)
+		if n > 0 {
+			if _, werr := p.Write(buf[:n]); werr != nil {
+				p.Close()
+				w.Abort()
+				return false, errs.Wrap(errs.FileWrite, werr, "unable to write '%s'", b.r.St.Full(dest))
+			}
+			if check {
+				chk.Write(buf[:n])
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			p.Close()
+			w.Abort()
+			return false, errs.Wrap(errs.FileRead, rerr, "unable to read '%s'", src)
+		}
+	}
+	if err := p.Close(); err != nil {
+		w.Abort()
+		return false, errs.Wrap(errs.FileWrite, err, "unable to write '%s'", b.r.St.Full(dest))
+	}
+	if err := w.Commit(); err != nil {
+		return false, errs.Wrap(errs.FileWrite, err, "unable to write '%s'", b.r.St.Full(dest))
+	}
+	f.Size = uint64(p.Size())
+	f.Checksum = p.Checksum()
+	if f.Size == 0 {
+		f.Checksum = ""
+	}
+	f.RepoSize = uint64(p.RepoSize())
+	f.RepoChecksum = ""
+	if b.ct != filter.None || b.m.CipherPass != "" {
+		f.RepoChecksum = p.RepoChecksum()
+	}
+	if check {
+		valid, aligned, pages := chk.Result()
+		if !aligned {
+			f.ChecksumPage = boolp(false)
+			e.Log.Warnf("page misalignment in file %s: file size %d is not divisible by page size %d", src, f.Size, pg.PageSize)
+		} else {
+			if !valid {
+				pages = recheckPages(src, pages, chk)
+			}
+			if len(pages) == 0 {
+				f.ChecksumPage = boolp(true)
+			} else {
+				f.ChecksumPage = boolp(false)
+				f.ChecksumPageError = pg.PageErrorsJSON(pages)
+				e.Log.Warnf("%s", pg.PageErrorsWarning(src, pages))
+			}
+		}
+	}
+	done := b.copied.Add(int64(f.Size))
+	pct := 100.0
+	if b.total > 0 {
+		pct = float64(done) * 100 / float64(b.total)
+	}
+	if f.Size > 0 {
+		e.Log.ProcDetailf(proc, "backup file %s (%s, %s%%) checksum %s", src, sizeFormat(f.Size), pctFormat(pct), f.Checksum)
+	} else {
+		e.Log.ProcDetailf(proc, "backup file %s (0B, %s%%)", src, pctFormat(pct))
+	}
+	if p100 := int64(pct * 100); p100-b.lastPct.Load() >= 10 {
+		b.lastPct.Store(p100)
+		b.lock.Progress(int(p100))
+	}
+	return false, nil
+}
+
+func boolp(v bool) *bool { return &v }
+
+// recheckPages re-reads pages that failed: a page that is valid now (or
+// changed) was being written by PostgreSQL and is not an error.
+func recheckPages(src string, pages []uint32, chk *pg.PageChecker) []uint32 {
+	f, err := os.Open(src)
+	if err != nil {
+		return pages
+	}
+	defer f.Close()
+	var out []uint32
+	page := make([]byte, pg.PageSize)
+	for _, blk := range pages {
+		if _, err := f.ReadAt(page, chk.PageOffset(blk)); err != nil {
+			continue // truncated meanwhile
+		}
+		if !pg.PageValid(page, blk) {
+			out = append(out, blk)
+		}
+	}
+	return out
+}
+
+// writeGenerated stores a file produced by the backup itself
+// (backup_label, tablespace_map).
+func (b *backupRun) writeGenerated(name string, data []byte, ts int64) error {
+	e := b.e
+	dest := "backup/" + b.stanza + "/" + b.m.Backup.Label + "/" + name + b.ct.Ext()
+	w, err := b.r.St.Create(e.Ctx, dest, storage.CreateOptions{})
+	if err != nil {
+		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", b.r.St.Full(dest))
+	}
+	p, err := filter.NewWritePipeline(w, b.ct, b.level, b.m.CipherPass)
+	if err != nil {
+		w.Abort()
+		return err
+	}
+	if _, err := p.Write(data); err != nil {
+		p.Close()
+		w.Abort()
+		return errs.Wrap(errs.FileWrite, err, "unable to write '%s'", b.r.St.Full(dest))
+	}
+	if err := p.Close(); err != nil {
+		w.Abort()
+		return errs.Wrap(errs.FileWrite, err, "unable to write '%s'", b.r.St.Full(dest))
+	}
+	if err := w.Commit(); err != nil {
+		return errs.Wrap(errs.FileWrite, err, "unable to write '%s'", b.r.St.Full(dest))
+	}
+	f := repo.ManifestFile{Name: name, Size: uint64(p.Size()), Timestamp: ts, Checksum: p.Checksum(),
+		RepoSize: uint64(p.RepoSize()), Mode: b.fileMode, User: b.m.FileDefault.User, Group: b.m.FileDefault.Group}
+	if b.ct != filter.None || b.m.CipherPass != "" {
+		f.RepoChecksum = p.RepoChecksum()
+	}
+	b.m.Files = append(b.m.Files, f)
+	b.m.Sort()
+	return nil
+}
+
+// waitArchived waits up to archive-timeout for every segment to be in the
+// archive.
+func (b *backupRun) waitArchived(segments []string, prior bool) error {
+	e := b.e
+	timeout := e.Cfg.Duration("archive-timeout")
+	deadline := time.Now().Add(timeout)
+	archiveID := b.ai.ArchiveID()
+	for _, seg := range segments {
+		for {
+			dir := archiveFileDir(b.stanza, archiveID, seg)
+			found, err := findSegment(e, b.r.St, dir, seg)
+			if err != nil {
+				return err
+			}
+			if len(found) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return errs.New(errs.ArchiveTimeout, "WAL segment %s was not archived before the %gs timeout\nHINT: check the archive_command to ensure that all options are correct (especially --stanza).\nHINT: check the PostgreSQL server log for errors.\nHINT: run the 'start' command if the stanza was previously stopped.",
+					seg, timeout.Seconds())
+			}
+			select {
+			case <-e.Ctx.Done():
+				return errs.New(errs.Term, "terminated on signal")
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// finish saves the manifest, history copy, latest link and backup.info.
+func (b *backupRun) finish() error {
+	e := b.e
+	ctx := e.Ctx
+	m := b.m
+	m.Sort()
+	if err := m.Validate(true); err != nil {
+		return err
+	}
+	if err := repo.SaveManifest(ctx, b.r.St, b.stanza, m, b.bi.CipherPass); err != nil {
+		return err
+	}
+	// backup.history/<YYYY>/<label>.manifest.gz: gz level 9 of the plain manifest.
+	var gz bytes.Buffer
+	cw, err := filter.NewCompressor(&gz, filter.Gz, 9)
+	if err != nil {
+		return err
+	}
+	cw.Write(m.Bytes())
+	if err := cw.Close(); err != nil {
+		return err
+	}
+	hist := gz.Bytes()
+	if b.bi.CipherPass != "" {
+		if hist, err = filter.EncryptBytes(hist, b.bi.CipherPass); err != nil {
+			return err
+		}
+	}
+	if err := storage.WriteAll(ctx, b.r.St, repo.HistoryManifestPath(b.stanza, m.Backup.Label), hist); err != nil {
+		return errs.Wrap(errs.FileWrite, err, "unable to write backup history manifest")
+	}
+	if err := b.r.St.Symlink(ctx, m.Backup.Label, "backup/"+b.stanza+"/latest"); err != nil {
+		e.Log.Warnf("unable to update the latest link: %v", err)
+	}
+	b.bi.Add(repo.NewBackupInfoEntry(m))
+	if err := repo.SaveBackupInfo(ctx, b.r.St, b.stanza, b.bi, b.r.CipherPass); err != nil {
+		return err
+	}
+	if b.ai != nil {
+		if err := repo.SaveArchiveInfo(ctx, b.r.St, b.stanza, b.ai, b.r.CipherPass); err != nil {
+			return err
+		}
+	}
+	var size uint64
+	for i := range m.Files {
+		if m.Files[i].Reference == "" {
+			size += m.Files[i].Size
+		}
+	}
+	e.Log.Infof("new backup label = %s", m.Backup.Label)
+	e.Log.Infof("%s backup size = %s, file total = %d", m.Backup.Type, sizeFormat(size), len(m.Files))
+	return nil
+}
+
+// sizeFormat formats a size as pgBackRest's strSizeFormat.
+func sizeFormat(n uint64) string {
+	units := []string{"KB", "MB", "GB"}
+	if n < 1024 {
+		return fmt.Sprintf("%dB", n)
+	}
+	v := float64(n) / 1024
+	u := 0
+	for v >= 1024 && u < len(units)-1 {
+		v /= 1024
+		u++
+	}
+	if int(v*10)%10 == 0 {
+		return fmt.Sprintf("%d%s", int(v), units[u])
+	}
+	return fmt.Sprintf("%.1f%s", v, units[u])
+}
+
+func pctFormat(p float64) string { return fmt.Sprintf("%.2f", p) }

@@ -1,0 +1,748 @@
+package command
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/filter"
+	"github.com/pgbr-dev/pgbr/internal/repo"
+)
+
+// restoreRun holds the state of one restore.
+type restoreRun struct {
+	e       *Env
+	stanza  string
+	r       *repoT
+	m       *repo.Manifest
+	pgData  string
+	delta   bool
+	force   bool
+	root    bool
+	uids    map[string]int
+	gids    map[string]int
+	defUID  int
+	defGID  int
+	targets map[string]string // manifest target name → restore path (pg_data, pg_tblspc/N)
+	warned  map[string]bool
+	mu      sync.Mutex
+}
+
+func restore(e *Env) error {
+	stanza, err := e.stanza()
+	if err != nil {
+		return err
+	}
+	pgData, err := e.pgPath()
+	if err != nil {
+		return err
+	}
+	rr := &restoreRun{e: e, stanza: stanza, pgData: pgData, delta: e.Cfg.Bool("delta"), force: e.Cfg.Bool("force"),
+		root: os.Geteuid() == 0, uids: map[string]int{}, gids: map[string]int{}, warned: map[string]bool{}}
+	return rr.run()
+}
+
+func (rr *restoreRun) run() error {
+	e := rr.e
+	ctx := e.Ctx
+	if _, err := os.Stat(filepath.Join(rr.pgData, "postmaster.pid")); err == nil {
+		return errs.New(errs.PgRunning, "unable to restore while PostgreSQL is running\nHINT: presence of 'postmaster.pid' in '%s' indicates PostgreSQL is running.\nHINT: remove 'postmaster.pid' only if PostgreSQL is not running.", rr.pgData)
+	}
+	if rr.delta || rr.force {
+		_, e1 := os.Stat(filepath.Join(rr.pgData, "PG_VERSION"))
+		_, e2 := os.Stat(filepath.Join(rr.pgData, repo.ManifestName))
+		if e1 != nil && e2 != nil {
+			e.Log.Warnf("--delta or --force specified but unable to find 'PG_VERSION' or 'backup.manifest' in '%s' to confirm that this is a valid $PGDATA directory.  --delta and --force have been disabled and if any files exist in the destination directories the restore will be aborted.", rr.pgData)
+			rr.delta, rr.force = false, false
+		}
+	}
+
+	// Select the backup set.
+	repos, err := e.repos()
+	if err != nil {
+		return err
+	}
+	set := e.Cfg.String("set")
+	var label string
+	var bi *repo.BackupInfo
+	var lastErr error
+	for _, r := range repos {
+		b, err := repo.LoadBackupInfo(ctx, r.St, rr.stanza, r.CipherPass)
+		if err != nil {
+			lastErr = err
+			if len(repos) > 1 {
+				e.Log.Warnf("%s: %s", r.Name(), err.Error())
+			}
+			continue
+		}
+		l, err := selectBackup(e, b, set)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if l != "" {
+			rr.r, bi, label = r, b, l
+			break
+		}
+	}
+	if label == "" {
+		if lastErr != nil {
+			return lastErr
+		}
+		if set != "" && set != "latest" {
+			return errs.New(errs.BackupSetInvalid, "backup set %s is not valid", set)
+		}
+		return errs.New(errs.BackupSetInvalid, "no backup set found to restore")
+	}
+	entry, _ := bi.Find(label)
+	if entry.DbID != bi.DB.ID && (set == "" || set == "latest") {
+		return errs.New(errs.BackupSetInvalid, "the latest backup set found '%s' is from a prior version of PostgreSQL", label)
+	}
+	e.Log.Infof("%s: restore backup set %s, recovery will start at %s", rr.r.Name(), label,
+		time.Unix(entry.TimestampStart, 0).Format("2006-01-02 15:04:05"))
+	m, err := repo.LoadManifest(ctx, rr.r.St, rr.stanza, label, bi.CipherPass)
+	if err != nil {
+		return err
+	}
+	if err := m.CheckRestorable(); err != nil {
+		return err
+	}
+	rr.m = m
+
+	// Targets and their restore paths.
+	rr.targets = map[string]string{}
+	pgTarget, ok := m.FindTarget(repo.TargetPgData)
+	if !ok {
+		return errs.New(errs.Format, "manifest of backup %s has no pg_data target", label)
+	}
+	if filepath.Clean(pgTarget.Path) != rr.pgData {
+		e.Log.Infof("remap data directory to '%s'", rr.pgData)
+	}
+	rr.targets[repo.TargetPgData] = rr.pgData
+	if err := rr.mapTablespaces(); err != nil {
+		return err
+	}
+
+	// Destination checks.
+	for name, dir := range rr.targets {
+		check := dir
+		if name != repo.TargetPgData {
+			t, _ := m.FindTarget(name)
+			check = filepath.Join(dir, fmt.Sprintf("PG_%s_%d", m.DB.Version, m.DB.CatalogVersion))
+			_ = t
+		}
+		if !rr.delta && !rr.force {
+			if ents, err := os.ReadDir(check); err == nil && len(ents) > 0 {
+				return errs.New(errs.PathNotEmpty, "unable to restore to path '%s' because it contains files\nHINT: try using --delta if this is what you intended.", check)
+			} else if err != nil && !os.IsNotExist(err) {
+				return errs.Wrap(errs.PathOpen, err, "unable to open path '%s'", check)
+			}
+		}
+	}
+	if err := rr.ownerDefaults(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(rr.pgData, 0o700); err != nil {
+		return errs.Wrap(errs.PathCreate, err, "unable to create path '%s'", rr.pgData)
+	}
+	// An interrupted restore must never start: pg_control goes first.
+	os.Remove(filepath.Join(rr.pgData, "global", "pg_control"))
+	if rr.delta || rr.force {
+		if err := rr.clean(); err != nil {
+			return err
+		}
+	}
+	// backup.manifest marks the directory as a pgbr/pgBackRest restore
+	// target until the restore completes.
+	if err := writeFileAtomic(filepath.Join(rr.pgData, repo.ManifestName), m.Bytes(), 0o600, -1, -1); err != nil {
+		return err
+	}
+	if err := rr.createPaths(); err != nil {
+		return err
+	}
+	size, count, err := rr.restoreFiles()
+	if err != nil {
+		return err
+	}
+
+	// Recovery settings.
+	typ := e.Cfg.String("type")
+	if typ == "" {
+		typ = "default"
+	}
+	if !m.Option.Online && !e.Cfg.IsSet("type") {
+		typ = "none"
+	}
+	mode, uid, gid := rr.pathAttrs(repo.TargetPgData)
+	rs := recoverySettings{Type: typ, Target: e.Cfg.String("target"), TargetAction: e.Cfg.String("target-action"),
+		TargetExcl: e.Cfg.Bool("target-exclusive"), TargetTimeline: e.Cfg.String("target-timeline"),
+		RestoreCommand: rr.restoreCommand(), ArchiveModeOff: e.Cfg.String("archive-mode") == "off",
+		Options: e.Cfg.Hash("recovery-option"), Online: m.Option.Online, FileMode: os.FileMode(mode) & 0o644,
+		UID: uid, GID: gid, Now: e.Now()}
+	if err := writeRecovery(rr.pgData, rs); err != nil {
+		return err
+	}
+	// Everything restored must be on disk before pg_control appears.
+	if err := syncfs(rr.pgData); err != nil {
+		return err
+	}
+	for name, dir := range rr.targets {
+		if name != repo.TargetPgData {
+			syncfs(dir)
+		}
+	}
+	if err := rr.restoreControl(); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(rr.pgData, repo.ManifestName)); err != nil {
+		return errs.Wrap(errs.FileRemove, err, "unable to remove backup.manifest")
+	}
+	syncDirPath(rr.pgData)
+	e.Log.Infof("restore size = %s, file total = %d", sizeFormat(size), count)
+	return nil
+}
+
+// selectBackup picks the label to restore from one repo's backup.info.
+func selectBackup(e *Env, b *repo.BackupInfo, set string) (string, error) {
+	if len(b.Current) == 0 {
+		return "", nil
+	}
+	if set != "" && set != "latest" {
+		if _, ok := b.Find(set); ok {
+			return set, nil
+		}
+		return "", nil
+	}
+	typ := e.Cfg.String("type")
+	target := e.Cfg.String("target")
+	if typ == "time" && target != "" {
+		t, err := parseTargetTime(target)
+		if err != nil {
+			e.Log.Warnf("%s; the latest backup will be used", err.Error())
+		} else {
+			for i := len(b.Current) - 1; i >= 0; i-- {
+				if b.Current[i].TimestampStop < t.Unix() && b.Current[i].DbID == b.DB.ID {
+					return b.Current[i].Label, nil
+				}
+			}
+			e.Log.Warnf("unable to find backup set with stop time less than '%s', latest backup set will be used", target)
+		}
+	}
+	for i := len(b.Current) - 1; i >= 0; i-- {
+		if b.Current[i].DbID == b.DB.ID {
+			return b.Current[i].Label, nil
+		}
+	}
+	return b.Current[len(b.Current)-1].Label, nil
+}
+
+// parseTargetTime understands the time formats PostgreSQL accepts for
+// recovery_target_time that pgBackRest parses.
+func parseTargetTime(s string) (time.Time, error) {
+	layouts := []string{"2006-01-02 15:04:05.999999-07:00", "2006-01-02 15:04:05.999999-07", "2006-01-02 15:04:05.999999-0700",
+		"2006-01-02 15:04:05.999999Z07:00", "2006-01-02 15:04:05.999999"}
+	for _, l := range layouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, nil
+		}
+	}
+	for _, l := range layouts[4:] {
+		if t, err := time.ParseInLocation(l, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("automatic backup set selection cannot be performed with provided time '%s'", s)
+}
+
+// mapTablespaces applies --tablespace-map and --tablespace-map-all.
+func (rr *restoreRun) mapTablespaces() error {
+	e := rr.e
+	maps := map[string]string{}
+	for _, kv := range e.Cfg.Hash("tablespace-map") {
+		maps[kv[0]] = kv[1]
+	}
+	all := e.Cfg.String("tablespace-map-all")
+	used := map[string]bool{}
+	for _, t := range rr.m.Targets {
+		if t.TablespaceID == "" {
+			continue
+		}
+		path := t.Path
+		if p, ok := maps[t.TablespaceID]; ok {
+			path, used[t.TablespaceID] = p, true
+		} else if p, ok := maps[t.TablespaceName]; ok {
+			path, used[t.TablespaceName] = p, true
+		} else if all != "" {
+			path = filepath.Join(all, t.TablespaceName)
+		}
+		if path != t.Path {
+			e.Log.Infof("map tablespace '%s' to '%s'", "pg_tblspc/"+t.TablespaceID, path)
+		}
+		rr.targets[t.Name] = path
+	}
+	for k := range maps {
+		if !used[k] {
+			return errs.New(errs.TablespaceMap, "unable to remap invalid tablespace '%s'", k)
+		}
+	}
+	return nil
+}
+
+// ownerDefaults decides who owns restored files when running as root.
+func (rr *restoreRun) ownerDefaults() error {
+	rr.defUID, rr.defGID = os.Geteuid(), os.Getegid()
+	for _, p := range []string{rr.pgData, filepath.Dir(rr.pgData)} {
+		if fi, err := os.Stat(p); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				rr.defUID, rr.defGID = int(st.Uid), int(st.Gid)
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+func (rr *restoreRun) uid(o repo.Owner) int {
+	if !rr.root || o.None || o.Name == "" {
+		return rr.defUID
+	}
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	if id, ok := rr.uids[o.Name]; ok {
+		return id
+	}
+	id := rr.defUID
+	if u, err := user.Lookup(o.Name); err == nil {
+		id, _ = strconv.Atoi(u.Uid)
+	} else if !rr.warned["u"+o.Name] {
+		rr.warned["u"+o.Name] = true
+		rr.e.Log.Warnf("unknown user '%s' in backup manifest mapped to the owner of '%s'", o.Name, rr.pgData)
+	}
+	rr.uids[o.Name] = id
+	return id
+}
+
+func (rr *restoreRun) gid(o repo.Owner) int {
+	if !rr.root || o.None || o.Name == "" {
+		return rr.defGID
+	}
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	if id, ok := rr.gids[o.Name]; ok {
+		return id
+	}
+	id := rr.defGID
+	if g, err := user.LookupGroup(o.Name); err == nil {
+		id, _ = strconv.Atoi(g.Gid)
+	} else if !rr.warned["g"+o.Name] {
+		rr.warned["g"+o.Name] = true
+		rr.e.Log.Warnf("unknown group '%s' in backup manifest mapped to the group of '%s'", o.Name, rr.pgData)
+	}
+	rr.gids[o.Name] = id
+	return id
+}
+
+func (rr *restoreRun) pathAttrs(name string) (uint32, int, int) {
+	p, ok := rr.m.FindPath(name)
+	if !ok {
+		return 0o700, rr.defUID, rr.defGID
+	}
+	mode, err := repo.ParseMode(p.Mode)
+	if err != nil {
+		mode = 0o700
+	}
+	return mode, rr.uid(p.User), rr.gid(p.Group)
+}
+
+// destPath maps a manifest name to its location on disk.
+func (rr *restoreRun) destPath(name string) string {
+	if name == repo.TargetPgData {
+		return rr.pgData
+	}
+	if strings.HasPrefix(name, "pg_data/") {
+		return filepath.Join(rr.pgData, filepath.FromSlash(name[len("pg_data/"):]))
+	}
+	if strings.HasPrefix(name, "pg_tblspc/") {
+		parts := strings.SplitN(name, "/", 3)
+		if len(parts) >= 2 {
+			if base, ok := rr.targets["pg_tblspc/"+parts[1]]; ok {
+				if len(parts) == 2 {
+					return base
+				}
+				return filepath.Join(base, filepath.FromSlash(parts[2]))
+			}
+		}
+	}
+	return ""
+}
+
+// clean removes what the manifest does not have (delta/force).
+func (rr *restoreRun) clean() error {
+	want := map[string]bool{}
+	for _, p := range rr.m.Paths {
+		if d := rr.destPath(p.Name); d != "" {
+			want[d] = true
+		}
+	}
+	for _, f := range rr.m.Files {
+		if d := rr.destPath(f.Name); d != "" {
+			want[d] = true
+		}
+	}
+	links := map[string]bool{}
+	for _, l := range rr.m.Links {
+		if d := rr.destPath(l.Name); d != "" {
+			links[d] = true
+		}
+	}
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return nil
+		}
+		for _, de := range ents {
+			p := filepath.Join(dir, de.Name())
+			if dir == rr.pgData && de.Name() == repo.ManifestName {
+				continue
+			}
+			if links[p] {
+				continue
+			}
+			if !want[p] {
+				rr.e.Log.Detailf("remove invalid %s '%s'", map[bool]string{true: "path", false: "file"}[de.IsDir()], p)
+				if err := os.RemoveAll(p); err != nil {
+					return errs.Wrap(errs.PathRemove, err, "unable to remove '%s'", p)
+				}
+				continue
+			}
+			if de.IsDir() && de.Type()&os.ModeSymlink == 0 {
+				if err := walk(p); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for name, dir := range rr.targets {
+		if name == repo.TargetPgData {
+			if err := walk(dir); err != nil {
+				return err
+			}
+			continue
+		}
+		verDir := rr.destPath(name + "/" + fmt.Sprintf("PG_%s_%d", rr.m.DB.Version, rr.m.DB.CatalogVersion))
+		if err := walk(verDir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createPaths creates every directory and tablespace link.
+func (rr *restoreRun) createPaths() error {
+	for _, p := range rr.m.Paths {
+		d := rr.destPath(p.Name)
+		if d == "" || p.Name == "pg_tblspc" {
+			continue
+		}
+		mode, uid, gid := rr.pathAttrs(p.Name)
+		if err := os.MkdirAll(d, os.FileMode(mode)); err != nil {
+			return errs.Wrap(errs.PathCreate, err, "unable to create path '%s'", d)
+		}
+		os.Chmod(d, os.FileMode(mode))
+		if rr.root {
+			os.Lchown(d, uid, gid)
+		}
+	}
+	for _, l := range rr.m.Links {
+		if !strings.HasPrefix(l.Name, "pg_data/pg_tblspc/") {
+			continue // other links are restored as plain paths/files
+		}
+		oid := strings.TrimPrefix(l.Name, "pg_data/pg_tblspc/")
+		dest := rr.targets["pg_tblspc/"+oid]
+		link := rr.destPath(l.Name)
+		if cur, err := os.Readlink(link); err == nil && cur == dest {
+			continue
+		}
+		os.Remove(link)
+		if err := os.Symlink(dest, link); err != nil {
+			return errs.Wrap(errs.FileOpen, err, "unable to create symlink '%s' to '%s'", link, dest)
+		}
+		if rr.root {
+			os.Lchown(link, rr.uid(l.User), rr.gid(l.Group))
+		}
+	}
+	return nil
+}
+
+type restoreJob struct {
+	f    *repo.ManifestFile
+	dest string
+}
+
+// restoreFiles restores every file but pg_control, largest first.
+func (rr *restoreRun) restoreFiles() (uint64, int, error) {
+	e := rr.e
+	var jobs []restoreJob
+	var total uint64
+	for i := range rr.m.Files {
+		f := &rr.m.Files[i]
+		if f.Name == "pg_data/global/pg_control" || f.Name == "pg_data/tablespace_map" {
+			continue
+		}
+		d := rr.destPath(f.Name)
+		if d == "" {
+			return 0, 0, errs.New(errs.Format, "no restore destination for '%s'", f.Name)
+		}
+		jobs = append(jobs, restoreJob{f: f, dest: d})
+		total += f.Size
+	}
+	sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].f.Size > jobs[j].f.Size })
+	workers := int(e.Cfg.Int("process-max"))
+	if workers < 1 {
+		workers = 1
+	}
+	ch := make(chan restoreJob)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	var done uint64
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(proc int) {
+			defer wg.Done()
+			buf := make([]byte, 256*1024)
+			for j := range ch {
+				if err := rr.restoreFile(j.f, j.dest, buf, false); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					continue
+				}
+				mu.Lock()
+				done += j.f.Size
+				pct := 100.0
+				if total > 0 {
+					pct = float64(done) * 100 / float64(total)
+				}
+				mu.Unlock()
+				e.Log.ProcDetailf(proc, "restore file %s (%s, %s%%) checksum %s", j.dest, sizeFormat(j.f.Size), pctFormat(pct), j.f.EffectiveChecksum())
+			}
+		}(w + 1)
+	}
+	for _, j := range jobs {
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if failed || e.Ctx.Err() != nil {
+			break
+		}
+		ch <- j
+	}
+	close(ch)
+	wg.Wait()
+	if firstErr != nil {
+		return 0, 0, firstErr
+	}
+	if e.Ctx.Err() != nil {
+		return 0, 0, errs.New(errs.Term, "terminated on signal")
+	}
+	pc, _ := rr.m.FindFile("pg_data/global/pg_control")
+	if pc != nil {
+		total += pc.Size
+	}
+	return total, len(jobs) + 1, nil
+}
+
+// fileMatches reports whether dest already holds the file (delta).
+func (rr *restoreRun) fileMatches(f *repo.ManifestFile, dest string) bool {
+	fi, err := os.Lstat(dest)
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	if rr.force && !rr.delta {
+		return uint64(fi.Size()) == f.Size && fi.ModTime().Unix() == f.Timestamp && f.Timestamp < rr.m.Backup.TimestampCopyStart
+	}
+	if uint64(fi.Size()) < f.Size {
+		return false
+	}
+	if uint64(fi.Size()) > f.Size {
+		if err := os.Truncate(dest, int64(f.Size)); err != nil {
+			return false
+		}
+	}
+	sum, _, err := fileSHA1(dest)
+	return err == nil && sum == f.EffectiveChecksum()
+}
+
+// restoreFile writes one file from the repository and verifies it.
+func (rr *restoreRun) restoreFile(f *repo.ManifestFile, dest string, buf []byte, sync bool) error {
+	mode, err := repo.ParseMode(f.Mode)
+	if err != nil {
+		return errs.Wrap(errs.Format, err, "invalid mode for '%s'", f.Name)
+	}
+	setAttrs := func(p string) error {
+		os.Chmod(p, os.FileMode(mode))
+		if rr.root {
+			if err := os.Lchown(p, rr.uid(f.User), rr.gid(f.Group)); err != nil {
+				return errs.Wrap(errs.FileOwner, err, "unable to set ownership for '%s'", p)
+			}
+		}
+		t := time.Unix(f.Timestamp, 0)
+		return os.Chtimes(p, t, t)
+	}
+	if (rr.delta || rr.force) && rr.fileMatches(f, dest) {
+		return setAttrs(dest)
+	}
+	os.Remove(dest)
+	out, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, os.FileMode(mode))
+	if err != nil {
+		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", dest)
+	}
+	if f.Size > 0 || f.RepoSize > 0 {
+		if err := rr.copyFromRepo(f, out, buf); err != nil {
+			out.Close()
+			os.Remove(dest)
+			return err
+		}
+	}
+	if sync {
+		if err := out.Sync(); err != nil {
+			out.Close()
+			return errs.Wrap(errs.FileSync, err, "unable to sync '%s'", dest)
+		}
+	}
+	if err := out.Close(); err != nil {
+		return errs.Wrap(errs.FileClose, err, "unable to close '%s'", dest)
+	}
+	return setAttrs(dest)
+}
+
+// copyFromRepo streams a file's stored bytes through decryption and
+// decompression into out, verifying size and SHA-1.
+func (rr *restoreRun) copyFromRepo(f *repo.ManifestFile, out io.Writer, buf []byte) error {
+	e := rr.e
+	src := "backup/" + rr.stanza + "/" + rr.m.FileRepoPath(f)
+	var in io.ReadCloser
+	var err error
+	if f.BundleID != 0 {
+		in, err = rr.r.St.OpenRange(e.Ctx, src, int64(f.BundleOffset), int64(f.RepoSize))
+	} else {
+		in, err = rr.r.St.Open(e.Ctx, src)
+	}
+	if err != nil {
+		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for read", rr.r.St.Full(src))
+	}
+	defer in.Close()
+	ct := filter.CompressType(rr.m.Option.CompressType)
+	if ct == "" {
+		ct = filter.None
+	}
+	p, err := filter.NewReadPipeline(in, ct, rr.m.CipherPass)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if _, err := io.CopyBuffer(out, p, buf); err != nil {
+		if errs.CodeOf(err) != errs.Unknown {
+			return errs.Wrap(errs.CodeOf(err), err, "unable to restore '%s' from '%s'", f.Name, rr.r.St.Full(src))
+		}
+		return errs.Wrap(errs.FileWrite, err, "unable to restore '%s' from '%s'", f.Name, rr.r.St.Full(src))
+	}
+	return p.Verify(rr.r.St.Full(src), f.EffectiveChecksum(), int64(f.Size))
+}
+
+// restoreControl writes pg_control last, through a temp name.
+func (rr *restoreRun) restoreControl() error {
+	f, ok := rr.m.FindFile("pg_data/global/pg_control")
+	if !ok {
+		return errs.New(errs.FileMissing, "pg_control is missing from the backup manifest")
+	}
+	dest := rr.destPath(f.Name)
+	tmp := dest + ".pgbackrest.tmp"
+	buf := make([]byte, 64*1024)
+	if err := rr.restoreFile(f, tmp, buf, true); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		os.Remove(tmp)
+		return errs.Wrap(errs.FileMove, err, "unable to move '%s' to '%s'", tmp, dest)
+	}
+	rr.e.Log.Infof("restore global/pg_control (performed last to ensure aborted restores cannot be started)")
+	return syncDirPath(filepath.Dir(dest))
+}
+
+// restoreCommand builds the restore_command PostgreSQL will run.
+func (rr *restoreRun) restoreCommand() string {
+	skip := map[string]bool{"exec-id": true, "job-retry": true, "job-retry-interval": true, "log-subprocess": true,
+		"log-timestamp": true, "process-max": true, "cmd": true, "type": true, "target": true, "target-action": true,
+		"target-exclusive": true, "target-timeline": true, "set": true, "delta": true, "force": true,
+		"recovery-option": true, "tablespace-map": true, "tablespace-map-all": true, "link-map": true, "link-all": true,
+		"db-include": true, "db-exclude": true, "archive-mode": true}
+	var opts []string
+	seen := map[string]bool{}
+	for _, a := range rr.e.Cfg.CommandLineArgs() {
+		name := strings.TrimPrefix(a, "--")
+		if i := strings.IndexByte(name, '='); i >= 0 {
+			name = name[:i]
+		}
+		name = strings.TrimPrefix(strings.TrimPrefix(name, "no-"), "reset-")
+		if skip[name] || strings.HasPrefix(name, "log-level-") {
+			continue
+		}
+		seen[name] = true
+		opts = append(opts, a)
+	}
+	if !seen["stanza"] {
+		opts = append(opts, "--stanza="+rr.stanza)
+	}
+	if !seen["pg1-path"] && !seen["pg-path"] {
+		opts = append(opts, "--pg1-path="+rr.pgData)
+	}
+	sort.Strings(opts)
+	self := rr.e.Self
+	if self == "" {
+		self = "pgbr"
+	}
+	return self + " " + strings.Join(opts, " ") + ` archive-get %f "%p"`
+}
+
+// syncfs flushes the whole filesystem holding path (one call instead of
+// an fsync per restored file).
+func syncfs(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return errs.Wrap(errs.PathSync, err, "unable to open '%s' for sync", path)
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return errs.Wrap(errs.PathSync, err, "unable to sync filesystem of '%s'", path)
+	}
+	return nil
+}
+
+func syncDirPath(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return errs.Wrap(errs.PathSync, err, "unable to open path '%s' for sync", dir)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return errs.Wrap(errs.PathSync, err, "unable to sync path '%s'", dir)
+	}
+	return nil
+}
