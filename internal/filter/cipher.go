@@ -7,6 +7,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"io"
+	"sync"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
 )
@@ -65,8 +66,9 @@ type encryptor struct {
 	mode    cipher.BlockMode
 	salt    [saltSize]byte
 	started bool
-	buf     []byte // pending plaintext (< cipherBlock bytes between calls)
-	out     []byte
+	pend    [cipherBlock]byte
+	buf     []byte // pending plaintext (< cipherBlock bytes between calls), in pend
+	out     []byte // work buffer from cipherBufPool, returned by Close
 	err     error
 	closed  bool
 }
@@ -90,7 +92,21 @@ func newEncryptorSalt(w io.Writer, pass string, salt [saltSize]byte) (*encryptor
 	if err != nil {
 		return nil, err
 	}
-	return &encryptor{w: w, mode: mode, salt: salt, buf: make([]byte, 0, cipherBlock), out: make([]byte, BufferSize)}, nil
+	e := &encryptor{w: w, mode: mode, salt: salt}
+	e.buf = e.pend[:0]
+	e.out = *cipherBufPool.Get().(*[]byte)
+	return e, nil
+}
+
+// cipherBufPool holds the work buffers of encryptors and decryptors
+// (BufferSize + one block).
+var cipherBufPool = sync.Pool{New: func() any { b := make([]byte, BufferSize+cipherBlock); return &b }}
+
+func putCipherBuf(b []byte) {
+	if cap(b) == BufferSize+cipherBlock {
+		b = b[:cap(b)]
+		cipherBufPool.Put(&b)
+	}
 }
 
 func (e *encryptor) header() error {
@@ -133,10 +149,7 @@ func (e *encryptor) Write(p []byte) (int, error) {
 		}
 	}
 	for len(p) >= cipherBlock {
-		m := len(p) &^ (cipherBlock - 1)
-		if m > len(e.out) {
-			m = len(e.out)
-		}
+		m := min(len(p)&^(cipherBlock-1), BufferSize)
 		e.mode.CryptBlocks(e.out[:m], p[:m])
 		if _, err := e.w.Write(e.out[:m]); err != nil {
 			e.err = err
@@ -154,6 +167,7 @@ func (e *encryptor) Close() error {
 		return e.err
 	}
 	e.closed = true
+	defer func() { putCipherBuf(e.out); e.out = nil }()
 	if e.err != nil {
 		return e.err
 	}
@@ -222,7 +236,7 @@ func (d *decryptor) init() error {
 		return err
 	}
 	d.mode = mode
-	d.buf = make([]byte, 0, BufferSize+cipherBlock)
+	d.buf = (*cipherBufPool.Get().(*[]byte))[:0]
 	return nil
 }
 
@@ -283,24 +297,32 @@ func (d *decryptor) ready() int {
 	return d.dec - cipherBlock
 }
 
+// fail records the sticky result (io.EOF or an error) and returns the work
+// buffer to its pool: nothing more will be read.
+func (d *decryptor) fail(err error) (int, error) {
+	d.err = err
+	if d.buf != nil {
+		putCipherBuf(d.buf)
+		d.buf = nil
+	}
+	return 0, err
+}
+
 func (d *decryptor) Read(p []byte) (int, error) {
 	if d.err != nil {
 		return 0, d.err
 	}
 	if d.mode == nil {
 		if err := d.init(); err != nil {
-			d.err = err
-			return 0, err
+			return d.fail(err)
 		}
 	}
 	for d.pos >= d.ready() {
 		if d.eof {
-			d.err = io.EOF
-			return 0, io.EOF
+			return d.fail(io.EOF)
 		}
 		if err := d.fill(); err != nil {
-			d.err = err
-			return 0, err
+			return d.fail(err)
 		}
 	}
 	n := copy(p, d.buf[d.pos:d.ready()])

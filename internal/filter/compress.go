@@ -9,7 +9,6 @@ package filter
 
 import (
 	"bufio"
-	"compress/bzip2"
 	"io"
 	"strings"
 	"sync"
@@ -319,6 +318,7 @@ var (
 	gzReaderPool  sync.Pool
 	lz4ReaderPool sync.Pool
 	zstReaderPool sync.Pool
+	bz2ReaderPool sync.Pool
 )
 
 // decompressor reads the decoded stream. Close returns the decoder and its
@@ -380,7 +380,20 @@ func (d *decompressor) start() error {
 		g.Multistream(true)
 		d.dec = g
 	case Bz2:
-		d.dec = bzip2.NewReader(d.br)
+		var z *dbzip2.Reader
+		if v := bz2ReaderPool.Get(); v != nil {
+			z = v.(*dbzip2.Reader)
+			if err := z.Reset(d.br); err != nil {
+				return decodeError(d.t, err)
+			}
+		} else {
+			var err error
+			if z, err = dbzip2.NewReader(d.br, nil); err != nil {
+				return decodeError(d.t, err)
+			}
+		}
+		d.dec = z
+		d.close = func() { bz2ReaderPool.Put(z) }
 	case Lz4:
 		var z *lz4.Reader
 		if v := lz4ReaderPool.Get(); v != nil {
