@@ -293,3 +293,61 @@ func (p *ReadPipeline) Verify(what, checksum string, size int64) error {
 	}
 	return nil
 }
+
+// copyBufSize is the read size of ReadFrom and WriteTo: large reads mean
+// few system calls on files.
+const copyBufSize = 256 * 1024
+
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// ReadFrom writes everything r returns into the pipeline (it does not Close
+// the pipeline). io.Copy uses it, with a pooled buffer.
+func (p *WritePipeline) ReadFrom(r io.Reader) (int64, error) {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			if _, err := p.Write(buf[:n]); err != nil {
+				return total, err
+			}
+			total += int64(n)
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// WriteTo writes the original bytes to w until the end of the stream. io.Copy
+// uses it, with a pooled buffer.
+func (p *ReadPipeline) WriteTo(w io.Writer) (int64, error) {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, rerr := p.Read(buf)
+		if n > 0 {
+			m, err := w.Write(buf[:n])
+			total += int64(m)
+			if err == nil && m < n {
+				err = io.ErrShortWrite
+			}
+			if err != nil {
+				return total, err
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}

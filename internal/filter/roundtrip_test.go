@@ -94,3 +94,45 @@ func TestPipelineRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestPipelineCopy(t *testing.T) {
+	data := testData(1<<20+5, 9)
+	for _, ct := range allTypes {
+		var dst bytes.Buffer
+		w, err := NewWritePipeline(&dst, ct, DefaultLevel(ct), "pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := io.Copy(w, struct{ io.Reader }{bytes.NewReader(data)}); err != nil || n != int64(len(data)) {
+			t.Fatalf("%s: copy in %d, %v", ct, n, err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := NewReadPipeline(bytes.NewReader(dst.Bytes()), ct, "pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		n, err := io.Copy(struct{ io.Writer }{&out}, r)
+		if err != nil || n != int64(len(data)) || !bytes.Equal(out.Bytes(), data) {
+			t.Fatalf("%s: copy out %d, %v", ct, n, err)
+		}
+		if err := r.Verify("x", sha1hex(data), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		// A corrupt repo file fails the copy with a coded error.
+		bad := bytes.Clone(dst.Bytes())
+		bad[len(bad)/2] ^= 0xFF
+		r, _ = NewReadPipeline(bytes.NewReader(bad), ct, "pw")
+		_, err = io.Copy(io.Discard, r)
+		if err == nil {
+			err = r.Verify("x", sha1hex(data), int64(len(data)))
+		}
+		if errs.CodeOf(err) == errs.Unknown || err == nil {
+			t.Errorf("%s: corrupt copy: %v", ct, err)
+		}
+		r.Close()
+	}
+}
