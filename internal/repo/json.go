@@ -698,3 +698,71 @@ func parseObject(s, where string) (*jsonValue, error) {
 	}
 	return &v, nil
 }
+
+// iterObject decodes s, which must be a JSON object, calling fn for each
+// member in order without building the object (members are small scalars
+// in the hot paths: manifest file, path and link entries).
+func iterObject(s string, fn func(key string, v *jsonValue) error) error {
+	p := jsonParser{s: s}
+	p.ws()
+	if p.i >= len(p.s) || p.s[p.i] != '{' {
+		v, err := parseJSON(s)
+		if err != nil {
+			return err
+		}
+		return jsonErr("value", "object", &v)
+	}
+	p.i++
+	p.depth = 1
+	var v jsonValue // reused: one allocation per object, not per member
+	p.ws()
+	if p.i < len(p.s) && p.s[p.i] == '}' {
+		p.i++
+	} else {
+		for {
+			p.ws()
+			if p.i >= len(p.s) || p.s[p.i] != '"' {
+				p.fail("expected object key")
+				break
+			}
+			k, ok := p.str(true)
+			if !ok {
+				break
+			}
+			p.ws()
+			if p.i >= len(p.s) || p.s[p.i] != ':' {
+				p.fail("expected ':' after key")
+				break
+			}
+			p.i++
+			v = p.value(true)
+			if p.err != "" {
+				break
+			}
+			if err := fn(k, &v); err != nil {
+				return err
+			}
+			p.ws()
+			if p.i < len(p.s) && p.s[p.i] == ',' {
+				p.i++
+				continue
+			}
+			if p.i < len(p.s) && p.s[p.i] == '}' {
+				p.i++
+				break
+			}
+			p.fail("expected ',' or '}'")
+			break
+		}
+	}
+	if p.err == "" {
+		p.ws()
+		if p.i != len(p.s) {
+			p.fail("characters after JSON")
+		}
+	}
+	if p.err != "" {
+		return errs.New(errs.JSONFormat, "%s", p.err)
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -255,8 +256,25 @@ type Manifest struct {
 	PathDefault     ManifestDefaults
 }
 
-func byName[T any](name func(*T) string) func(a, b T) int {
-	return func(a, b T) int { return strings.Compare(name(&a), name(&b)) }
+// nameSorter sorts a slice by an entry name without copying or escaping
+// elements (manifests hold up to ~100k entries).
+type nameSorter[T any] struct {
+	s    []T
+	name func(*T) string
+}
+
+func (x nameSorter[T]) Len() int           { return len(x.s) }
+func (x nameSorter[T]) Less(i, j int) bool { return x.name(&x.s[i]) < x.name(&x.s[j]) }
+func (x nameSorter[T]) Swap(i, j int)      { x.s[i], x.s[j] = x.s[j], x.s[i] }
+
+// sortedNoDup reports whether s is strictly ascending by name.
+func sortedNoDup[T any](s []T, name func(*T) string) bool {
+	for i := 1; i < len(s); i++ {
+		if name(&s[i-1]) >= name(&s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func fileName(f *ManifestFile) string         { return f.Name }
@@ -267,10 +285,10 @@ func databaseName(d *ManifestDatabase) string { return d.Name }
 
 // sortDedup sorts by name (stable) and keeps the last of equal names.
 func sortDedup[T any](s []T, name func(*T) string) []T {
-	cmp := byName(name)
-	if !slices.IsSortedFunc(s, cmp) {
-		slices.SortStableFunc(s, cmp)
+	if sortedNoDup(s, name) {
+		return s
 	}
+	sort.Stable(nameSorter[T]{s, name})
 	out := s[:0]
 	for i := range s {
 		if i+1 < len(s) && name(&s[i+1]) == name(&s[i]) {
@@ -283,11 +301,11 @@ func sortDedup[T any](s []T, name func(*T) string) []T {
 }
 
 func find[T any](s []T, n string, name func(*T) string) (*T, bool) {
-	i, ok := slices.BinarySearchFunc(s, n, func(e T, n string) int { return strings.Compare(name(&e), n) })
-	if !ok {
-		return nil, false
+	i := sort.Search(len(s), func(i int) bool { return name(&s[i]) >= n })
+	if i < len(s) && name(&s[i]) == n {
+		return &s[i], true
 	}
-	return &s[i], true
+	return nil, false
 }
 
 // Sort sorts every list by name, dropping earlier duplicates. O(n log n).
@@ -507,67 +525,61 @@ func manifestFromIni(ini *Ini) (*Manifest, error) {
 		compressType              string
 	)
 	for _, v := range ini.Values {
-		where := "[" + v.Section + "] " + v.Key
-		switch v.Section {
-		case manifestFileKey:
+		if v.Section == manifestFileKey {
 			f, has, err := parseManifestFile(v.Key, v.Value)
 			if err != nil {
 				return nil, err
 			}
 			m.Files = append(m.Files, f)
 			fileHas = append(fileHas, has)
+			continue
+		}
+		where := "[" + v.Section + "] " + v.Key
+		switch v.Section {
 		case "target:path":
-			obj, err := parseObject(v.Value, where)
-			if err != nil {
-				return nil, err
-			}
 			p := ManifestPath{Name: v.Key}
 			var has uint8
-			for i := range obj.obj {
-				e := &obj.obj[i]
-				w := where + " " + e.key
-				switch e.key {
+			err := iterObject(v.Value, func(key string, jv *jsonValue) error {
+				var err error
+				switch key {
 				case "group":
-					p.Group, err = e.val.asOwner(w)
+					p.Group, err = jv.asOwner(key)
 					has |= hasGroup
 				case "mode":
-					p.Mode, err = e.val.asMode(w)
+					p.Mode, err = jv.asMode(key)
 					has |= hasMode
 				case "user":
-					p.User, err = e.val.asOwner(w)
+					p.User, err = jv.asOwner(key)
 					has |= hasUser
 				}
-				if err != nil {
-					return nil, err
-				}
+				return err
+			})
+			if err != nil {
+				return nil, entryErr(v.Section, v.Key, err)
 			}
 			m.Paths = append(m.Paths, p)
 			pathHas = append(pathHas, has)
 		case "target:link":
-			obj, err := parseObject(v.Value, where)
-			if err != nil {
-				return nil, err
-			}
 			l := ManifestLink{Name: v.Key}
 			var has uint8
 			haveDest := false
-			for i := range obj.obj {
-				e := &obj.obj[i]
-				w := where + " " + e.key
-				switch e.key {
+			err := iterObject(v.Value, func(key string, jv *jsonValue) error {
+				var err error
+				switch key {
 				case "destination":
-					l.Destination, err = e.val.asString(w)
+					l.Destination, err = jv.asString(key)
 					haveDest = true
 				case "group":
-					l.Group, err = e.val.asOwner(w)
+					l.Group, err = jv.asOwner(key)
 					has |= hasGroup
 				case "user":
-					l.User, err = e.val.asOwner(w)
+					l.User, err = jv.asOwner(key)
 					has |= hasUser
 				}
-				if err != nil {
-					return nil, err
-				}
+				return err
+			})
+			if err != nil {
+				return nil, entryErr(v.Section, v.Key, err)
 			}
 			if !haveDest {
 				return nil, errs.New(errs.Format, "%s: missing key 'destination'", where)
@@ -868,64 +880,60 @@ func parseManifestTarget(name, value, where string) (ManifestTarget, error) {
 
 func parseManifestFile(name, value string) (ManifestFile, uint8, error) {
 	f := ManifestFile{Name: name}
-	where := "[target:file] " + name
-	obj, err := parseObject(value, where)
-	if err != nil {
-		return f, 0, err
-	}
 	var has uint8
 	var haveSize, haveTimestamp, haveRepoSize bool
-	for i := range obj.obj {
-		e := &obj.obj[i]
-		switch e.key {
+	err := iterObject(value, func(key string, v *jsonValue) error {
+		var err error
+		switch key {
 		case "bi":
-			f.BlockIncr, err = e.val.asUint64(where + " bi")
+			f.BlockIncr, err = v.asUint64(key)
 		case "bic":
-			f.BlockIncrChecksum, err = e.val.asUint64(where + " bic")
+			f.BlockIncrChecksum, err = v.asUint64(key)
 		case "bim":
-			f.BlockIncrMap, err = e.val.asUint64(where + " bim")
+			f.BlockIncrMap, err = v.asUint64(key)
 		case "bni":
-			f.BundleID, err = e.val.asUint64(where + " bni")
+			f.BundleID, err = v.asUint64(key)
 		case "bno":
-			f.BundleOffset, err = e.val.asUint64(where + " bno")
+			f.BundleOffset, err = v.asUint64(key)
 		case "checksum":
-			f.Checksum, err = e.val.asSHA1(where + " checksum")
+			f.Checksum, err = v.asSHA1(key)
 		case "checksum-page":
 			var b bool
-			b, err = e.val.asBool(where + " checksum-page")
+			b, err = v.asBool(key)
 			f.ChecksumPage = &b
 		case "checksum-page-error":
-			if e.val.kind != jsonArray {
-				err = jsonErr(where+" checksum-page-error", "array", &e.val)
+			if v.kind != jsonArray {
+				err = jsonErr(key, "array", v)
 			} else {
-				f.ChecksumPageError = string(appendJSONValue(nil, &e.val))
+				f.ChecksumPageError = string(appendJSONValue(nil, v))
 			}
 		case "group":
-			f.Group, err = e.val.asOwner(where + " group")
+			f.Group, err = v.asOwner(key)
 			has |= hasGroup
 		case "mode":
-			f.Mode, err = e.val.asMode(where + " mode")
+			f.Mode, err = v.asMode(key)
 			has |= hasMode
 		case "rck":
-			f.RepoChecksum, err = e.val.asSHA1(where + " rck")
+			f.RepoChecksum, err = v.asSHA1(key)
 		case "reference":
-			f.Reference, err = e.val.asString(where + " reference")
+			f.Reference, err = v.asString(key)
 		case "repo-size":
-			f.RepoSize, err = e.val.asUint64(where + " repo-size")
+			f.RepoSize, err = v.asUint64(key)
 			haveRepoSize = true
 		case "size":
-			f.Size, err = e.val.asUint64(where + " size")
+			f.Size, err = v.asUint64(key)
 			haveSize = true
 		case "timestamp":
-			f.Timestamp, err = e.val.asInt64(where + " timestamp")
+			f.Timestamp, err = v.asInt64(key)
 			haveTimestamp = true
 		case "user":
-			f.User, err = e.val.asOwner(where + " user")
+			f.User, err = v.asOwner(key)
 			has |= hasUser
 		}
-		if err != nil {
-			return f, 0, err
-		}
+		return err
+	})
+	if err != nil {
+		return f, 0, entryErr("target:file", name, err)
 	}
 	if !haveSize {
 		return f, 0, errs.New(errs.Format, "missing size for file '%s'", name)
@@ -947,6 +955,15 @@ func parseManifestFile(name, value string) (ManifestFile, uint8, error) {
 		f.ChecksumPageError = ""
 	}
 	return f, has, nil
+}
+
+// entryErr prefixes an entry's section and key to err, keeping its code.
+func entryErr(section, key string, err error) error {
+	code := errs.CodeOf(err)
+	if code == errs.Unknown {
+		code = errs.Format
+	}
+	return &errs.Error{Code: code, Msg: "[" + section + "] " + key + ": " + err.Error(), Err: err}
 }
 
 // --- save -------------------------------------------------------------------
@@ -1032,14 +1049,8 @@ func putDefaults(w *iniWriter, section string, d *ManifestDefaults, withMode boo
 // sortedView returns s sorted by name without modifying s (a copy is made
 // only when s is not sorted). Duplicates keep the last one.
 func sortedView[T any](s []T, name func(*T) string) []T {
-	if slices.IsSortedFunc(s, byName(name)) {
-		dup := false
-		for i := 1; i < len(s) && !dup; i++ {
-			dup = name(&s[i]) == name(&s[i-1])
-		}
-		if !dup {
-			return s
-		}
+	if sortedNoDup(s, name) {
+		return s
 	}
 	return sortDedup(slices.Clone(s), name)
 }
