@@ -571,7 +571,9 @@ func (b *backupRun) copyFile(proc, idx int, buf []byte, chk *pg.PageChecker) (go
 	}
 	defer in.Close()
 	dest := "backup/" + b.stanza + "/" + b.m.Backup.Label + "/" + f.Name + b.ct.Ext()
-	w, err := b.r.St.Create(e.Ctx, dest, storage.CreateOptions{})
+	// Data files are synced all at once (storage.SyncAll) before the
+	// manifest that makes them part of a backup is saved.
+	w, err := b.r.St.Create(e.Ctx, dest, storage.CreateOptions{NoSync: true})
 	if err != nil {
 		return false, errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", b.r.St.Full(dest))
 	}
@@ -755,6 +757,9 @@ func (b *backupRun) finish() error {
 	m.Sort()
 	if err := m.Validate(true); err != nil {
 		return err
+	}
+	if err := storage.SyncAll(ctx, b.r.St); err != nil {
+		return errs.Wrap(errs.FileSync, err, "unable to sync backup files")
 	}
 	if err := repo.SaveManifest(ctx, b.r.St, b.stanza, m, b.bi.CipherPass); err != nil {
 		return err

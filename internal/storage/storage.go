@@ -83,6 +83,20 @@ type Storage interface {
 	Full(path string) string
 }
 
+// Syncer is implemented by drivers that can make every file written with
+// NoSync durable at once (posix: syncfs on the repository's filesystem).
+type Syncer interface {
+	SyncAll(ctx context.Context) error
+}
+
+// SyncAll makes NoSync writes durable when the driver needs it.
+func SyncAll(ctx context.Context, s Storage) error {
+	if sy, ok := s.(Syncer); ok {
+		return sy.SyncAll(ctx)
+	}
+	return nil
+}
+
 // ReadAll reads a whole (small) file.
 func ReadAll(ctx context.Context, s Storage, path string) ([]byte, error) {
 	r, err := s.Open(ctx, path)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pgbr-dev/pgbr/internal/storage"
 )
 
@@ -288,4 +290,21 @@ func (s *Storage) Symlink(ctx context.Context, target, p string) error {
 	return nil
 }
 
-var _ storage.Storage = (*Storage)(nil)
+// SyncAll flushes the filesystem holding the repository (syncfs): one call
+// makes every file written with NoSync durable, with their directories.
+func (s *Storage) SyncAll(ctx context.Context) error {
+	f, err := os.Open(s.root)
+	if err != nil {
+		return fmt.Errorf("unable to open '%s' for sync: %w", s.root, err)
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("unable to sync '%s': %w", s.root, err)
+	}
+	return nil
+}
+
+var (
+	_ storage.Storage = (*Storage)(nil)
+	_ storage.Syncer  = (*Storage)(nil)
+)
