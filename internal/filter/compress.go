@@ -260,20 +260,17 @@ func (c *compressor) Write(p []byte) (int, error) {
 }
 
 func (c *compressor) Close() error {
-	if c.enc == nil {
-		return c.err
-	}
-	err := c.enc.Close()
-	if err == nil {
-		encPool(c.key).Put(c.enc)
-	}
-	c.enc = nil
-	if c.err == nil {
-		if err != nil {
+	if c.enc != nil {
+		err := c.enc.Close()
+		if err == nil && c.err == nil {
+			encPool(c.key).Put(c.enc) // only a healthy encoder goes back
+		}
+		c.enc = nil
+		if c.err == nil {
 			c.err = err
-		} else {
+		}
+		if c.err == nil {
 			c.err = errClosed
-			return nil
 		}
 	}
 	if c.err == errClosed {

@@ -103,7 +103,7 @@ func TestStreamHeaders(t *testing.T) {
 		{Lz4, 1, "04224d18"},
 		{Zst, 3, "28b52ffd"},
 	}
-	for _, tt := range tests {
+	for _, tt := range append(tests, tests...) { // twice: fresh and pooled encoders
 		z := compressBytes(t, testData(1000, 1), tt.ct, tt.level)
 		got := hex.EncodeToString(z)
 		want := tt.prefix

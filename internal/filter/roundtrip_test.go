@@ -136,3 +136,94 @@ func TestPipelineCopy(t *testing.T) {
 		r.Close()
 	}
 }
+
+type closeRecorder struct {
+	bytes.Buffer
+	closed bool
+}
+
+func (c *closeRecorder) Close() error { c.closed = true; return nil }
+
+type readCloseRecorder struct {
+	io.Reader
+	closed bool
+}
+
+func (c *readCloseRecorder) Close() error { c.closed = true; return nil }
+
+func TestCloseLeavesUnderlyingOpen(t *testing.T) {
+	for _, ct := range allTypes {
+		var dst closeRecorder
+		w, err := NewCompressor(&dst, ct, DefaultLevel(ct))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte("some data"))
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Errorf("%s: second Close: %v", ct, err)
+		}
+		if ct != None {
+			if _, err := w.Write([]byte("x")); err == nil {
+				t.Errorf("%s: Write after Close succeeded", ct)
+			}
+		}
+		src := &readCloseRecorder{Reader: bytes.NewReader(dst.Bytes())}
+		r, err := NewDecompressor(src, ct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(r); err != nil || string(got) != "some data" {
+			t.Errorf("%s: %q %v", ct, got, err)
+		}
+		r.Close()
+		if dst.closed || src.closed {
+			t.Errorf("%s: Close closed the underlying writer/reader", ct)
+		}
+	}
+	var dst closeRecorder
+	e, _ := NewEncryptor(&dst, "p")
+	e.Close()
+	p, _ := NewWritePipeline(&dst, Lz4, 1, "p")
+	p.Close()
+	if dst.closed {
+		t.Error("encryptor or pipeline closed the destination")
+	}
+}
+
+func TestConcurrentPipelines(t *testing.T) {
+	data := testData(200000, 11)
+	done := make(chan error)
+	for g := 0; g < 8; g++ {
+		go func(g int) {
+			var err error
+			defer func() { done <- err }()
+			for i := 0; i < 6; i++ {
+				ct := allTypes[(g+i)%len(allTypes)]
+				var dst bytes.Buffer
+				w, _ := NewWritePipeline(&dst, ct, DefaultLevel(ct), "pw")
+				w.Write(data[:len(data)-g*1000])
+				if err = w.Close(); err != nil {
+					return
+				}
+				r, _ := NewReadPipeline(&dst, ct, "pw")
+				var got []byte
+				got, err = io.ReadAll(r)
+				r.Close()
+				if err == nil && !bytes.Equal(got, data[:len(data)-g*1000]) {
+					err = errs.New(errs.Assert, "data mismatch %s", ct)
+				}
+				if err != nil {
+					return
+				}
+			}
+		}(g)
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
