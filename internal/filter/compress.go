@@ -172,11 +172,6 @@ func encPool(k poolKey) *sync.Pool {
 	return p.(*sync.Pool)
 }
 
-// resetWriter is an encoder that can be pointed at a new destination.
-type resetWriter interface {
-	io.WriteCloser
-}
-
 func newEncoder(w io.Writer, t CompressType, level int) (io.WriteCloser, poolKey, error) {
 	switch t {
 	case Gz:
@@ -241,7 +236,7 @@ func newEncoder(w io.Writer, t CompressType, level int) (io.WriteCloser, poolKey
 // compressor wraps a pooled encoder. Close flushes the stream and returns the
 // encoder to its pool; it never closes the destination.
 type compressor struct {
-	enc resetWriter
+	enc io.WriteCloser
 	key poolKey
 	err error
 }
