@@ -420,11 +420,16 @@ func (m *Manifest) CheckRestorable() error {
 // Validate checks what pgBackRest checks before the final save (§3.13):
 // every file has a checksum (zero-length files count as having the empty
 // one); with strict, zero-length files have the empty SHA-1 and files with
-// data have a repo size.
+// data have a repo size. It also rejects file names an info file cannot
+// hold (empty, or containing a newline).
 func (m *Manifest) Validate(strict bool) error {
 	var msg strings.Builder
 	for i := range m.Files {
 		f := &m.Files[i]
+		if strings.ContainsRune(f.Name, '\n') || f.Name == "" {
+			msg.WriteString("\ninvalid file name '" + f.Name + "' (a manifest cannot store it)")
+			continue
+		}
 		sum := f.EffectiveChecksum()
 		if sum == "" {
 			msg.WriteString("\nmissing checksum for file '" + f.Name + "'")
@@ -874,6 +879,8 @@ func parseManifestTarget(name, value, where string) (ManifestTarget, error) {
 		return t, errs.New(errs.Format, "%s: missing key 'type'", where)
 	case haveID && !haveName:
 		return t, errs.New(errs.Format, "%s: missing key 'tablespace-name'", where)
+	case !haveID:
+		t.TablespaceName = "" // read only together with tablespace-id, as pgBackRest does
 	}
 	return t, nil
 }

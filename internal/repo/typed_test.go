@@ -457,3 +457,14 @@ func TestManifestBuildAndSave(t *testing.T) {
 		t.Fatalf("re-parse differs:\n%s\n%s", fmt.Sprintf("%+v", m), fmt.Sprintf("%+v", back))
 	}
 }
+
+func TestManifestValidateNames(t *testing.T) {
+	m := &Manifest{Files: []ManifestFile{{Name: "pg_data/a\nb", Size: 0}}}
+	if err := m.Validate(false); err == nil || !strings.Contains(err.Error(), "invalid file name") {
+		t.Fatalf("%v", err)
+	}
+	m.Files[0].Name = "pg_data/ok"
+	if err := m.Validate(true); err != nil {
+		t.Fatal(err)
+	}
+}
