@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -165,17 +166,32 @@ func TestInteropReadPgBackRest(t *testing.T) {
 			global = []string{"repo1-cipher-type=aes-256-cbc", "repo1-cipher-pass=interop-pass"}
 		}
 		t.Run(name, func(t *testing.T) {
+			// Only pgBackRest and PostgreSQL: this test must not depend on the
+			// pgbr binary building.
 			testenv.RequirePgBackRest(t)
-			e := testenv.NewEnv(t, testenv.EnvOptions{Archiver: "pgbackrest", Global: global})
-			e.MustPgBackRest("stanza-create")
-			e.MustPgBackRest("backup", "--type=full")
-			odd := filepath.Join(e.Cluster.Data, "we=ird \"q\"\ttab\\é.txt")
+			dir := testenv.Dir(t, "repo-interop-read")
+			repoDir := filepath.Join(dir, "repo")
+			conf := filepath.Join(dir, "pgbackrest.conf")
+			cluster := testenv.NewCluster(t, dir, testenv.ClusterOptions{
+				ArchiveCommand: testenv.PgBackRest + " --config=" + conf + " --stanza=main archive-push %p"})
+			c := "[global]\nrepo1-path=" + repoDir + "\nlog-path=" + dir + "\nlock-path=" + dir +
+				"\nlog-level-console=warn\nlog-level-file=off\nstart-fast=y\narchive-timeout=30\n" + strings.Join(global, "\n") +
+				"\n\n[main]\npg1-path=" + cluster.Data + "\npg1-socket-path=" + cluster.Socket +
+				"\npg1-port=" + strconv.Itoa(cluster.Port) + "\n"
+			if err := os.WriteFile(conf, []byte(c), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			os.MkdirAll(repoDir, 0o750)
+			testenv.Chown(t, dir)
+			pgbackrest(t, dir, conf, "stanza-create")
+			pgbackrest(t, dir, conf, "backup", "--type=full")
+			odd := filepath.Join(cluster.Data, "we=ird \"q\"\ttab\\é.txt")
 			if err := os.WriteFile(odd, []byte("x"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			testenv.Chown(t, odd)
-			e.Cluster.Exec("postgres", "create table t as select generate_series(1, 1000) i")
-			e.MustPgBackRest("backup", "--type=incr", "--repo1-bundle", "--compress-type=zst")
+			cluster.Exec("postgres", "create table t as select generate_series(1, 1000) i")
+			pgbackrest(t, dir, conf, "backup", "--type=incr", "--repo1-bundle", "--compress-type=zst")
 
 			pass := ""
 			if enc {
@@ -183,11 +199,11 @@ func TestInteropReadPgBackRest(t *testing.T) {
 				DefaultCipher = filterCipher{}
 				t.Cleanup(func() { DefaultCipher = nil })
 			}
-			st := posix.New(e.Repo)
+			st := posix.New(repoDir)
 			ctx := context.Background()
 			check := func(path, pass string, parse func([]byte) ([]byte, error)) {
 				t.Helper()
-				raw, err := os.ReadFile(filepath.Join(e.Repo, path))
+				raw, err := os.ReadFile(filepath.Join(repoDir, path))
 				if err != nil {
 					t.Fatal(err)
 				}
