@@ -84,7 +84,7 @@ func (b *backupRun) run() error {
 	e := b.e
 	ctx := e.Ctx
 	var err error
-	if b.c, err = e.readCluster(); err != nil {
+	if b.c, err = e.primaryCluster(); err != nil {
 		return err
 	}
 	if b.ct, b.level, err = e.compressSettings(); err != nil {

@@ -51,7 +51,9 @@ type cluster struct {
 	Control pg.Control
 }
 
-// readCluster reads pg_control from pg1-path.
+// readCluster reads pg_control from pg1-path. A missing pg1-path or
+// pg_control is FileMissingError [055], as pgBackRest reports it, with a
+// hint about pg1-path.
 func (e *Env) readCluster() (*cluster, error) {
 	p, err := e.pgPath()
 	if err != nil {
@@ -59,7 +61,8 @@ func (e *Env) readCluster() (*cluster, error) {
 	}
 	if _, err := os.Stat(p); err != nil {
 		if os.IsNotExist(err) {
-			return nil, errs.New(errs.PathMissing, "pg1-path '%s' does not exist\nHINT: is pg1-path set to the PostgreSQL data directory?", p)
+			return nil, errs.New(errs.FileMissing, "unable to open missing file '%s' for read\nHINT: pg1-path '%s' does not exist: is pg1-path set to the PostgreSQL data directory?",
+				filepath.Join(p, "global", "pg_control"), p)
 		}
 		return nil, errs.Wrap(errs.PathOpen, err, "unable to open pg1-path '%s'", p)
 	}
@@ -71,6 +74,34 @@ func (e *Env) readCluster() (*cluster, error) {
 		return nil, err
 	}
 	return &cluster{Path: p, Control: ctl}, nil
+}
+
+// primaryCluster reads pg_control for a command that works on the primary
+// (stanza-create, backup). Online, pgBackRest treats any failure to reach
+// pg1 as "no primary": DbConnectError [056], with pg1's own error inside.
+// Offline the error is pg_control's own.
+func (e *Env) primaryCluster() (*cluster, error) {
+	c, err := e.readCluster()
+	if err != nil && e.Cfg.Bool("online") && errs.CodeOf(err) != errs.OptionRequired {
+		return nil, noPrimary(err)
+	}
+	return c, err
+}
+
+// noPrimary is pgBackRest's "unable to find primary cluster" error with the
+// reason pg1 could not be used (pgBackRest logs it as a warning before).
+func noPrimary(cause error) error {
+	return &errs.Error{Code: errs.DbConnect, Err: cause, Msg: fmt.Sprintf(
+		"unable to find primary cluster - cannot proceed\npg1: [%s] %s", errs.CodeOf(cause).Name(), cause.Error())}
+}
+
+// storageErr gives a storage error without a pgBackRest code the code c;
+// storage messages already name the operation and the path.
+func storageErr(c errs.Code, err error) error {
+	if err == nil || errs.CodeOf(err) != errs.Unknown {
+		return err
+	}
+	return &errs.Error{Code: c, Msg: err.Error(), Err: err}
 }
 
 // checkServer verifies the server behind the connection is the cluster in

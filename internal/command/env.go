@@ -9,6 +9,7 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pgbr-dev/pgbr/internal/config"
@@ -166,11 +167,22 @@ func (e *Env) connect() (*pgdb.DB, error) {
 	if port == 0 {
 		port = 5432
 	}
-	return pgdb.Connect(e.Ctx, pgdb.Options{
-		Socket:   e.Cfg.String("pg1-socket-path"),
+	socket := e.Cfg.String("pg1-socket-path")
+	db, err := pgdb.Connect(e.Ctx, pgdb.Options{
+		Socket:   socket,
 		Port:     port,
 		User:     e.Cfg.String("pg1-user"),
 		Database: e.Cfg.String("pg1-database"),
 		Timeout:  e.Cfg.Duration("db-timeout"),
 	}, e.Cfg.Command())
+	if err != nil && errs.CodeOf(err) == errs.DbConnect && strings.Contains(err.Error(), "dial error") {
+		// Nothing listens where pg1 points: say where that is.
+		where := fmt.Sprintf("on port %d (default socket directory; set pg1-socket-path and pg1-port)", port)
+		if socket != "" {
+			where = fmt.Sprintf("on socket '%s' (pg1-socket-path, pg1-port)", filepath.Join(socket, fmt.Sprintf(".s.PGSQL.%d", port)))
+		}
+		return nil, &errs.Error{Code: errs.DbConnect, Err: err,
+			Msg: err.Error() + "\nHINT: is PostgreSQL running and accepting connections " + where + "?"}
+	}
+	return db, err
 }

@@ -9,25 +9,31 @@ import (
 	"github.com/pgbr-dev/pgbr/internal/storage"
 )
 
-// clusterForStanza reads pg_control and, online, checks the server.
+// clusterForStanza reads pg_control and, online, checks the server. As in
+// pgBackRest, online it connects first, and any failure to use pg1 is
+// reported as "unable to find primary cluster" [056] with pg1's reason.
 func (e *Env) clusterForStanza() (*cluster, error) {
-	c, err := e.readCluster()
+	if !e.Cfg.Bool("online") {
+		return e.readCluster()
+	}
+	if _, err := e.pgPath(); err != nil {
+		return nil, err
+	}
+	db, err := e.connect()
+	if err != nil {
+		return nil, noPrimary(err)
+	}
+	defer db.Close()
+	s, err := db.Settings(e.Ctx)
+	if err != nil {
+		return nil, noPrimary(err)
+	}
+	c, err := e.primaryCluster()
 	if err != nil {
 		return nil, err
 	}
-	if e.Cfg.Bool("online") {
-		db, err := e.connect()
-		if err != nil {
-			return nil, err
-		}
-		defer db.Close()
-		s, err := db.Settings(e.Ctx)
-		if err != nil {
-			return nil, err
-		}
-		if err := checkServer(s, c); err != nil {
-			return nil, err
-		}
+	if err := checkServer(s, c); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -85,7 +91,7 @@ func stanzaCreateRepo(e *Env, r *repoT, stanza string, c *cluster) error {
 		for _, dir := range []string{"archive/" + stanza, "backup/" + stanza} {
 			list, err := st.List(ctx, dir)
 			if err != nil {
-				return errs.Wrap(errs.PathOpen, err, "unable to list '%s'", st.Full(dir))
+				return storageErr(errs.PathOpen, err)
 			}
 			if len(list) > 0 {
 				return errs.New(errs.PathNotEmpty, "%s: backup directory and/or archive directory not empty\nHINT: use stanza-upgrade if the database has been upgraded or use --force if the directory is not empty (--force is not supported by pgbr: remove the stanza with stanza-delete first).", r.Name())
@@ -107,11 +113,10 @@ func stanzaCreateRepo(e *Env, r *repoT, stanza string, c *cluster) error {
 				return err
 			}
 		}
-		if err := st.PathCreate(ctx, "archive/"+stanza); err != nil {
-			return errs.Wrap(errs.PathCreate, err, "unable to create path")
-		}
-		if err := st.PathCreate(ctx, "backup/"+stanza); err != nil {
-			return errs.Wrap(errs.PathCreate, err, "unable to create path")
+		for _, dir := range []string{"archive/" + stanza, "backup/" + stanza} {
+			if err := st.PathCreate(ctx, dir); err != nil {
+				return storageErr(errs.PathCreate, err)
+			}
 		}
 		if err := repo.SaveArchiveInfo(ctx, st, stanza, a, r.CipherPass); err != nil {
 			return err
