@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -82,26 +83,17 @@ func archivePush(e *Env) error {
 		return err
 	}
 	params := e.Cfg.Params()
-	if len(params) == 0 {
-		return errs.New(errs.ParamRequired, "WAL file to push required")
+	if len(params) != 1 {
+		return errs.New(errs.ParamRequired, "WAL segment to push required")
 	}
-	if len(params) > 1 {
-		return errs.New(errs.ParamInvalid, "extra parameters found")
+	if err := lock.CheckStop(e.Cfg.String("lock-path"), stanza); err != nil {
+		return err
 	}
 	walPath, err := e.resolvePgPath(params[0])
 	if err != nil {
 		return err
 	}
-	if err := lock.CheckStop(e.Cfg.String("lock-path"), stanza); err != nil {
-		return err
-	}
 	name := filepath.Base(walPath)
-	if _, err := os.Stat(walPath); err != nil {
-		if os.IsNotExist(err) {
-			return errs.New(errs.FileMissing, "unable to open missing file '%s' for read", walPath)
-		}
-		return errs.Wrap(errs.FileOpen, err, "unable to open file '%s' for read", walPath)
-	}
 	repos, err := e.repos()
 	if err != nil {
 		return err
@@ -111,28 +103,51 @@ func archivePush(e *Env) error {
 		return err
 	}
 
-	// Load every repo's archive.info and check they agree with the cluster
-	// (when pg_control is readable) and with each other.
-	infos := make([]*repo.ArchiveInfo, len(repos))
-	for i, r := range repos {
-		a, err := repo.LoadArchiveInfo(e.Ctx, r.St, stanza, r.CipherPass)
+	// As pgBackRest: pg_control must be readable when pg1-path is set; each
+	// repo's archive.info must load and match the cluster (or, without
+	// pg1-path, the repos before it). A repo that fails is reported at the
+	// end, after pushing to the healthy ones; none healthy is
+	// RepoInvalidError.
+	var want *repo.ArchiveHistory
+	if e.Cfg.String("pg1-path") != "" {
+		c, err := e.readCluster()
 		if err != nil {
 			return err
 		}
-		infos[i] = a
-		if i > 0 && (a.DB.SystemID != infos[0].DB.SystemID || a.DB.Version != infos[0].DB.Version) {
-			return errs.New(errs.ArchiveMismatch, "repositories have different system ids or versions for stanza '%s'\nHINT: are all repositories configured for the correct stanza?", stanza)
-		}
+		want = &repo.ArchiveHistory{SystemID: c.Control.SystemID, Version: c.Control.Version.Str}
 	}
-	if pgPath := e.Cfg.String("pg1-path"); pgPath != "" {
-		if ctl, err := pg.ReadControl(pgPath); err == nil {
-			for i, a := range infos {
-				if mismatch(ctl.Version.Str, ctl.SystemID, a) {
-					return errs.New(errs.ArchiveMismatch, "PostgreSQL version %s, system-id %d do not match %s stanza version %s, system-id %d\nHINT: are you archiving to the correct stanza?",
-						ctl.Version.Str, ctl.SystemID, repos[i].Name(), a.DB.Version, a.DB.SystemID)
-				}
+	var healthy []*repoT
+	var infos []*repo.ArchiveInfo
+	var failed []string
+	for _, r := range repos {
+		a, err := repo.LoadArchiveInfo(e.Ctx, r.St, stanza, r.CipherPass)
+		if err == nil && want != nil && mismatch(want.Version, want.SystemID, a) {
+			what := "PostgreSQL"
+			if e.Cfg.String("pg1-path") == "" {
+				what = repos[0].Name() + " stanza"
 			}
+			err = errs.New(errs.ArchiveMismatch, "%s version %s, system-id %d do not match %s stanza version %s, system-id %d\nHINT: are you archiving to the correct stanza?",
+				what, want.Version, want.SystemID, r.Name(), a.DB.Version, a.DB.SystemID)
 		}
+		if err != nil {
+			failed = append(failed, repoErr(r, err))
+			continue
+		}
+		if want == nil {
+			want = &repo.ArchiveHistory{SystemID: a.DB.SystemID, Version: a.DB.Version}
+		}
+		healthy = append(healthy, r)
+		infos = append(infos, a)
+	}
+	if len(healthy) == 0 {
+		return errs.New(errs.RepoInvalid, "unable to find a valid repository:\n%s", strings.Join(failed, "\n"))
+	}
+	repos = healthy
+	if _, err := os.Stat(walPath); err != nil {
+		if os.IsNotExist(err) {
+			return errs.New(errs.FileMissing, "unable to open missing file '%s' for read", walPath)
+		}
+		return errs.Wrap(errs.FileOpen, err, "unable to open file '%s' for read", walPath)
 	}
 	segment := isSegmentName(name)
 	if segment && e.Cfg.Bool("archive-header-check") {
@@ -142,15 +157,14 @@ func archivePush(e *Env) error {
 	}
 	if !segment {
 		// History and backup history files: raw, under their own name.
-		var failed []string
 		for i, r := range repos {
 			dest := archiveFileDir(stanza, infos[i].ArchiveID(), name) + "/" + name
 			if err := pushFile(e, r.St, walPath, dest, filter.None, 0, infos[i].CipherPass); err != nil {
-				failed = append(failed, fmt.Sprintf("%s: [%d] %s", r.Name(), errs.CodeOf(err), err.Error()))
+				failed = append(failed, repoErr(r, err))
 			}
 		}
 		if len(failed) > 0 {
-			return pushErrors(repos, failed)
+			return pushErrors(failed)
 		}
 		e.Log.Infof("pushed WAL file '%s' to the archive", name)
 		return nil
@@ -160,13 +174,12 @@ func archivePush(e *Env) error {
 	if err != nil {
 		return errs.Wrap(errs.FileRead, err, "unable to read '%s'", walPath)
 	}
-	var failed []string
 	var warned bool
 	for i, r := range repos {
 		dir := archiveFileDir(stanza, infos[i].ArchiveID(), name)
 		existing, err := findSegment(e, r.St, dir, name)
 		if err != nil {
-			failed = append(failed, fmt.Sprintf("%s: [%d] %s", r.Name(), errs.CodeOf(err), err.Error()))
+			failed = append(failed, repoErr(r, err))
 			continue
 		}
 		if len(existing) > 1 {
@@ -185,27 +198,25 @@ func archivePush(e *Env) error {
 		}
 		dest := dir + "/" + name + "-" + sum + ct.Ext()
 		if err := pushFile(e, r.St, walPath, dest, ct, level, infos[i].CipherPass); err != nil {
-			failed = append(failed, fmt.Sprintf("%s: [%d] %s", r.Name(), errs.CodeOf(err), err.Error()))
+			failed = append(failed, repoErr(r, err))
 		}
 	}
 	if len(failed) > 0 {
-		return pushErrors(repos, failed)
+		return pushErrors(failed)
 	}
 	_ = warned
 	e.Log.Infof("pushed WAL file '%s' to the archive", name)
 	return nil
 }
 
-func pushErrors(repos []*repoT, failed []string) error {
-	if len(repos) == 1 {
-		// One repo: report its error as is.
-		msg := failed[0]
-		if i := strings.Index(msg, "] "); i >= 0 {
-			var code int
-			fmt.Sscanf(msg[strings.Index(msg, "[")+1:], "%d", &code)
-			return errs.New(errs.Code(code), "%s", msg[i+2:])
-		}
-	}
+// repoErr is one line of a multi-repo error: "repo1: [FileOpenError] msg".
+func repoErr(r *repoT, err error) string {
+	return fmt.Sprintf("%s: [%s] %s", r.Name(), errs.CodeOf(err).Name(), err.Error())
+}
+
+// pushErrors is pgBackRest's CommandError for per-repo failures: the
+// healthy repos got the file, PostgreSQL must retry for the others.
+func pushErrors(failed []string) error {
 	return errs.New(errs.Command, "archive-push command encountered error(s):\n%s", strings.Join(failed, "\n"))
 }
 
@@ -216,9 +227,12 @@ func pushFile(e *Env, st storage.Storage, src, dest string, ct filter.CompressTy
 		return errs.Wrap(errs.FileOpen, err, "unable to open '%s'", src)
 	}
 	defer f.Close()
+	if err := st.PathCreate(e.Ctx, path.Dir(dest)); err != nil {
+		return storageErr(errs.PathCreate, err)
+	}
 	w, err := st.Create(e.Ctx, dest, storage.CreateOptions{})
 	if err != nil {
-		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", st.Full(dest))
+		return storageErr(errs.FileOpen, err)
 	}
 	p, err := filter.NewWritePipeline(w, ct, level, pass)
 	if err != nil {
@@ -247,12 +261,15 @@ func checkWalHeader(path, name string, a *repo.ArchiveInfo) error {
 		return errs.Wrap(errs.FileOpen, err, "unable to open '%s'", path)
 	}
 	defer f.Close()
+	// pgBackRest reads 512 bytes: a shorter file is no WAL segment.
 	buf := make([]byte, 512)
-	n, err := io.ReadFull(f, buf)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return errs.Wrap(errs.FileRead, err, "unable to read WAL header of '%s'", path)
+	if _, err := io.ReadFull(f, buf); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return errs.New(errs.FileRead, "unable to read 512 byte(s) from '%s'", path)
+		}
+		return errs.Wrap(errs.FileRead, err, "unable to read '%s'", path)
 	}
-	h, err := pg.ParseWalHeader(buf[:n])
+	h, err := pg.ParseWalHeader(buf)
 	if err != nil {
 		return errs.New(errs.Format, "%s: %s", name, err.Error())
 	}
@@ -296,12 +313,13 @@ func archiveGet(e *Env) error {
 	}
 	segment := isSegmentName(name)
 	valid := 0
-	var lastErr error
+	// Copies that were found but could not be read: never "not found"
+	// (exit 1 would end recovery early), but FileReadError as pgBackRest.
+	var getErrs []string
 	for _, r := range repos {
 		a, err := repo.LoadArchiveInfo(e.Ctx, r.St, stanza, r.CipherPass)
 		if err != nil {
 			e.Log.Warnf("%s: [%s] %s", r.Name(), errs.CodeOf(err).Name(), err.Error())
-			lastErr = err
 			continue
 		}
 		ids := a.ArchiveIDs(c.Control.SystemID, c.Control.Version.Str)
@@ -346,19 +364,23 @@ func archiveGet(e *Env) error {
 				sum = stored[len(name)+1 : len(name)+41]
 			}
 			if err := getFile(e, r.St, dir+"/"+stored, dest, filter.CompressTypeFromName(stored), a.CipherPass, sum); err != nil {
-				e.Log.Warnf("%s: %s", r.Name(), err.Error())
-				lastErr = err
+				getErrs = append(getErrs, fmt.Sprintf("%s: %s [%s] %s", r.Name(), strings.TrimPrefix(dir+"/"+stored, "archive/"+stanza+"/"),
+					errs.CodeOf(err).Name(), err.Error()))
 				continue
+			}
+			for _, w := range getErrs {
+				e.Log.Warnf("%s", w)
 			}
 			e.Log.Infof("found %s in the %s: %s archive", name, r.Name(), id)
 			return nil
 		}
 	}
 	if valid == 0 {
-		if lastErr != nil && len(repos) == 1 {
-			return lastErr
-		}
+		// Each repo's reason was logged above, as pgBackRest does.
 		return errs.New(errs.RepoInvalid, "unable to find a valid repository")
+	}
+	if len(getErrs) > 0 {
+		return errs.New(errs.FileRead, "unable to get %s:\n%s", name, strings.Join(getErrs, "\n"))
 	}
 	return &ExitError{Code: 1, Msg: fmt.Sprintf("unable to find %s in the archive", name)}
 }
