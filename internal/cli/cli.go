@@ -32,7 +32,9 @@ func Main(args, environ []string, stdout, stderr io.Writer) (code int) {
 	cfg, err := config.Parse(args, environ)
 	if err != nil {
 		c := int(errs.CodeOf(err))
-		fmt.Fprintf(stderr, "ERROR: [%03d]: %s\n", c, indent(err.Error(), len("ERROR: [000]: ")))
+		// The logger's stderr form: continuation lines under the message,
+		// indented by the width of "ERROR: " as pgBackRest does.
+		fmt.Fprintf(stderr, "ERROR: [%03d]: %s\n", c, indent(err.Error(), len("ERROR: ")))
 		return c
 	}
 	switch cfg.Command() {
