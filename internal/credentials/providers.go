@@ -75,7 +75,7 @@ func (s *imdsSource) fetch(ctx context.Context) (aws.Credentials, error) {
 				return aws.Credentials{}, s.c.newError("", "role to retrieve temporary credentials not found",
 					"is a valid IAM role associated with this instance?", err)
 			}
-			return aws.Credentials{}, s.c.newError(errCode(err), "cannot list instance roles at "+s.endpoint+": "+errText(err), "", err)
+			return aws.Credentials{}, s.c.newError(errCode(err), "cannot list instance roles: "+errText(err), "", err)
 		}
 		sc := bufio.NewScanner(io.LimitReader(out.Content, 64<<10))
 		for sc.Scan() {
@@ -143,27 +143,48 @@ type webIDSource struct {
 // tokenFile reads a token file at every call (the kubelet rotates it) and
 // drops trailing newlines.
 type tokenFile struct {
-	c    *Cache
-	path string
-	mu   sync.Mutex
-	last string
+	c       *Cache
+	path    string
+	mu      sync.Mutex
+	last    string
+	lastErr error
 }
 
 func (t *tokenFile) read() (string, error) {
+	tok, err := t.readFile()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lastErr = err
+	if err == nil {
+		t.last = tok
+	}
+	return tok, err
+}
+
+func (t *tokenFile) readFile() (string, error) {
 	b, err := os.ReadFile(t.path)
 	if err != nil {
-		return "", fmt.Errorf("cannot read token file %s: %s", t.path, scrubPathErr(err))
+		return "", &tokenReadError{"cannot read token file " + t.path + ": " + scrubPathErr(err)}
 	}
 	tok := strings.TrimRight(string(b), "\r\n")
 	if strings.TrimSpace(tok) == "" {
-		return "", fmt.Errorf("token file %s is empty", t.path)
+		return "", &tokenReadError{"token file " + t.path + " is empty"}
 	}
 	t.c.secrets.add(tok)
-	t.mu.Lock()
-	t.last = tok
-	t.mu.Unlock()
 	return tok, nil
 }
+
+// readErr returns the error of the last read (endpointcreds does not wrap it).
+func (t *tokenFile) readErr() *tokenReadError {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tre, _ := t.lastErr.(*tokenReadError)
+	return tre
+}
+
+type tokenReadError struct{ msg string }
+
+func (e *tokenReadError) Error() string { return e.msg }
 
 func (t *tokenFile) lastToken() string {
 	t.mu.Lock()
@@ -250,9 +271,15 @@ func (s *webIDSource) fetch(ctx context.Context) (aws.Credentials, error) {
 			creds.Source = "sts " + s.endpoint
 			return creds, nil
 		}
+		var tre *tokenReadError
+		if errors.As(err, &tre) {
+			return aws.Credentials{}, s.c.newError("", "cannot obtain credentials: "+tre.msg,
+				"the kubelet writes the projected service account token there: check AWS_WEB_IDENTITY_TOKEN_FILE or "+
+					s.c.o.Repo+"-s3-web-id-token-file and the pod's volume mounts", err)
+		}
 		code, awsMsg := apiCode(err)
 		if code == "" {
-			// token file unreadable, network failure after the SDK's retries...
+			// network failure after the SDK's retries...
 			return aws.Credentials{}, s.c.newError("", "cannot obtain credentials from STS AssumeRoleWithWebIdentity: "+errText(err),
 				hintWebID(""), err)
 		}
@@ -358,8 +385,12 @@ func (s *podIDSource) source() string {
 func (s *podIDSource) fetch(ctx context.Context) (aws.Credentials, error) {
 	creds, err := s.prov.Retrieve(ctx)
 	if err != nil {
+		if tre := s.tok.readErr(); tre != nil {
+			return aws.Credentials{}, s.c.newError("", "cannot obtain credentials: "+tre.msg,
+				"check AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE and the pod's volume mounts", err)
+		}
 		code, awsMsg := apiCode(err)
-		msg := "cannot obtain credentials from pod identity agent " + s.c.o.ContainerURI + ": "
+		msg := "cannot obtain credentials from pod identity agent: "
 		if st := httpStatus(err); st != 0 {
 			msg += fmt.Sprintf("HTTP %d: ", st)
 		}
@@ -420,7 +451,7 @@ func (s *processSource) fetch(ctx context.Context) (aws.Credentials, error) {
 		if stderr != "" {
 			text += "; stderr: " + stderr
 		}
-		return aws.Credentials{}, s.c.newError("", "cannot obtain credentials from process "+s.c.o.ProcessCmd[0]+": "+text, "", err)
+		return aws.Credentials{}, s.c.newError("", "cannot obtain credentials from process: "+text, "", err)
 	}
 	creds.Source = "process"
 	return creds, nil
