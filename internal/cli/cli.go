@@ -60,7 +60,13 @@ func Main(args, environ []string, stdout, stderr io.Writer) (code int) {
 	defer logger.Close()
 
 	start := time.Now()
-	logger.Infof("%s command begin %s: %s", cfg.Command(), command.Version, cfg.LogParams())
+	// Like pgBackRest, info logs its begin/end lines at debug so its output
+	// stays clean on the console.
+	beginEnd := logger.Infof
+	if cfg.Command() == "info" {
+		beginEnd = logger.Debugf
+	}
+	beginEnd("%s command begin %s: %s", cfg.Command(), command.Version, cfg.LogParams())
 	for _, w := range cfg.Warnings() {
 		logger.Warnf("%s", w)
 	}
@@ -79,18 +85,18 @@ func Main(args, environ []string, stdout, stderr io.Writer) (code int) {
 	var ee *command.ExitError
 	switch {
 	case err == nil:
-		logger.Infof("%s command end: completed successfully (%dms)", cfg.Command(), time.Since(start).Milliseconds())
+		beginEnd("%s command end: completed successfully (%dms)", cfg.Command(), time.Since(start).Milliseconds())
 		return 0
 	case errors.As(err, &ee):
 		if ee.Msg != "" {
 			logger.Infof("%s", ee.Msg)
 		}
-		logger.Infof("%s command end: completed successfully (%dms)", cfg.Command(), time.Since(start).Milliseconds())
+		beginEnd("%s command end: completed successfully (%dms)", cfg.Command(), time.Since(start).Milliseconds())
 		return ee.Code
 	default:
 		c := int(errs.CodeOf(err))
 		logger.Errorf(c, "%s", err.Error())
-		logger.Infof("%s command end: aborted with exception [%03d]", cfg.Command(), c)
+		beginEnd("%s command end: aborted with exception [%03d]", cfg.Command(), c)
 		return c
 	}
 }
