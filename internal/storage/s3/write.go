@@ -42,7 +42,7 @@ type writer struct {
 	uploadID string
 	parts    []types.CompletedPart
 	sums     [][md5.Size]byte // MD5 of each part, by part number - 1
-	inflight chan partResult // the part being uploaded, nil when none
+	inflight chan partResult  // the part being uploaded, nil when none
 	size     int64
 	err      error
 	done     bool
