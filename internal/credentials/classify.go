@@ -78,8 +78,9 @@ func set(v ...string) map[string]bool {
 // AccessDenied, SignatureDoesNotMatch, RequestTimeTooSkewed,
 // AllAccessDisabled, AccountProblem, InvalidSecurity → ClassDenied; 5xx, 429,
 // throttling codes, timeouts and connection errors → ClassTransient. A bare
-// 403 without an error code (HEAD requests have no body) counts as expired
-// when temporary (one invalidate+retry tells), else denied. An *Error from
+// 403 or 400 without an error code (HEAD answers have no body; the SDK makes
+// the code "Forbidden" or "BadRequest" from the status) counts as expired when
+// temporary (one invalidate+retry tells), else 403 is denied. An *Error from
 // the credential source is ClassDenied unless its cause is transient. code is
 // the AWS error code, if any.
 func Classify(err error, temporary bool) (Class, string) {
@@ -115,11 +116,15 @@ func Classify(err error, temporary bool) (Class, string) {
 	if isTransient(err, code) {
 		return ClassTransient, code
 	}
-	if st := httpStatus(err); st == 403 && (code == "" || code == "Forbidden" || code == "UnknownError") {
-		if temporary {
+	// HEAD answers have no body: the SDK derives the code from the status.
+	if st := httpStatus(err); (st == 403 || st == 400) &&
+		(code == "" || code == "UnknownError" || code == "Forbidden" || code == "BadRequest") {
+		switch {
+		case temporary:
 			return ClassExpired, code
+		case st == 403:
+			return ClassDenied, code
 		}
-		return ClassDenied, code
 	}
 	return ClassOther, code
 }
