@@ -190,7 +190,7 @@ func New(ctx context.Context, o Options) (*Cache, error) {
 			return nil, errs.New(errs.OptionInvalid, "%s but %s", optKeyType, notSet(missing))
 		}
 		c.temporary = o.Token != ""
-		c.describe = "key type shared, key " + o.Key
+		c.describe = "key type shared, key " + o.Key // an access key id is not a secret (AWS puts it in error bodies)
 		if c.temporary {
 			c.describe += " with session token"
 		}

@@ -438,9 +438,9 @@ func (s *processSource) fetch(ctx context.Context) (aws.Credentials, error) {
 	if err != nil {
 		// The SDK's parse error quotes the whole output, which may hold a
 		// secret: never use its text for a parse failure.
-		text := errText(err)
+		text, cause := errText(err), err
 		if strings.Contains(text, "parse failed of process output") {
-			text = "output is not credential_process JSON"
+			text, cause = "output is not credential_process JSON", nil
 		}
 		s.mu.Lock()
 		stderr := ""
@@ -451,7 +451,7 @@ func (s *processSource) fetch(ctx context.Context) (aws.Credentials, error) {
 		if stderr != "" {
 			text += "; stderr: " + stderr
 		}
-		return aws.Credentials{}, s.c.newError("", "cannot obtain credentials from process: "+text, "", err)
+		return aws.Credentials{}, s.c.newError("", "cannot obtain credentials from process: "+text, "", cause)
 	}
 	creds.Source = "process"
 	return creds, nil
