@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
@@ -93,6 +94,25 @@ func (e *Env) primaryCluster() (*cluster, error) {
 func noPrimary(cause error) error {
 	return &errs.Error{Code: errs.DbConnect, Err: cause, Msg: fmt.Sprintf(
 		"unable to find primary cluster - cannot proceed\npg1: [%s] %s", errs.CodeOf(cause).Name(), cause.Error())}
+}
+
+// guard runs one job of a worker goroutine and turns a panic into an
+// AssertError. The CLI's recover only covers the main goroutine: a panic in
+// a worker would print a Go stack trace on the console and kill the process.
+func guard[T any](e *Env, f func() (T, error)) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.Log.Debugf("panic: %v\n%s", r, debug.Stack())
+			err = errs.New(errs.Assert, "internal error: %v\nHINT: please report this to the pgbr developers with the log file", r)
+		}
+	}()
+	return f()
+}
+
+// guardErr is guard for a job that returns only an error.
+func guardErr(e *Env, f func() error) error {
+	_, err := guard(e, func() (struct{}, error) { return struct{}{}, f() })
+	return err
 }
 
 // storageErr gives a storage error without a pgBackRest code the code c;

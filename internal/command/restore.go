@@ -525,7 +525,7 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 			defer wg.Done()
 			buf := make([]byte, 256*1024)
 			for j := range ch {
-				if err := rr.restoreFile(j.f, j.dest, buf, false); err != nil {
+				if err := guardErr(e, func() error { return rr.restoreFile(j.f, j.dest, buf, false) }); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err

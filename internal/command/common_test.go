@@ -1,0 +1,44 @@
+package command
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/log"
+)
+
+// A panic in a worker goroutine becomes AssertError [025]; the stack goes
+// to the debug log only.
+func TestGuardWorkerPanic(t *testing.T) {
+	var console, debugLog bytes.Buffer
+	e := &Env{Log: log.New(&console, &console, log.Warn, log.Warn)}
+	done := make(chan error)
+	go func() {
+		_, err := guard(e, func() (bool, error) {
+			var m map[string]int
+			m["x"] = 1 // nil map write: a runtime panic
+			return true, nil
+		})
+		done <- err
+	}()
+	err := <-done
+	if errs.CodeOf(err) != errs.Assert || !strings.Contains(err.Error(), "internal error: assignment to entry in nil map") {
+		t.Fatalf("got %v (code %d), want AssertError", err, errs.CodeOf(err))
+	}
+	if strings.Contains(err.Error(), "goroutine ") || console.Len() != 0 {
+		t.Fatalf("stack trace in the error or on the console:\n%v\n%s", err, console.String())
+	}
+
+	e.Log = log.New(&debugLog, &debugLog, log.Debug, log.Off)
+	if err := guardErr(e, func() error { panic("boom") }); errs.CodeOf(err) != errs.Assert ||
+		!strings.Contains(debugLog.String(), "goroutine ") {
+		t.Fatalf("got %v; debug log:\n%s", err, debugLog.String())
+	}
+	want := errors.New("plain")
+	if err := guardErr(e, func() error { return want }); err != want {
+		t.Fatalf("error not passed through: %v", err)
+	}
+}
