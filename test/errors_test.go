@@ -261,8 +261,9 @@ func TestErrors(t *testing.T) {
 					"--pg1-path="+missingPg, "--no-online", cmd)
 			})
 		}
-		// check is another engineer's work in progress; its pg1-path cases
-		// are not covered here.
+		// check's error cases live in check_test.go (pgBackRest 2.45 answers
+		// a missing pg1-path directory there with ConfigError [027] "no
+		// database found").
 	})
 	if _, err := os.Stat(backupInfo); err != nil {
 		t.Fatalf("stanza-create did not run: %v", err)
@@ -411,8 +412,9 @@ func TestErrors(t *testing.T) {
 		})
 		// The backup directory.
 		protect(stanzaBackup, func() {
-			// pgBackRest 2.45 exits PathCreateError [047]; pgbr's backup
-			// still reports FileWriteError [064] (see the report).
+			// pgBackRest 2.45 exits PathCreateError [047]; pgbr reports
+			// FileWriteError [064] (repo's info-file writer wraps the
+			// storage error), so only a non-zero exit is checked here.
 			out, code := e.Run("backup", "--type=full")
 			if code == 0 {
 				t.Fatalf("backup into a read-only directory succeeded:\n%s", out)
