@@ -345,45 +345,48 @@ func (c *Cache) startLocked(ctx context.Context) *flight {
 			err = c.newError("", fmt.Sprintf("credentials from %s expired at %s, before they could be used",
 				c.src.source(), fmtTime(creds.Expires)), "check the clock of this host and of the credential source", nil)
 		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.flight = nil
-		if err != nil {
-			c.stats.Failures++
-			if e := c.cur; e != nil && now.Before(e.usableTil) {
-				// Keep the still valid credentials; try again later.
-				retry := e.creds.Expires.Sub(now) / 4
-				retry = min(max(retry, time.Second), time.Minute)
-				e.refreshAt = now.Add(retry)
-				c.logf("info", "credentials refresh from %s failed, keeping the current ones (expire at %s), next try in %s: %v",
-					c.src.source(), fmtTime(e.creds.Expires), retry.Round(time.Second), err)
-				f.creds = e.creds
-			} else {
-				f.err = err
-			}
-			close(f.done)
-			return
-		}
-		c.secrets.add(creds.SecretAccessKey, creds.SessionToken)
-		e := &entry{creds: creds}
-		if creds.CanExpire {
-			life := creds.Expires.Sub(now)
-			window := min(5*time.Minute, life/4)
-			jitter := 0.8 + 0.4*rand.Float64()
-			e.refreshAt = creds.Expires.Add(-time.Duration(float64(window) * jitter))
-			e.usableTil = creds.Expires.Add(-min(10*time.Second, life/10))
-			c.stats.LastExpiry = creds.Expires
-			c.logf("info", "credentials refreshed from %s, expire at %s", c.src.source(), fmtTime(creds.Expires))
-		} else {
-			c.stats.LastExpiry = time.Time{}
-			c.logf("info", "credentials refreshed from %s, do not expire", c.src.source())
-		}
-		c.cur = e
-		c.stats.Refreshes++
-		f.creds = creds
+		level, msg := c.settle(f, creds, err, now)
+		c.logf(level, "%s", msg) // before waking the waiters: their next step sees the line
 		close(f.done)
 	}()
 	return f
+}
+
+// settle stores the result of a refresh and returns the log line for it.
+func (c *Cache) settle(f *flight, creds aws.Credentials, err error, now time.Time) (level, msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.flight = nil
+	if err != nil {
+		c.stats.Failures++
+		e := c.cur
+		if e == nil || !now.Before(e.usableTil) {
+			f.err = err
+			return "debug", fmt.Sprintf("credentials refresh from %s failed: %v", c.src.source(), err)
+		}
+		// Keep the still valid credentials; try again later.
+		retry := min(max(e.creds.Expires.Sub(now)/4, time.Second), time.Minute)
+		e.refreshAt = now.Add(retry)
+		f.creds = e.creds
+		return "info", fmt.Sprintf("credentials refresh from %s failed, keeping the current ones (expire at %s), next try in %s: %v",
+			c.src.source(), fmtTime(e.creds.Expires), retry.Round(time.Second), err)
+	}
+	c.secrets.add(creds.SecretAccessKey, creds.SessionToken)
+	e := &entry{creds: creds}
+	c.cur = e
+	c.stats.Refreshes++
+	f.creds = creds
+	if !creds.CanExpire {
+		c.stats.LastExpiry = time.Time{}
+		return "info", fmt.Sprintf("credentials refreshed from %s, do not expire", c.src.source())
+	}
+	life := creds.Expires.Sub(now)
+	window := min(5*time.Minute, life/4)
+	jitter := 0.8 + 0.4*rand.Float64() // ±20%
+	e.refreshAt = creds.Expires.Add(-time.Duration(float64(window) * jitter))
+	e.usableTil = creds.Expires.Add(-min(10*time.Second, life/10))
+	c.stats.LastExpiry = creds.Expires
+	return "info", fmt.Sprintf("credentials refreshed from %s, expire at %s", c.src.source(), fmtTime(creds.Expires))
 }
 
 // Invalidate drops the cached credentials if they still have the access key
@@ -393,18 +396,19 @@ func (c *Cache) startLocked(ctx context.Context) *flight {
 // dropped them.
 func (c *Cache) Invalidate(accessKeyID string) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.cur == nil || c.cur.creds.AccessKeyID != accessKeyID {
+		c.mu.Unlock()
 		return false
 	}
+	c.stats.Invalidations++
 	if c.src == nil {
 		// shared: nothing to fetch again; keep them, report invalidated so
 		// the caller retries once and then reports the rejection.
-		c.stats.Invalidations++
+		c.mu.Unlock()
 		return true
 	}
 	c.cur = nil
-	c.stats.Invalidations++
+	c.mu.Unlock()
 	c.logf("info", "credentials from %s invalidated after an expired-credentials error", c.src.source())
 	return true
 }
