@@ -288,8 +288,9 @@ func TestErrors(t *testing.T) {
 				"ERROR: [103]: unable to find a valid repository"},
 				[]string{"archive-get", "000000010000000000000001", filepath.Join(e.Dir, "got")}},
 			// pgBackRest 2.45 exits 75 ("no backup set found to restore",
-			// the reason as a warning); pgbr's restore still exits 55.
-			{55, []string{"unable to load info file '" + noRepo + "/backup/main/backup.info'", hint},
+			// the reason as a warning).
+			{75, []string{"WARN: repo1: [FileMissingError] unable to load info file '" + noRepo + "/backup/main/backup.info'", hint,
+				"ERROR: [075]: no backup set found to restore"},
 				[]string{"restore", "--pg1-path=" + filepath.Join(e.Dir, "restore-norepo")}},
 		} {
 			t.Run(c.args[0], func(t *testing.T) {

@@ -80,10 +80,7 @@ func (rr *restoreRun) run() error {
 	for _, r := range repos {
 		b, err := repo.LoadBackupInfo(ctx, r.St, rr.stanza, r.CipherPass)
 		if err != nil {
-			lastErr = err
-			if len(repos) > 1 {
-				e.Log.Warnf("%s: %s", r.Name(), err.Error())
-			}
+			e.Log.Warnf("%s: [%s] %s", r.Name(), errs.CodeOf(err).Name(), err.Error())
 			continue
 		}
 		l, err := selectBackup(e, b, set)
