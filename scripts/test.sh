@@ -20,6 +20,15 @@ if [ ${#need[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# MinIO for the S3 tests (internal/storage/s3, internal/testenv start it).
+MINIO_DIR=/var/cache/pgbr-tools/bin
+if [ ! -x "$MINIO_DIR/minio" ]; then
+	echo "installing: minio (go install, takes a few minutes)"
+	[ -d "$MINIO_DIR" ] && [ -w "$MINIO_DIR" ] || { $SUDO mkdir -p "$MINIO_DIR" && $SUDO chown "$(id -u)" "$MINIO_DIR"; }
+	GOBIN="$MINIO_DIR" go install github.com/minio/minio@latest
+fi
+export PGBR_MINIO="$MINIO_DIR/minio"
+
 test -z "$(gofmt -l cmd internal bench 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd internal bench; exit 1; }
 go vet ./...
 go test -count=1 -timeout 40m "$@" ./...

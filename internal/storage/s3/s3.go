@@ -588,6 +588,14 @@ func (s *Storage) fail(c errs.Code, verb, full, tail string, err error) error {
 	if code != "" && msg != "" && msg != code {
 		detail += ": " + msg
 	}
+	var be *budgetError
+	var me *retry.MaxAttemptsError
+	switch {
+	case errors.As(err, &be):
+		detail += fmt.Sprintf(" (gave up after %d attempts, io-timeout %s)", be.attempts, be.budget)
+	case errors.As(err, &me):
+		detail += fmt.Sprintf(" (gave up after %d attempts)", me.Attempt)
+	}
 	switch {
 	case code == "NoSuchBucket":
 		return &errs.Error{Code: errs.RepoInvalid, Err: err,

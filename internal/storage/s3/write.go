@@ -212,8 +212,7 @@ func (w *writer) complete() error {
 		out, err = s.client.CompleteMultipartUpload(ctx, in, s.opt("CompleteMultipartUpload"))
 		return err
 	})
-	var nsu *types.NoSuchUpload
-	if errors.As(err, &nsu) && w.completedBefore() {
+	if code, _, _ := awsCode(err); code == "NoSuchUpload" && w.completedBefore() {
 		// A retry after the answer to a successful Complete was lost.
 		s.logf("debug", "S3 CompleteMultipartUpload '%s': NoSuchUpload, but the object is the one this upload made", w.full)
 		return nil
