@@ -163,6 +163,7 @@ func (m *MinIO) start(bin, certs string) error {
 		"MINIO_IDENTITY_OPENID_CLIENT_ID="+m.OIDC.ClientID,
 		"MINIO_IDENTITY_OPENID_ROLE_POLICY=readwrite",
 		"MINIO_KMS_SECRET_KEY="+m.kmsSecret,
+		"MINIO_DOMAIN=localhost", // host-style requests to <bucket>.localhost
 		"SSL_CERT_FILE="+m.CA.File,
 		"HOME="+filepath.Dir(certs),
 	)

@@ -64,6 +64,10 @@ type Options struct {
 	Region   string // repo1-s3-region
 	URIStyle string // repo1-s3-uri-style: "host" (default) or "path"
 	Port     int    // repo1-storage-port, default 443
+	// Host is repo1-storage-host: connect to this host (at Port) instead of
+	// the endpoint; requests still name the endpoint (Host header, SigV4)
+	// and the certificate is verified against Host, as in pgBackRest.
+	Host string
 
 	// Path is repo1-path, the key prefix; default /var/lib/pgbackrest gives
 	// keys "var/lib/pgbackrest/...", "/" puts the repository at the bucket
@@ -277,9 +281,21 @@ func HTTPClient(o Options) (*http.Client, error) {
 	}
 	timeout := o.IOTimeout
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	var connectTo string
+	if o.Host != "" {
+		connectTo = net.JoinHostPort(strings.Trim(o.Host, "[]"), strconv.Itoa(o.Port))
+		tc.ServerName = strings.Trim(o.Host, "[]")
+	}
+	proxy := http.ProxyFromEnvironment
+	if connectTo != "" {
+		proxy = nil // the connection goes where repo1-storage-host says
+	}
 	tr := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
+		Proxy: proxy,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if connectTo != "" {
+				addr = connectTo
+			}
 			c, err := dialer.DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err

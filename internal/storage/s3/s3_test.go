@@ -183,6 +183,23 @@ func TestConformance(t *testing.T) {
 		}
 	})
 
+	t.Run("HostStyleStorageHost", func(t *testing.T) {
+		// uri-style=host: requests go to <bucket>.localhost, connected
+		// through repo1-storage-host 127.0.0.1 (no DNS needed).
+		o := baseOptions(m)
+		o.Creds, o.URIStyle, o.Endpoint, o.Host = creds, "host", "localhost", "127.0.0.1"
+		s := newStorage(t, o)
+		if err := storage.WriteAll(ctx, s, "hs/file", []byte("host style")); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := s.List(ctx, "hs"); err != nil || len(l) != 1 {
+			t.Fatalf("list: %v %v", l, err)
+		}
+		if _, err := m.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(m.Bucket), Key: aws.String(s.key("hs/file"))}); err != nil {
+			t.Fatalf("host-style write not in the bucket: %v", err)
+		}
+	})
+
 	t.Run("ManyKeysListAndRemoveAll", func(t *testing.T) {
 		// more than one page of ListObjectsV2 (1000) and of DeleteObjects
 		o := baseOptions(m)
