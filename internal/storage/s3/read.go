@@ -170,7 +170,8 @@ func (s *Storage) head(ctx context.Context, key, full string) (*s3.HeadObjectOut
 				gout.Body.Close()
 				return err
 			}
-			if !bodylessError(gerr) {
+			// InvalidRange: an empty object the GET was allowed to see.
+			if code, _, _ := awsCode(gerr); !bodylessError(gerr) && code != "InvalidRange" {
 				return gerr
 			}
 		}
