@@ -67,8 +67,20 @@ func Run(e *Env) error {
 		return restore(e)
 	case "info":
 		return info(e)
+	case "expire":
+		return expire(e)
 	case "check":
 		return check(e)
+	case "verify":
+		return verify(e)
+	case "stanza-upgrade":
+		return stanzaUpgrade(e)
+	case "stanza-delete":
+		return stanzaDelete(e)
+	case "start":
+		return startCommand(e)
+	case "stop":
+		return stopCommand(e)
 	default:
 		return errs.New(errs.CommandInvalid, "command '%s' is not implemented by pgbr yet", c)
 	}
@@ -134,6 +146,12 @@ func (e *Env) openRepo(key int) (*repoT, error) {
 			return nil, errs.New(errs.OptionInvalidValue, "'%s' must begin with /", p)
 		}
 		r.St = posix.New(p)
+	case "s3":
+		st, err := e.openS3(key)
+		if err != nil {
+			return nil, err
+		}
+		r.St = st
 	default:
 		return nil, errs.New(errs.FeatureNotSupported, "repo%d-type '%s' is not supported yet", key, t)
 	}
