@@ -150,6 +150,23 @@ func TestConformance(t *testing.T) {
 		if err != nil || in.Type != storage.TypePath {
 			t.Fatalf("stat path = %+v, %v", in, err)
 		}
+		if err := storage.WriteAll(ctx, s, "empty", nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := storage.ReadAll(ctx, s, "empty"); err != nil || len(got) != 0 {
+			t.Fatalf("empty file: %q, %v", got, err)
+		}
+		if in, err := s.Stat(ctx, "empty"); err != nil || in.Size != 0 || in.Type != storage.TypeFile {
+			t.Fatalf("stat empty = %+v, %v", in, err)
+		}
+		if r, err := s.OpenRange(ctx, "empty", 0, 0); err != nil {
+			t.Fatal(err)
+		} else {
+			r.Close()
+		}
+		if _, err := s.OpenRange(ctx, "missing", 0, 0); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("zero-length range of a missing file: %v", err)
+		}
 		if err := s.RemoveAll(ctx, ""); err != nil {
 			t.Fatal(err)
 		}
