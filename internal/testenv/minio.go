@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"syscall"
 	"testing"
 	"time"
@@ -344,4 +345,24 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// ListKeys returns every object key of the bucket with its size, sorted.
+func (m *MinIO) ListKeys(t testing.TB) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out []string
+	p := s3.NewListObjectsV2Paginator(m.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(m.Bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("list bucket: %v", err)
+		}
+		for _, o := range page.Contents {
+			out = append(out, fmt.Sprintf("%s %d", aws.ToString(o.Key), aws.ToInt64(o.Size)))
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -169,6 +169,8 @@ type ClusterOptions struct {
 	ArchiveCommand string
 	// NoChecksums initialises without data checksums.
 	NoChecksums bool
+	// InitdbArgs are extra initdb arguments (e.g. --wal-segsize=1).
+	InitdbArgs []string
 	// Conf is appended to postgresql.conf.
 	Conf string
 }
@@ -189,6 +191,7 @@ func NewCluster(t testing.TB, dir string, opts ClusterOptions) *Cluster {
 	if !opts.NoChecksums {
 		args = append(args, "-k")
 	}
+	args = append(args, opts.InitdbArgs...)
 	if out, code := AsPostgres(dir, nil, filepath.Join(PgBin, "initdb"), args...); code != 0 {
 		t.Fatalf("initdb: %s", out)
 	}
