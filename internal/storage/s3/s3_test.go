@@ -517,12 +517,29 @@ func TestWebIdentity(t *testing.T) {
 			fail("commit big: %v", err)
 		}
 	}()
+	// Watch which credentials the cache hands out: one entry per session.
+	type session struct {
+		key       string
+		seen, exp time.Time
+	}
+	var sessions []session
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		for time.Now().Before(deadline) {
+			if c, err := creds.Retrieve(ctx); err == nil && (len(sessions) == 0 || sessions[len(sessions)-1].key != c.AccessKeyID) {
+				sessions = append(sessions, session{c.AccessKeyID, time.Now(), c.Expires})
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 	// Revoke every session half way.
 	time.Sleep(duration / 2)
 	before := creds.Stats()
 	m.RevokeSTS(t)
 	revoked = time.Now()
 	wg.Wait()
+	<-watchDone
 	elapsed := time.Since(start)
 
 	st := creds.Stats()
@@ -557,6 +574,25 @@ func TestWebIdentity(t *testing.T) {
 	if st.Failures != 0 {
 		t.Fatalf("%d failed refreshes", st.Failures)
 	}
+	// Each session was replaced once, late in its life (not per request,
+	// not after it expired), except the one the revocation killed.
+	var used []string
+	for i := 1; i < len(sessions); i++ {
+		prev, next := sessions[i-1], sessions[i]
+		life, use := prev.exp.Sub(prev.seen), next.seen.Sub(prev.seen)
+		used = append(used, fmt.Sprintf("%.0f%% of %s", 100*float64(use)/float64(life), life.Round(100*time.Millisecond)))
+		if next.seen.After(prev.exp) {
+			t.Errorf("session %d used until %s, past its expiry %s", i-1, next.seen.Sub(start), prev.exp.Sub(start))
+		}
+		if next.seen.Sub(revoked).Abs() < 3*time.Second {
+			used[len(used)-1] += " (revoked)"
+			continue
+		}
+		if use < life*6/10 {
+			t.Errorf("session %d replaced after %s of its %s", i-1, use, life)
+		}
+	}
+	t.Logf("%d sessions seen, each used for: %s", len(sessions), strings.Join(used, ", "))
 }
 
 // TestWebIdentityFailFast: a wrong role, a garbage token, a missing token
