@@ -364,11 +364,10 @@ func (p provider) Retrieve(ctx context.Context) (aws.Credentials, error) {
 // retries, no retry starts later than io-timeout after the operation began.
 type retryer struct {
 	aws.RetryerV2
-	start   time.Time
-	budget  time.Duration
-	op      string
-	logf    func(level, format string, args ...any)
-	attempt int
+	start  time.Time
+	budget time.Duration
+	op     string
+	logf   func(level, format string, args ...any)
 }
 
 const maxAttempts = 10
