@@ -132,3 +132,18 @@ func TestHTTPClientCA(t *testing.T) {
 		t.Errorf("junk CA file: %v", err)
 	}
 }
+
+func TestChunkGrowth(t *testing.T) {
+	base := 5 << 20
+	total := 0
+	for n := 1; n <= maxParts; n++ {
+		c := chunkFor(base, n)
+		if n <= 1000 && c != base || c < base || c > 5<<30 {
+			t.Fatalf("part %d: %d", n, c)
+		}
+		total += c
+	}
+	if total < 250<<30 {
+		t.Fatalf("10000 parts hold only %d bytes", total)
+	}
+}

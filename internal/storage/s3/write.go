@@ -87,6 +87,10 @@ func (w *writer) flush() error {
 			return err
 		}
 	}
+	if len(w.parts)+1 >= maxParts {
+		return errs.New(errs.FileWrite, "unable to write file '%s': more than %d parts of up to %d bytes: raise repo1-storage-upload-chunk-size",
+			w.full, maxParts, w.chunk)
+	}
 	if err := w.wait(); err != nil {
 		return err
 	}
@@ -100,7 +104,18 @@ func (w *writer) flush() error {
 	}()
 	w.parts = append(w.parts, types.CompletedPart{PartNumber: aws.Int32(num)})
 	w.sums = append(w.sums, [md5.Size]byte{})
-	// Fill the next chunk in a pooled buffer of full size.
+	// Fill the next chunk in a pooled buffer of full size; past part 1000
+	// chunks grow (S3 takes at most 10000 parts).
+	w.chunk = chunkFor(int(w.s.o.UploadChunkSize), int(num)+1)
+	if w.chunk != int(w.s.o.UploadChunkSize) {
+		if w.spare != nil {
+			w.s.bufPool.Put(w.spare)
+			w.spare = nil
+		}
+		w.pooled = nil
+		w.buf = make([]byte, 0, w.chunk)
+		return nil
+	}
 	nb := w.spare
 	w.spare = nil
 	if nb == nil {
@@ -109,6 +124,17 @@ func (w *writer) flush() error {
 	w.pooled = nb
 	w.buf = (*nb)[:0]
 	return nil
+}
+
+// maxParts is the most parts a multipart upload may have.
+const maxParts = 10000
+
+// chunkFor is the size of part n: the configured chunk for the first 1000
+// parts, then one more chunk size every 1000 parts, at most 5 GiB (with
+// 5 MiB chunks: 5 GB in 1000 parts, about 268 GB in 10000).
+func chunkFor(base, n int) int {
+	c := base * (1 + (n-1)/1000)
+	return min(c, max(base, 5<<30))
 }
 
 // wait waits for the part in flight and records its ETag.
