@@ -24,12 +24,8 @@ func (e *Env) openS3(key int) (storage.Storage, error) {
 			e.Log.Debugf(format, args...)
 		}
 	}
-	endpoint := o("s3-endpoint")
-	if h := o("storage-host"); h != "" {
-		endpoint = h
-	}
 	so := s3.Options{
-		Bucket: o("s3-bucket"), Endpoint: endpoint, Region: o("s3-region"), URIStyle: o("s3-uri-style"),
+		Bucket: o("s3-bucket"), Endpoint: o("s3-endpoint"), Host: o("storage-host"), Region: o("s3-region"), URIStyle: o("s3-uri-style"),
 		Port: int(e.Cfg.Int(e.ropt(key, "storage-port"))), Path: o("path"),
 		VerifyTLS: e.Cfg.Bool(e.ropt(key, "storage-verify-tls")), CAFile: o("storage-ca-file"), CAPath: o("storage-ca-path"),
 		UploadChunkSize: e.Cfg.Size(e.ropt(key, "storage-upload-chunk-size")), KMSKeyID: o("s3-kms-key-id"),
