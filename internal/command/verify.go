@@ -1,0 +1,887 @@
+package command
+
+import (
+	"cmp"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/filter"
+	"github.com/pgbr-dev/pgbr/internal/log"
+	"github.com/pgbr-dev/pgbr/internal/pg"
+	"github.com/pgbr-dev/pgbr/internal/repo"
+	"github.com/pgbr-dev/pgbr/internal/storage"
+)
+
+// verify checks the repository the way pgBackRest 2.45 does: the info files
+// (main and copy), every WAL segment of every archive id (decrypted and
+// decompressed, SHA-1 against the name, size against the WAL segment size
+// of the archive id) and every file of every backup on disk (against the
+// manifest's repo checksum when present, else the file checksum and size).
+//
+// As in pgBackRest, problems are reported in the result text ("status:
+// error" with counts) and the command itself succeeds: pgBackRest 2.45 (and
+// every later release) exits 0 from verify whatever it finds. The result is
+// logged at info level and, with --output=text, printed on stdout.
+//
+// --set verifies one backup (and only the WAL from its archive start to
+// stop), as pgBackRest 2.55 does; 2.45 accepts --set but ignores it.
+func verify(e *Env) error {
+	stanza, err := e.stanza()
+	if err != nil {
+		return err
+	}
+	repos, err := e.repos()
+	if err != nil {
+		return err
+	}
+	procs := int(e.Cfg.Int("process-max"))
+	if procs < 1 {
+		procs = 1
+	}
+	v := &verifier{e: e, r: repos[0], st: repos[0].St, stanza: stanza, procs: procs,
+		verbose: e.Cfg.Bool("verbose"), backupIdx: map[string]int{}}
+	out, err := v.run()
+	if err != nil {
+		return err
+	}
+	if out != "" {
+		e.Log.Infof("%s", out)
+		if e.Cfg.String("output") == "text" {
+			fmt.Fprintln(e.Stdout, out)
+		}
+	}
+	return nil
+}
+
+// verifyCode is the outcome of checking one file.
+type verifyCode int
+
+const (
+	verifyOK verifyCode = iota
+	verifyMissing
+	verifyChecksum
+	verifySize
+	verifyOther
+)
+
+// message is pgBackRest's wording of a code in the per-file log lines.
+func (c verifyCode) message() string {
+	switch c {
+	case verifyMissing:
+		return "file missing"
+	case verifyChecksum:
+		return "invalid checksum"
+	case verifySize:
+		return "invalid size"
+	}
+	return "invalid result"
+}
+
+type verifyInvalid struct {
+	name   string // path below archive/<stanza>/ or backup/<stanza>/
+	reason verifyCode
+}
+
+// verifyCounts tallies invalid files by reason.
+type verifyCounts struct{ missing, checksum, size, other int }
+
+func (c *verifyCounts) add(list []verifyInvalid) {
+	for _, f := range list {
+		switch f.reason {
+		case verifyMissing:
+			c.missing++
+		case verifyChecksum:
+			c.checksum++
+		case verifySize:
+			c.size++
+		default:
+			c.other++
+		}
+	}
+}
+
+func (c verifyCounts) total() int { return c.missing + c.checksum + c.size + c.other }
+
+// render is pgBackRest's "\n    missing: N, checksum invalid: N, ..." line:
+// every count when verbose, else only the non-zero ones.
+func (c verifyCounts) render(verbose bool) string {
+	var parts []string
+	if verbose || c.missing > 0 {
+		parts = append(parts, fmt.Sprintf("missing: %d", c.missing))
+	}
+	if verbose || c.checksum > 0 {
+		parts = append(parts, fmt.Sprintf("checksum invalid: %d", c.checksum))
+	}
+	if verbose || c.size > 0 {
+		parts = append(parts, fmt.Sprintf("size invalid: %d", c.size))
+	}
+	if verbose || c.other > 0 {
+		parts = append(parts, fmt.Sprintf("other: %d", c.other))
+	}
+	return "\n    " + strings.Join(parts, ", ")
+}
+
+// walRange is a run of consecutive WAL segments in one archive id.
+type walRange struct {
+	start, stop string
+	invalid     []verifyInvalid
+}
+
+type archiveResult struct {
+	id         string
+	totalWal   int
+	totalValid int
+	walSize    uint32
+	ranges     []*walRange
+}
+
+type backupStatus int
+
+const (
+	backupValid backupStatus = iota
+	backupInvalid
+	backupMissingManifest
+	backupInProgress
+)
+
+func (s backupStatus) String() string {
+	switch s {
+	case backupInvalid:
+		return "invalid"
+	case backupMissingManifest:
+		return "manifest missing"
+	case backupInProgress:
+		return "in-progress"
+	}
+	return "valid"
+}
+
+type backupResult struct {
+	label         string
+	status        backupStatus
+	complete      bool // every file was checked (references may reuse the results)
+	totalManifest int
+	totalVerify   int
+	totalValid    int
+	invalid       []verifyInvalid
+	invalidByName map[string]verifyCode
+}
+
+func (b *backupResult) addInvalid(name string, reason verifyCode) {
+	b.invalid = append(b.invalid, verifyInvalid{name: name, reason: reason})
+	if b.invalidByName == nil {
+		b.invalidByName = map[string]verifyCode{}
+	}
+	if _, ok := b.invalidByName[name]; !ok {
+		b.invalidByName[name] = reason
+	}
+}
+
+// verifyJob is one file to check.
+type verifyJob struct {
+	path     string // repository path to read
+	name     string // name in messages (below archive/<stanza>/ or backup/<stanza>/)
+	bundled  bool
+	offset   int64
+	limit    int64
+	ct       filter.CompressType
+	pass     string
+	checksum string
+	size     int64
+
+	archive *archiveResult
+	segment string
+	backup  *backupResult
+}
+
+type verifier struct {
+	e       *Env
+	r       *repoT
+	st      storage.Storage
+	stanza  string
+	procs   int
+	verbose bool
+
+	errorTotal int
+	archives   []*archiveResult
+	backups    []*backupResult
+	backupIdx  map[string]int
+
+	manifestPass string // backup.info sub-passphrase
+	walPass      string // archive.info sub-passphrase
+
+	// --set: only WAL from archiveStart to archiveStop ("" = none).
+	filterWal                 bool
+	archiveStart, archiveStop string
+}
+
+var (
+	verifyArchiveIDRegexp = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*-[0-9]+$`)
+	verifyWalDirRegexp    = regexp.MustCompile(`^[0-F]{16}$`)
+	verifyWalFileRegexp   = regexp.MustCompile(`^[0-F]{24}-[0-f]{40}(\.(gz|bz2|lz4|zst|xz))?$`)
+)
+
+func (v *verifier) backupDir() string  { return "backup/" + v.stanza }
+func (v *verifier) archiveDir() string { return "archive/" + v.stanza }
+
+func (v *verifier) run() (string, error) {
+	var res strings.Builder
+	bInfo := v.backupInfo()
+	if bInfo == nil {
+		res.WriteString("\n  No usable backup.info file")
+		v.errorTotal++
+	}
+	aInfo := v.archiveInfo()
+	if aInfo == nil {
+		res.WriteString("\n  No usable archive.info file")
+		v.errorTotal++
+	}
+	if aInfo != nil && bInfo != nil {
+		if err := verifyPgHistory(aInfo, bInfo); err != nil {
+			res.WriteString("\n" + err.Error())
+			v.errorTotal++
+		}
+	}
+	if v.errorTotal == 0 {
+		v.manifestPass, v.walPass = bInfo.CipherPass, aInfo.CipherPass
+		out, err := v.process(aInfo, bInfo)
+		if err != nil {
+			return "", err
+		}
+		res.WriteString(out)
+	}
+	if !v.verbose && v.errorTotal == 0 {
+		return "", nil
+	}
+	status := "ok"
+	if v.errorTotal > 0 {
+		status = "error"
+	}
+	return fmt.Sprintf("stanza: %s\nstatus: %s%s", v.stanza, status, res.String()), nil
+}
+
+// process checks the archive and the backups and returns the rendered
+// result.
+func (v *verifier) process(aInfo *repo.ArchiveInfo, bInfo *repo.BackupInfo) (string, error) {
+	e := v.e
+	set := e.Cfg.String("set")
+	var backups []string
+	if set != "" {
+		if !repo.IsLabel(set) {
+			v.errorTotal++
+			return fmt.Sprintf("\n  '%s' is not a valid backup label format", set), nil
+		}
+	}
+	list, err := v.st.List(e.Ctx, v.backupDir())
+	if err != nil {
+		return "", storageErr(errs.PathOpen, err)
+	}
+	for _, f := range list {
+		if repo.IsLabel(f.Name) && (set == "" || f.Name == set) {
+			backups = append(backups, f.Name)
+		}
+	}
+	slices.Sort(backups)
+	if set != "" && len(backups) == 0 {
+		v.errorTotal++
+		return fmt.Sprintf("\n  backup set %s is not valid", set), nil
+	}
+	list, err = v.st.List(e.Ctx, v.archiveDir())
+	if err != nil {
+		return "", storageErr(errs.PathOpen, err)
+	}
+	var archiveIDs []string
+	for _, f := range list {
+		if verifyArchiveIDRegexp.MatchString(f.Name) {
+			archiveIDs = append(archiveIDs, f.Name)
+		}
+	}
+	slices.SortStableFunc(archiveIDs, func(a, b string) int {
+		return cmp.Compare(archiveIDNum(a), archiveIDNum(b))
+	})
+	if set != "" {
+		// Only the WAL that makes the backup consistent; none when its
+		// manifest cannot be read (the backup check reports why).
+		v.filterWal = true
+		if m, err := repo.LoadManifest(e.Ctx, v.st, v.stanza, set, v.manifestPass); err == nil {
+			v.archiveStart, v.archiveStop = m.Backup.ArchiveStart, m.Backup.ArchiveStop
+		}
+	}
+	if len(archiveIDs) == 0 && len(backups) == 0 {
+		return "\n    no archives or backups exist in the repo", nil
+	}
+	if len(archiveIDs) == 0 {
+		e.Log.Detailf("no archives exist in the repo")
+	} else if len(backups) == 0 {
+		e.Log.Detailf("no backups exist in the repo")
+	}
+
+	// The newest backup on disk that backup.info does not know may be
+	// running now.
+	current := ""
+	if n := len(backups); n > 0 {
+		if _, ok := bInfo.Find(backups[n-1]); !ok {
+			current = backups[n-1]
+		}
+	}
+	// Archive ids on disk must be in the history.
+	if len(archiveIDs) > 0 {
+		known := map[string]bool{}
+		for _, h := range aInfo.History {
+			known[h.ArchiveID()] = true
+		}
+		var missing []string
+		for _, id := range archiveIDs {
+			if !known[id] {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) > 0 {
+			e.Log.Infof("archiveIds '%s' are not in the archive.info history list", strings.Join(missing, ", "))
+			v.errorTotal++
+		}
+	}
+
+	if err := v.verifyArchive(archiveIDs); err != nil {
+		return "", err
+	}
+	for _, label := range backups {
+		if err := v.verifyBackup(label, label == current, aInfo); err != nil {
+			return "", err
+		}
+	}
+	return v.render(), nil
+}
+
+// archiveIDNum is the history id of an archive id ("15-2" → 2).
+func archiveIDNum(id string) int {
+	n, _ := strconv.Atoi(id[strings.LastIndexByte(id, '-')+1:])
+	return n
+}
+
+// verifyArchive checks every WAL segment of every archive id.
+func (v *verifier) verifyArchive(ids []string) error {
+	e := v.e
+	var jobs []verifyJob
+	for _, id := range ids {
+		ar := &archiveResult{id: id}
+		v.archives = append(v.archives, ar)
+		base := v.archiveDir() + "/" + id
+		list, err := v.st.List(e.Ctx, base)
+		if err != nil {
+			return storageErr(errs.PathOpen, err)
+		}
+		var dirs []string
+		for _, f := range list {
+			if verifyWalDirRegexp.MatchString(f.Name) {
+				dirs = append(dirs, f.Name)
+			}
+		}
+		slices.Sort(dirs)
+		if len(dirs) == 0 {
+			e.Log.Detailf("archive path '%s' is empty", id)
+			continue
+		}
+		for _, dir := range dirs {
+			list, err := v.st.List(e.Ctx, base+"/"+dir)
+			if err != nil {
+				return storageErr(errs.PathOpen, err)
+			}
+			var files []string
+			for _, f := range list {
+				if verifyWalFileRegexp.MatchString(f.Name) {
+					files = append(files, f.Name)
+				}
+			}
+			slices.Sort(files)
+			if v.filterWal {
+				files = slices.DeleteFunc(files, func(f string) bool {
+					return v.archiveStart == "" || f[:24] < v.archiveStart || f[:24] > v.archiveStop
+				})
+			}
+			if len(files) > 0 {
+				if ar.walSize == 0 {
+					size, err := v.walSegmentSize(base + "/" + dir + "/" + files[0])
+					if err != nil {
+						return err
+					}
+					ar.walSize = size
+				}
+				ar.totalWal += len(files)
+				files = v.walRanges(ar, files)
+			}
+			if len(files) == 0 {
+				e.Log.Detailf("path '%s/%s' does not contain any valid WAL to be processed", id, dir)
+				continue
+			}
+			for _, f := range files {
+				name := id + "/" + dir + "/" + f
+				jobs = append(jobs, verifyJob{path: v.archiveDir() + "/" + name, name: name,
+					ct: filter.CompressTypeFromName(f), pass: v.walPass, checksum: f[25:65],
+					size: int64(ar.walSize), archive: ar, segment: f[:24]})
+			}
+		}
+	}
+	return v.runJobs(jobs)
+}
+
+// walSegmentSize reads the WAL segment size from the header of a stored
+// segment.
+func (v *verifier) walSegmentSize(path string) (uint32, error) {
+	in, err := v.st.Open(v.e.Ctx, path)
+	if err != nil {
+		return 0, storageErr(errs.FileOpen, err)
+	}
+	defer in.Close()
+	p, err := filter.NewReadPipeline(in, filter.CompressTypeFromName(path), v.walPass)
+	if err != nil {
+		return 0, err
+	}
+	defer p.Close()
+	buf := make([]byte, 512)
+	if _, err := io.ReadFull(p, buf); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return 0, errs.New(errs.FileRead, "unable to read 512 byte(s) from '%s'", v.st.Full(path))
+		}
+		if errs.CodeOf(err) == errs.Unknown {
+			return 0, errs.Wrap(errs.FileRead, err, "unable to read '%s'", v.st.Full(path))
+		}
+		return 0, err
+	}
+	h, err := pg.ParseWalHeader(buf)
+	if err != nil {
+		return 0, err
+	}
+	return h.SegmentSize, nil
+}
+
+// walRanges drops duplicated segments (reported as errors) and extends the
+// archive id's ranges of consecutive segments. It returns the files to
+// check.
+func (v *verifier) walRanges(ar *archiveResult, files []string) []string {
+	var cur *walRange
+	if n := len(ar.ranges); n > 0 && ar.ranges[n-1].stop[:8] == files[0][:8] {
+		cur = ar.ranges[n-1]
+	}
+	out := files[:0:0]
+	for i := 0; i < len(files); {
+		seg := files[i][:24]
+		if i+1 < len(files) && files[i+1][:24] == seg {
+			v.e.Log.Infof("duplicate WAL '%s' for '%s' exists, skipping", seg, ar.id)
+			v.errorTotal++
+			for i < len(files) && files[i][:24] == seg {
+				i++
+			}
+			continue
+		}
+		next := ""
+		if cur != nil {
+			next, _ = pg.WalSegmentNext(cur.stop, ar.walSize)
+		}
+		if cur == nil || next != seg {
+			cur = &walRange{start: seg, stop: seg}
+			ar.ranges = append(ar.ranges, cur)
+		} else {
+			cur.stop = seg
+		}
+		out = append(out, files[i])
+		i++
+	}
+	return out
+}
+
+// verifyBackup checks the files of one backup on disk.
+func (v *verifier) verifyBackup(label string, inProgress bool, aInfo *repo.ArchiveInfo) error {
+	e := v.e
+	br := &backupResult{label: label}
+	v.backupIdx[label] = len(v.backups)
+	v.backups = append(v.backups, br)
+	m := v.manifest(br, inProgress, aInfo)
+	if m == nil {
+		return nil
+	}
+	br.totalManifest = len(m.Files)
+	if len(m.Files) == 0 {
+		e.Log.Infof("backup '%s' manifest does not contain any target files to verify", label)
+		v.errorTotal++
+		br.status = backupInvalid
+		return nil
+	}
+	ext := repo.CompressExt(m.Option.CompressType)
+	ct := filter.CompressType(m.Option.CompressType)
+	if ct == "" {
+		ct = filter.None
+	}
+	var jobs []verifyJob
+	for i := range m.Files {
+		f := &m.Files[i]
+		br.totalVerify++
+		// Zero-length files are not stored in a bundle.
+		if f.Size == 0 && m.Backup.Bundle {
+			br.totalValid++
+			continue
+		}
+		fileLabel := label
+		if f.Reference != "" {
+			fileLabel = f.Reference
+			// A prior backup already checked in full: reuse its result.
+			if pi, ok := v.backupIdx[f.Reference]; ok && v.backups[pi].complete {
+				prior := v.backups[pi]
+				name := f.Reference + "/" + f.Name + ext
+				if reason, bad := prior.invalidByName[name]; bad {
+					br.addInvalid(name, reason)
+					br.status = backupInvalid
+				} else {
+					br.totalValid++
+				}
+				continue
+			}
+		}
+		name := fileLabel + "/" + f.Name + ext
+		j := verifyJob{path: v.backupDir() + "/" + name, name: name, backup: br}
+		if f.BundleID != 0 {
+			j.path = v.backupDir() + "/" + fileLabel + "/bundle/" + strconv.FormatUint(f.BundleID, 10)
+			j.bundled, j.offset, j.limit = true, int64(f.BundleOffset), int64(f.RepoSize)
+		}
+		if f.RepoChecksum != "" {
+			// The stored bytes have their own checksum: no need to decrypt
+			// or decompress.
+			j.ct, j.checksum, j.size = filter.None, f.RepoChecksum, int64(f.RepoSize)
+		} else {
+			j.ct, j.checksum, j.size, j.pass = ct, f.EffectiveChecksum(), int64(f.Size), m.CipherPass
+		}
+		jobs = append(jobs, j)
+	}
+	if err := v.runJobs(jobs); err != nil {
+		return err
+	}
+	if len(jobs) > 0 {
+		br.complete = true
+	}
+	return nil
+}
+
+// manifest loads a backup's manifest as pgBackRest's verify does: the main
+// file, else the copy; a missing main manifest of the newest backup means
+// the backup is still running. The manifest's cluster must be in the
+// archive history.
+func (v *verifier) manifest(br *backupResult, inProgress bool, aInfo *repo.ArchiveInfo) *repo.Manifest {
+	e := v.e
+	path := repo.BackupManifestPath(v.stanza, br.label)
+	var m *repo.Manifest
+	parse := func(b []byte) error {
+		var err error
+		m, err = repo.ParseManifest(b)
+		return err
+	}
+	sum, code := v.loadInfo(path, v.manifestPass, parse)
+	if code == 0 {
+		if sumCopy, codeCopy := v.loadInfo(path+repo.CopyExt, v.manifestPass, nil); codeCopy == 0 && sumCopy != sum {
+			e.Log.Detailf("backup '%s' manifest.copy does not match manifest", br.label)
+		}
+	} else if !(inProgress && code == errs.FileMissing) {
+		m = nil
+		if _, codeCopy := v.loadInfo(path+repo.CopyExt, v.manifestPass, parse); codeCopy == 0 {
+			e.Log.Detailf("%s/backup.manifest is missing or unusable, using copy", br.label)
+		} else {
+			m = nil // a partial parse of the copy
+			if code == errs.FileMissing && codeCopy == errs.FileMissing {
+				br.status = backupMissingManifest
+				e.Log.Detailf("manifest missing for '%s' - backup may have expired", br.label)
+			}
+		}
+	} else {
+		m = nil
+		br.status = backupInProgress
+		e.Log.Infof("backup '%s' appears to be in progress, skipping", br.label)
+	}
+	if m != nil {
+		found := false
+		for _, h := range aInfo.History {
+			if h.ID == m.DB.ID && h.SystemID == m.DB.SystemID && h.Version == m.DB.Version {
+				found = true
+				break
+			}
+		}
+		if !found {
+			e.Log.Infof("'%s' may not be recoverable - PG data (id %d, version %s, system-id %d) is not in the backup.info history, skipping",
+				br.label, m.DB.ID, m.DB.Version, m.DB.SystemID)
+			m = nil
+		}
+	}
+	if m == nil && br.status == backupValid {
+		br.status = backupInvalid
+		v.errorTotal++
+	}
+	return m
+}
+
+// loadInfo reads (and decrypts) an info file, hashes the plain text and,
+// when parse is given, parses it. It returns the SHA-1 of the plain text,
+// or the code of the failure (logged at detail level).
+func (v *verifier) loadInfo(path, pass string, parse func([]byte) error) (string, errs.Code) {
+	data, err := storage.ReadAll(v.e.Ctx, v.st, path)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			err = errs.New(errs.FileMissing, "unable to open missing file '%s' for read", v.st.Full(path))
+		} else {
+			err = storageErr(errs.FileRead, err)
+		}
+	}
+	if err == nil && pass != "" {
+		data, err = filter.DecryptBytes(data, pass)
+	}
+	if err == nil && parse != nil {
+		err = parse(data)
+	}
+	if err != nil {
+		msg := err.Error()
+		if errs.CodeOf(err) == errs.Checksum {
+			msg += " " + v.st.Full(path)
+		}
+		v.e.Log.Detailf("%s", msg)
+		code := errs.CodeOf(err)
+		if code == 0 {
+			code = errs.Unknown
+		}
+		return "", code
+	}
+	sum := sha1.Sum(data)
+	return hex.EncodeToString(sum[:]), 0
+}
+
+// backupInfo loads backup.info, else its copy (nil when neither is usable).
+func (v *verifier) backupInfo() *repo.BackupInfo {
+	var b *repo.BackupInfo
+	parse := func(data []byte) error {
+		var err error
+		b, err = repo.ParseBackupInfo(data)
+		return err
+	}
+	v.infoPair(repo.BackupInfoPath(v.stanza), repo.BackupInfoName, parse)
+	return b
+}
+
+// archiveInfo loads archive.info, else its copy (nil when neither is usable).
+func (v *verifier) archiveInfo() *repo.ArchiveInfo {
+	var a *repo.ArchiveInfo
+	parse := func(data []byte) error {
+		var err error
+		a, err = repo.ParseArchiveInfo(data)
+		return err
+	}
+	v.infoPair(repo.ArchiveInfoPath(v.stanza), repo.ArchiveInfoName, parse)
+	return a
+}
+
+// infoPair loads an info file with parse, else its copy; when the main file
+// is usable the copy is only compared with it.
+func (v *verifier) infoPair(path, name string, parse func([]byte) error) {
+	sum, code := v.loadInfo(path, v.r.CipherPass, parse)
+	if code == 0 {
+		if sumCopy, codeCopy := v.loadInfo(path+repo.CopyExt, v.r.CipherPass, nil); codeCopy == 0 && sumCopy != sum {
+			v.e.Log.Detailf("%s.copy does not match %s", name, name)
+		}
+		return
+	}
+	v.loadInfo(path+repo.CopyExt, v.r.CipherPass, parse)
+}
+
+// verifyPgHistory checks that archive.info and backup.info describe the
+// same current cluster and the same history.
+func verifyPgHistory(a *repo.ArchiveInfo, b *repo.BackupInfo) error {
+	if err := stanzaInfoMatch(a, b); err != nil {
+		return err
+	}
+	if len(a.History) != len(b.History) {
+		return errs.New(errs.Format, "archive and backup history lists do not match")
+	}
+	for i := range a.History {
+		ah, bh := a.History[i], b.History[i]
+		if ah.ID != bh.ID || ah.SystemID != bh.SystemID || ah.Version != bh.Version {
+			return errs.New(errs.Format, "archive and backup history lists do not match")
+		}
+	}
+	return nil
+}
+
+// stanzaInfoMatch checks that archive.info and backup.info describe the
+// same current cluster (pgBackRest's checkStanzaInfo).
+func stanzaInfoMatch(a *repo.ArchiveInfo, b *repo.BackupInfo) error {
+	if a.DB.ID != b.DB.ID || a.DB.SystemID != b.DB.SystemID || a.DB.Version != b.DB.Version {
+		return errs.New(errs.FileInvalid, "backup info file and archive info file do not match\narchive: id = %d, version = %s, system-id = %d\nbackup : id = %d, version = %s, system-id = %d\nHINT: this may be a symptom of repository corruption!",
+			a.DB.ID, a.DB.Version, a.DB.SystemID, b.DB.ID, b.DB.Version, b.DB.SystemID)
+	}
+	return nil
+}
+
+// runJobs checks files with process-max workers and records each result
+// as it arrives (in the calling goroutine).
+func (v *verifier) runJobs(jobs []verifyJob) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	ctx := v.e.Ctx
+	type result struct {
+		i    int
+		code verifyCode
+		err  error
+		proc int
+	}
+	next := make(chan int)
+	results := make(chan result)
+	var wg sync.WaitGroup
+	for p := 1; p <= min(v.procs, len(jobs)); p++ {
+		wg.Add(1)
+		go func(proc int) {
+			defer wg.Done()
+			for i := range next {
+				code, err := v.verifyFile(&jobs[i])
+				results <- result{i, code, err, proc}
+			}
+		}(p)
+	}
+	go func() {
+		defer func() { close(next); wg.Wait(); close(results) }()
+		for i := range jobs {
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for r := range results {
+		v.record(&jobs[r.i], r.code, r.err, r.proc)
+	}
+	if err := ctx.Err(); err != nil {
+		return errs.New(errs.Term, "terminated on signal")
+	}
+	return nil
+}
+
+// record logs and counts one file's result.
+func (v *verifier) record(j *verifyJob, code verifyCode, err error, proc int) {
+	lg := v.e.Log
+	if err != nil {
+		c := errs.CodeOf(err)
+		lg.Log(log.Info, proc, 0, fmt.Sprintf("%s %s: [%d] %s", verifyOther.message(), j.name, int(c), err.Error()))
+		v.errorTotal++
+		code = verifyOther
+	} else if code != verifyOK {
+		if j.archive != nil && code == verifyMissing {
+			// Expire may have removed it meanwhile: a warning, not an error.
+			lg.Log(log.Warn, proc, 0, fmt.Sprintf("%s '%s'", code.message(), j.name))
+		} else {
+			lg.Log(log.Info, proc, 0, fmt.Sprintf("%s '%s'", code.message(), j.name))
+			v.errorTotal++
+		}
+	}
+	if j.archive != nil {
+		if code == verifyOK {
+			j.archive.totalValid++
+			return
+		}
+		for _, rg := range j.archive.ranges {
+			if rg.stop >= j.segment {
+				rg.invalid = append(rg.invalid, verifyInvalid{name: j.name, reason: code})
+				break
+			}
+		}
+		return
+	}
+	if code == verifyOK {
+		j.backup.totalValid++
+		return
+	}
+	j.backup.status = backupInvalid
+	j.backup.addInvalid(j.name, code)
+}
+
+// verifyFile reads one stored file through decryption and decompression
+// and compares its SHA-1 and size.
+func (v *verifier) verifyFile(j *verifyJob) (verifyCode, error) {
+	ctx := v.e.Ctx
+	var in io.ReadCloser
+	var err error
+	if j.bundled {
+		in, err = v.st.OpenRange(ctx, j.path, j.offset, j.limit)
+	} else {
+		in, err = v.st.Open(ctx, j.path)
+	}
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return verifyMissing, nil
+		}
+		return verifyOther, storageErr(errs.FileOpen, err)
+	}
+	defer in.Close()
+	p, err := filter.NewReadPipeline(in, j.ct, j.pass)
+	if err != nil {
+		return verifyOther, err
+	}
+	defer p.Close()
+	if _, err := io.Copy(io.Discard, p); err != nil {
+		return verifyOther, storageErr(errs.FileRead, err)
+	}
+	if p.Checksum() != j.checksum {
+		return verifyChecksum, nil
+	}
+	if p.Size() != j.size {
+		return verifySize, nil
+	}
+	return verifyOK, nil
+}
+
+// render is pgBackRest's result text below "status:".
+func (v *verifier) render() string {
+	var b strings.Builder
+	if v.verbose && len(v.archives) == 0 {
+		b.WriteString("\n  archiveId: none found")
+	} else {
+		for _, ar := range v.archives {
+			if v.verbose || ar.totalWal != ar.totalValid {
+				fmt.Fprintf(&b, "\n  archiveId: %s, total WAL checked: %d, total valid WAL: %d", ar.id, ar.totalWal, ar.totalValid)
+			}
+			if ar.totalWal == 0 {
+				continue
+			}
+			var c verifyCounts
+			for _, rg := range ar.ranges {
+				v.e.Log.Detailf("archiveId: %s, wal start: %s, wal stop: %s", ar.id, rg.start, rg.stop)
+				c.add(rg.invalid)
+			}
+			if v.verbose || c.total() > 0 {
+				b.WriteString(c.render(v.verbose))
+			}
+		}
+	}
+	if v.verbose && len(v.backups) == 0 {
+		b.WriteString("\n  backup: none found")
+	} else {
+		for _, br := range v.backups {
+			if v.verbose || (br.status != backupValid && br.status != backupInProgress) {
+				fmt.Fprintf(&b, "\n  backup: %s, status: %s, total files checked: %d, total valid files: %d",
+					br.label, br.status, br.totalVerify, br.totalValid)
+			}
+			if br.totalVerify == 0 {
+				continue
+			}
+			var c verifyCounts
+			c.add(br.invalid)
+			if v.verbose || c.total() > 0 {
+				b.WriteString(c.render(v.verbose))
+			}
+		}
+	}
+	return b.String()
+}
