@@ -107,8 +107,8 @@ func run() error {
 	}
 
 	type result struct {
-		pm                     string
-		pgbrB, brB, pgbrR, brR time.Duration
+		pm                                 string
+		pgbrB, brB, pgbrI, brI, pgbrR, brR time.Duration
 	}
 	var results []result
 	for _, pm := range strings.Split(*procs, ",") {
@@ -121,6 +121,17 @@ func run() error {
 			return err
 		}
 		if r.pgbrB, err = timed(pgbr, "--config="+conf, "--stanza=bench", "--repo=1", "backup", "--type=full"); err != nil {
+			return err
+		}
+		// Change a part of the cluster, then an incremental backup with each tool.
+		if err := pg(filepath.Join(pgBin, "pgbench"), "-n", "-t", "3000", "-c", "2", "-h", sock, "-p", strconv.Itoa(port), "-U", "postgres", "postgres"); err != nil {
+			return err
+		}
+		pg("psql", "-X", "-q", "-h", sock, "-p", strconv.Itoa(port), "-U", "postgres", "-c", "checkpoint")
+		if r.brI, err = timed("pgbackrest", "--config="+conf, "--stanza=bench", "--repo=2", "backup", "--type=incr"); err != nil {
+			return err
+		}
+		if r.pgbrI, err = timed(pgbr, "--config="+conf, "--stanza=bench", "--repo=1", "backup", "--type=incr"); err != nil {
 			return err
 		}
 		for _, tool := range []struct {
@@ -147,10 +158,14 @@ func run() error {
 		results = append(results, r)
 	}
 	fmt.Printf("\ncompress-type=%s, %.0f MiB, %d files\n", *compress, float64(size)/(1<<20), files)
-	fmt.Printf("%-12s %12s %12s %8s %12s %12s %8s\n", "process-max", "backup pgbr", "pgbackrest", "ratio", "restore pgbr", "pgbackrest", "ratio")
+	fmt.Printf("%-12s %-8s %10s %11s %7s\n", "process-max", "step", "pgbr", "pgbackrest", "ratio")
 	for _, r := range results {
-		fmt.Printf("%-12s %11.1fs %11.1fs %7.2fx %11.1fs %11.1fs %7.2fx\n", r.pm, r.pgbrB.Seconds(), r.brB.Seconds(),
-			r.brB.Seconds()/r.pgbrB.Seconds(), r.pgbrR.Seconds(), r.brR.Seconds(), r.brR.Seconds()/r.pgbrR.Seconds())
+		for _, row := range []struct {
+			step string
+			a, b time.Duration
+		}{{"full", r.pgbrB, r.brB}, {"incr", r.pgbrI, r.brI}, {"restore", r.pgbrR, r.brR}} {
+			fmt.Printf("%-12s %-8s %9.1fs %10.1fs %6.2fx\n", r.pm, row.step, row.a.Seconds(), row.b.Seconds(), row.b.Seconds()/row.a.Seconds())
+		}
 	}
 	fmt.Println("(ratio = pgBackRest time / pgbr time; > 1 means pgbr is faster)")
 	return nil
