@@ -88,6 +88,13 @@ func expireRepo(e *Env, r *repoT, stanza string) error {
 	if err != nil {
 		return err
 	}
+	if changed, err := reconstructBackupInfo(e, r, stanza, bi); err != nil {
+		return err
+	} else if changed && !e.Cfg.Bool("dry-run") {
+		if err := repo.SaveBackupInfo(ctx, r.St, stanza, bi, r.CipherPass); err != nil {
+			return err
+		}
+	}
 	x := &expirer{e: e, r: r, stanza: stanza, bi: bi, dry: e.Cfg.Bool("dry-run")}
 	if x.dry {
 		x.prefix = "[DRY-RUN] "
