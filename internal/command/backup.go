@@ -39,11 +39,27 @@ type backupRun struct {
 	pageChk  bool
 	lock     *lock.Lock
 	srcPath  map[string]string // manifest file name → absolute source path
-	copied   atomic.Int64
 	total    int64
-	lastPct  atomic.Int64
 	start    time.Time
 	fileMode string // mode of files written by the backup itself
+
+	// Bundling (repo-bundle): files up to bundleLimit bytes are packed
+	// into bundle/<id> files of about bundleSize bytes (§1.8).
+	bundle      bool
+	bundleSize  uint64
+	bundleLimit uint64
+	bundleSeq   atomic.Uint64
+
+	// Copy state: plan and removed are indexed like m.Files. mu guards the
+	// entries of m.Files, the progress and the manifest saves while the
+	// workers run.
+	plan      []filePlan
+	removed   []bool
+	mu        sync.Mutex
+	copied    int64
+	lastPct   int64
+	saveEvery int64
+	lastSave  int64
 }
 
 func backup(e *Env) error {
@@ -77,7 +93,15 @@ func backup(e *Env) error {
 			b.db.Close()
 		}
 	}()
-	return b.run()
+	if err := b.run(); err != nil {
+		return err
+	}
+	if e.Cfg.Bool("expire-auto") {
+		// pgBackRest runs expire after every successful backup, under the
+		// same lock.
+		return expireRepo(e, b.r, stanza)
+	}
+	return nil
 }
 
 func (b *backupRun) run() error {
@@ -92,6 +116,13 @@ func (b *backupRun) run() error {
 	}
 	if b.bi, err = repo.LoadBackupInfo(ctx, b.r.St, b.stanza, b.r.CipherPass); err != nil {
 		return err
+	}
+	if _, err := reconstructBackupInfo(e, b.r, b.stanza, b.bi); err != nil {
+		return err
+	}
+	if b.bundle = e.Cfg.Bool(e.ropt(b.r.Key, "bundle")); b.bundle {
+		b.bundleSize = uint64(e.Cfg.Size(e.ropt(b.r.Key, "bundle-size")))
+		b.bundleLimit = uint64(e.Cfg.Size(e.ropt(b.r.Key, "bundle-limit")))
 	}
 	ctl := b.c.Control
 	if b.bi.DB.SystemID != ctl.SystemID || b.bi.DB.Version != ctl.Version.Str {
@@ -201,22 +232,16 @@ func (b *backupRun) run() error {
 			b.pageChk = b.prior.Option.ChecksumPage
 		}
 	}
-	existing, err := repo.ExistingLabels(ctx, b.r.St, b.stanza)
-	if err != nil {
-		return errs.Wrap(errs.PathOpen, err, "unable to list backups")
-	}
 	priorLabel := ""
 	if priorEntry != nil {
 		priorLabel = priorEntry.Label
 	}
-	label, err := repo.NewLabel(typ, priorLabel, b.start.Local(), existing)
-	if err != nil {
-		return err
-	}
 
+	// The label is chosen after the manifest is built: a resumed backup
+	// keeps the label of the interrupted one.
 	m := &repo.Manifest{BackrestVersion: BackrestVersion}
 	b.m = m
-	m.Backup = repo.ManifestBackup{Label: label, Type: typ, Prior: priorLabel, TimestampStart: b.start.Unix()}
+	m.Backup = repo.ManifestBackup{Type: typ, Prior: priorLabel, TimestampStart: b.start.Unix(), Bundle: b.bundle}
 	m.DB = repo.BackupDB{CatalogVersion: ctl.Version.CatalogVersion, ControlVersion: ctl.Version.ControlVersion,
 		ID: b.bi.DB.ID, SystemID: ctl.SystemID, Version: ctl.Version.Str}
 	m.Option = repo.ManifestOption{ArchiveCheck: archiveCheck, ArchiveCopy: false, BackupStandby: false,
@@ -258,6 +283,11 @@ func (b *backupRun) run() error {
 	if err := b.buildManifest(); err != nil {
 		return err
 	}
+	b.planCopy()
+	if err := b.resumeOrLabel(); err != nil {
+		return err
+	}
+	label := m.Backup.Label
 	if b.prior != nil {
 		m.Backup.Reference = append(append([]string(nil), b.prior.Backup.Reference...), label)
 		if len(b.prior.Backup.Reference) == 0 {
@@ -446,87 +476,44 @@ func segmentNo(name string) uint32 {
 	return 0
 }
 
-type copyJob struct {
-	idx  int
-	name string
-	size int64
+// filePlan says what the copy does with one manifest file.
+type filePlan struct {
+	copy   bool // a job reads the file
+	delta  bool // referenced from the prior backup: copy only if its checksum changed
+	resume bool // stored by the interrupted attempt: verify it instead of copying
 }
 
-// copyFiles copies every file that is not inherited from the prior backup,
-// largest first, with process-max workers.
-func (b *backupRun) copyFiles() error {
-	e := b.e
+// planCopy decides, before any resume, which files need a job: files
+// unchanged since the prior backup become references (§3.12; with delta
+// they are still checksummed by a job), zero-length files of a bundled
+// backup are stored in the manifest only (§1.8).
+func (b *backupRun) planCopy() {
 	m := b.m
-	var jobs []copyJob
+	b.plan = make([]filePlan, len(m.Files))
 	for i := range m.Files {
 		f := &m.Files[i]
-		if b.prior != nil && b.inherit(f) {
+		if b.bundle && f.Size == 0 {
+			f.Checksum, f.RepoChecksum, f.RepoSize = "", "", 0
+			if b.pageChk && pageCheckable(f.Name) {
+				f.ChecksumPage = boolp(true)
+			}
+			b.e.Log.Detailf("store zero-length file %s", b.srcPath[f.Name])
 			continue
 		}
-		jobs = append(jobs, copyJob{idx: i, name: f.Name, size: int64(f.Size)})
-		b.total += int64(f.Size)
-	}
-	sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].size > jobs[j].size })
-	workers := int(e.Cfg.Int("process-max"))
-	if workers < 1 {
-		workers = 1
-	}
-	ch := make(chan copyJob)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	removed := make([]bool, len(m.Files))
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(proc int) {
-			defer wg.Done()
-			buf := make([]byte, 256*1024)
-			chk := pg.NewPageChecker(0)
-			for j := range ch {
-				gone, err := b.copyFile(proc, j.idx, buf, chk)
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					continue
-				}
-				if gone {
-					removed[j.idx] = true
-				}
+		if b.prior != nil && b.inherit(f) {
+			if m.Option.Delta && f.Size > 0 {
+				b.plan[i] = filePlan{copy: true, delta: true}
 			}
-		}(w + 1)
-	}
-	for _, j := range jobs {
-		mu.Lock()
-		failed := firstErr != nil
-		mu.Unlock()
-		if failed || e.Ctx.Err() != nil {
-			break
+			continue
 		}
-		ch <- j
+		b.plan[i].copy = true
 	}
-	close(ch)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	if err := e.Ctx.Err(); err != nil {
-		return errs.New(errs.Term, "terminated on signal")
-	}
-	kept := m.Files[:0]
-	for i := range m.Files {
-		if !removed[i] {
-			kept = append(kept, m.Files[i])
-		}
-	}
-	m.Files = kept
-	return nil
 }
 
-// inherit makes f a reference to the prior backup's copy when the file is
-// unchanged (same size and timestamp, as pgBackRest decides without delta).
+// inherit makes f a reference to the prior backup's copy when it is
+// unchanged: same size and (delta, zero length or same timestamp), as
+// pgBackRest's manifestBuildIncr decides. With delta a job checksums the
+// file and copies it when it changed.
 func (b *backupRun) inherit(f *repo.ManifestFile) bool {
 	pf, ok := b.prior.FindFile(f.Name)
 	if !ok || pf.Size != f.Size {
@@ -534,13 +521,6 @@ func (b *backupRun) inherit(f *repo.ManifestFile) bool {
 	}
 	if !b.m.Option.Delta && f.Size > 0 && pf.Timestamp != f.Timestamp {
 		return false
-	}
-	if b.m.Option.Delta && f.Size > 0 {
-		sum, _, err := fileSHA1(b.srcPath[f.Name])
-		if err != nil || sum != pf.EffectiveChecksum() {
-			return false
-		}
-		b.e.Log.Detailf("match file from prior backup %s (%s)", b.srcPath[f.Name], sizeFormat(f.Size))
 	}
 	f.Checksum = pf.Checksum
 	f.RepoChecksum = pf.RepoChecksum
@@ -556,46 +536,270 @@ func (b *backupRun) inherit(f *repo.ManifestFile) bool {
 	return true
 }
 
-// copyFile copies one file; gone reports a file removed by the database.
-func (b *backupRun) copyFile(proc, idx int, buf []byte, chk *pg.PageChecker) (gone bool, err error) {
+// copyWorker is the per-goroutine state of the copy.
+type copyWorker struct {
+	proc int
+	buf  []byte
+	chk  *pg.PageChecker
+}
+
+// result kinds of one file job
+const (
+	resCopied  = iota // stored in the repository
+	resMatch          // delta: unchanged, the reference is kept
+	resResumed        // the interrupted attempt's copy is valid
+	resGone           // removed by the database meanwhile
+)
+
+// fileResult is what a job learned about one file; apply records it in
+// the manifest.
+type fileResult struct {
+	idx          int
+	kind         int
+	size         uint64
+	checksum     string
+	repoSize     uint64
+	repoChecksum string
+	pageChecked  bool
+	pageValid    bool
+	pageAligned  bool
+	pages        []uint32
+	bundleID     uint64
+	bundleOffset uint64
+}
+
+// copyFiles runs every file job: large files (and resumed ones) one job
+// each, largest first, then the small files of a bundled backup, which each
+// worker packs into bundles of its own. The manifest copy is saved every
+// max(1 % of the total, manifest-save-threshold) bytes so an interrupted
+// backup can be resumed (§3.13).
+func (b *backupRun) copyFiles() error {
 	e := b.e
-	f := &b.m.Files[idx]
-	src := b.srcPath[f.Name]
+	m := b.m
+	var single []int
+	var small []int
+	b.total = 0
+	for i := range m.Files {
+		if !b.plan[i].copy {
+			continue
+		}
+		f := &m.Files[i]
+		b.total += int64(f.Size)
+		if b.bundle && f.Size <= b.bundleLimit && !b.plan[i].resume {
+			small = append(small, i)
+		} else {
+			single = append(single, i)
+		}
+	}
+	if len(single)+len(small) == 0 {
+		return errs.New(errs.FileMissing, "no files have changed since the last backup - this seems unlikely")
+	}
+	sort.SliceStable(single, func(i, j int) bool { return m.Files[single[i]].Size > m.Files[single[j]].Size })
+	// Bundles hold files of similar age (oldest first), as pgBackRest's.
+	sort.SliceStable(small, func(i, j int) bool {
+		a, c := &m.Files[small[i]], &m.Files[small[j]]
+		if a.Timestamp != c.Timestamp {
+			return a.Timestamp < c.Timestamp
+		}
+		return a.Name < c.Name
+	})
+	b.removed = make([]bool, len(m.Files))
+	b.saveEvery = b.total / 100
+	if t := e.Cfg.Size("manifest-save-threshold"); t > b.saveEvery {
+		b.saveEvery = t
+	}
+	b.lock.Progress(0)
+
+	workers := int(e.Cfg.Int("process-max"))
+	if workers < 1 {
+		workers = 1
+	}
+	var next, nextSmall atomic.Int64
+	var failed atomic.Bool
+	var errMu sync.Mutex
+	var firstErr error
+	fail := func(err error) {
+		errMu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		errMu.Unlock()
+		failed.Store(true)
+	}
+	stop := func() bool { return failed.Load() || e.Ctx.Err() != nil }
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(proc int) {
+			defer wg.Done()
+			cw := &copyWorker{proc: proc, buf: make([]byte, 256*1024), chk: pg.NewPageChecker(0)}
+			for !stop() {
+				i := int(next.Add(1)) - 1
+				if i >= len(single) {
+					break
+				}
+				if err := guardErr(e, func() error { return b.copySingle(cw, single[i]) }); err != nil {
+					fail(err)
+					return
+				}
+			}
+			if len(small) == 0 || stop() {
+				return
+			}
+			take := func() (int, bool) {
+				if stop() {
+					return 0, false
+				}
+				i := int(nextSmall.Add(1)) - 1
+				if i >= len(small) {
+					return 0, false
+				}
+				return small[i], true
+			}
+			if err := guardErr(e, func() error { return b.fillBundles(cw, take) }); err != nil {
+				fail(err)
+			}
+		}(w + 1)
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := e.Ctx.Err(); err != nil {
+		return errs.New(errs.Term, "terminated on signal")
+	}
+	kept := m.Files[:0]
+	for i := range m.Files {
+		if !b.removed[i] {
+			kept = append(kept, m.Files[i])
+		}
+	}
+	m.Files = kept
+	return nil
+}
+
+// repoFilePath is where a non-bundled file of this backup is stored.
+func (b *backupRun) repoFilePath(name string) string {
+	return "backup/" + b.stanza + "/" + b.m.Backup.Label + "/" + name + b.ct.Ext()
+}
+
+// hashSource returns the SHA-1 and size of a PostgreSQL file; missing
+// reports a file removed by the database.
+func hashSource(src string, buf []byte) (sum string, size uint64, missing bool, err error) {
 	in, err := os.Open(src)
 	if err != nil {
-		if os.IsNotExist(err) && f.Name != "pg_data/global/pg_control" {
-			e.Log.ProcDetailf(proc, "skip file removed by database %s", src)
-			return true, nil
+		if os.IsNotExist(err) {
+			return "", 0, true, nil
 		}
-		return false, errs.Wrap(errs.FileOpen, err, "unable to open file '%s' for read", src)
+		return "", 0, false, errs.Wrap(errs.FileOpen, err, "unable to open file '%s' for read", src)
 	}
 	defer in.Close()
-	dest := "backup/" + b.stanza + "/" + b.m.Backup.Label + "/" + f.Name + b.ct.Ext()
+	c := filter.NewCounter()
+	if _, err := io.CopyBuffer(c, struct{ io.Reader }{in}, buf); err != nil {
+		return "", 0, false, errs.Wrap(errs.FileRead, err, "unable to read '%s'", src)
+	}
+	return c.Sum(), uint64(c.Size()), false, nil
+}
+
+// openSource opens a PostgreSQL file for copying; nil, nil when the
+// database removed it (pg_control must exist).
+func openSource(name, src string) (*os.File, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		if os.IsNotExist(err) && name != "pg_data/global/pg_control" {
+			return nil, nil
+		}
+		return nil, errs.Wrap(errs.FileOpen, err, "unable to open file '%s' for read", src)
+	}
+	return in, nil
+}
+
+// deltaMatch checksums a referenced file (delta): match keeps the
+// reference, gone reports a removed file.
+func (b *backupRun) deltaMatch(cw *copyWorker, idx int) (match, gone bool, err error) {
+	f := &b.m.Files[idx]
+	sum, size, missing, err := hashSource(b.srcPath[f.Name], cw.buf)
+	if err != nil || missing {
+		return false, missing && f.Name != "pg_data/global/pg_control", err
+	}
+	return size == f.Size && sum == f.EffectiveChecksum(), false, nil
+}
+
+// copySingle backs up one file into its own repository file.
+func (b *backupRun) copySingle(cw *copyWorker, idx int) error {
+	f := &b.m.Files[idx]
+	plan := b.plan[idx]
+	src := b.srcPath[f.Name]
+	if plan.delta {
+		match, gone, err := b.deltaMatch(cw, idx)
+		if err != nil {
+			return err
+		}
+		if gone {
+			return b.apply(cw, fileResult{idx: idx, kind: resGone})
+		}
+		if match {
+			return b.apply(cw, fileResult{idx: idx, kind: resMatch, size: f.Size, checksum: f.EffectiveChecksum()})
+		}
+	}
+	if plan.resume {
+		res, done, err := b.checkResumed(cw, idx)
+		if err != nil || done {
+			if err == nil {
+				err = b.apply(cw, res)
+			}
+			return err
+		}
+	}
+	in, err := openSource(f.Name, src)
+	if err != nil {
+		return err
+	}
+	if in == nil {
+		return b.apply(cw, fileResult{idx: idx, kind: resGone})
+	}
+	defer in.Close()
+	dest := b.repoFilePath(f.Name)
 	// Data files are synced all at once (storage.SyncAll) before the
 	// manifest that makes them part of a backup is saved.
-	w, err := b.r.St.Create(e.Ctx, dest, storage.CreateOptions{NoSync: true})
+	w, err := b.r.St.Create(b.e.Ctx, dest, storage.CreateOptions{NoSync: true})
 	if err != nil {
-		return false, errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", b.r.St.Full(dest))
+		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", b.r.St.Full(dest))
 	}
-	p, err := filter.NewWritePipeline(w, b.ct, b.level, b.m.CipherPass)
+	res, err := b.pipeFile(cw, idx, in, w, b.r.St.Full(dest))
 	if err != nil {
 		w.Abort()
-		return false, err
+		return err
+	}
+	if err := w.Commit(); err != nil {
+		return errs.Wrap(errs.FileWrite, err, "unable to write '%s'", b.r.St.Full(dest))
+	}
+	return b.apply(cw, res)
+}
+
+// pipeFile streams one open source file through the write pipeline
+// (SHA-1, page checksums, compress, encrypt) into dst, which may already
+// hold other files (a bundle).
+func (b *backupRun) pipeFile(cw *copyWorker, idx int, in *os.File, dst io.Writer, destName string) (fileResult, error) {
+	f := &b.m.Files[idx]
+	src := b.srcPath[f.Name]
+	p, err := filter.NewWritePipeline(dst, b.ct, b.level, b.m.CipherPass)
+	if err != nil {
+		return fileResult{}, err
 	}
 	check := b.pageChk && pageCheckable(f.Name)
 	if check {
-		chk.Reset(segmentNo(f.Name))
+		cw.chk.Reset(segmentNo(f.Name))
 	}
 	for {
-		n, rerr := in.Read(buf)
+		n, rerr := in.Read(cw.buf)
 		if n > 0 {
-			if _, werr := p.Write(buf[:n]); werr != nil {
+			if _, werr := p.Write(cw.buf[:n]); werr != nil {
 				p.Close()
-				w.Abort()
-				return false, errs.Wrap(errs.FileWrite, werr, "unable to write '%s'", b.r.St.Full(dest))
+				return fileResult{}, errs.Wrap(errs.FileWrite, werr, "unable to write '%s'", destName)
 			}
 			if check {
-				chk.Write(buf[:n])
+				cw.chk.Write(cw.buf[:n])
 			}
 		}
 		if rerr == io.EOF {
@@ -603,60 +807,95 @@ func (b *backupRun) copyFile(proc, idx int, buf []byte, chk *pg.PageChecker) (go
 		}
 		if rerr != nil {
 			p.Close()
-			w.Abort()
-			return false, errs.Wrap(errs.FileRead, rerr, "unable to read '%s'", src)
+			return fileResult{}, errs.Wrap(errs.FileRead, rerr, "unable to read '%s'", src)
 		}
 	}
 	if err := p.Close(); err != nil {
-		w.Abort()
-		return false, errs.Wrap(errs.FileWrite, err, "unable to write '%s'", b.r.St.Full(dest))
+		return fileResult{}, errs.Wrap(errs.FileWrite, err, "unable to write '%s'", destName)
 	}
-	if err := w.Commit(); err != nil {
-		return false, errs.Wrap(errs.FileWrite, err, "unable to write '%s'", b.r.St.Full(dest))
-	}
-	f.Size = uint64(p.Size())
-	f.Checksum = p.Checksum()
-	if f.Size == 0 {
-		f.Checksum = ""
-	}
-	f.RepoSize = uint64(p.RepoSize())
-	f.RepoChecksum = ""
+	res := fileResult{idx: idx, kind: resCopied, size: uint64(p.Size()), checksum: p.Checksum(), repoSize: uint64(p.RepoSize())}
 	if b.ct != filter.None || b.m.CipherPass != "" {
-		f.RepoChecksum = p.RepoChecksum()
+		res.repoChecksum = p.RepoChecksum()
 	}
 	if check {
-		valid, aligned, pages := chk.Result()
-		if !aligned {
-			f.ChecksumPage = boolp(false)
-			e.Log.Warnf("page misalignment in file %s: file size %d is not divisible by page size %d", src, f.Size, pg.PageSize)
-		} else {
-			if !valid {
-				pages = recheckPages(src, pages, chk)
-			}
-			if len(pages) == 0 {
-				f.ChecksumPage = boolp(true)
-			} else {
+		res.pageChecked = true
+		res.pageValid, res.pageAligned, res.pages = cw.chk.Result()
+		if res.pageAligned && !res.pageValid {
+			res.pages = recheckPages(src, res.pages, cw.chk)
+		}
+	}
+	return res, nil
+}
+
+// apply records a job's result in the manifest, logs it, reports progress
+// in the lock file and saves the manifest copy when due.
+func (b *backupRun) apply(cw *copyWorker, res fileResult) error {
+	e := b.e
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f := &b.m.Files[res.idx]
+	src := b.srcPath[f.Name]
+	if res.kind == resGone {
+		b.removed[res.idx] = true
+		e.Log.ProcDetailf(cw.proc, "skip file removed by database %s", src)
+		return nil
+	}
+	b.copied += int64(res.size)
+	pct := 100.0
+	if b.total > 0 {
+		pct = float64(b.copied) * 100 / float64(b.total)
+	}
+	progress := fmt.Sprintf("%s, %s%%", sizeFormat(res.size), pctFormat(pct))
+	if res.bundleID != 0 {
+		progress = fmt.Sprintf("bundle %d/%d, %s", res.bundleID, res.bundleOffset, progress)
+	}
+	sum := ""
+	if res.size != 0 {
+		sum = " checksum " + res.checksum
+	}
+	switch res.kind {
+	case resMatch:
+		e.Log.ProcDetailf(cw.proc, "match file from prior backup %s (%s)%s", src, progress, sum)
+	case resResumed:
+		e.Log.ProcDetailf(cw.proc, "checksum resumed file %s (%s)%s", src, progress, sum)
+	case resCopied:
+		e.Log.ProcDetailf(cw.proc, "backup file %s (%s)%s", src, progress, sum)
+		f.Size = res.size
+		f.Checksum = res.checksum
+		if f.Size == 0 {
+			f.Checksum = ""
+		}
+		f.RepoSize = res.repoSize
+		f.RepoChecksum = res.repoChecksum
+		f.Reference = ""
+		f.BundleID = res.bundleID
+		f.BundleOffset = res.bundleOffset
+		f.ChecksumPage, f.ChecksumPageError = nil, ""
+		if res.pageChecked {
+			switch {
+			case !res.pageAligned:
 				f.ChecksumPage = boolp(false)
-				f.ChecksumPageError = pg.PageErrorsJSON(pages)
-				e.Log.Warnf("%s", pg.PageErrorsWarning(src, pages))
+				e.Log.Warnf("page misalignment in file %s: file size %d is not divisible by page size %d", src, f.Size, pg.PageSize)
+			case len(res.pages) == 0:
+				f.ChecksumPage = boolp(true)
+			default:
+				f.ChecksumPage = boolp(false)
+				f.ChecksumPageError = pg.PageErrorsJSON(res.pages)
+				e.Log.Warnf("%s", pg.PageErrorsWarning(src, res.pages))
 			}
 		}
 	}
-	done := b.copied.Add(int64(f.Size))
-	pct := 100.0
-	if b.total > 0 {
-		pct = float64(done) * 100 / float64(b.total)
-	}
-	if f.Size > 0 {
-		e.Log.ProcDetailf(proc, "backup file %s (%s, %s%%) checksum %s", src, sizeFormat(f.Size), pctFormat(pct), f.Checksum)
-	} else {
-		e.Log.ProcDetailf(proc, "backup file %s (0B, %s%%)", src, pctFormat(pct))
-	}
-	if p100 := int64(pct * 100); p100-b.lastPct.Load() >= 10 {
-		b.lastPct.Store(p100)
+	if p100 := int64(pct * 100); p100-b.lastPct >= 10 {
+		b.lastPct = p100
 		b.lock.Progress(int(p100))
 	}
-	return false, nil
+	if b.e.Cfg.Bool("resume") && b.copied-b.lastSave >= b.saveEvery {
+		b.lastSave = b.copied
+		if err := repo.SaveManifestCopy(e.Ctx, b.r.St, b.stanza, b.m, b.bi.CipherPass); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func boolp(v bool) *bool { return &v }
@@ -736,8 +975,8 @@ func (b *backupRun) waitArchived(segments []string, prior bool) error {
 				break
 			}
 			if time.Now().After(deadline) {
-				return errs.New(errs.ArchiveTimeout, "WAL segment %s was not archived before the %gs timeout\nHINT: check the archive_command to ensure that all options are correct (especially --stanza).\nHINT: check the PostgreSQL server log for errors.\nHINT: run the 'start' command if the stanza was previously stopped.",
-					seg, timeout.Seconds())
+				return errs.New(errs.ArchiveTimeout, "WAL segment %s was not archived before the %dms timeout\nHINT: check the archive_command to ensure that all options are correct (especially --stanza).\nHINT: check the PostgreSQL server log for errors.\nHINT: run the 'start' command if the stanza was previously stopped.",
+					seg, timeout.Milliseconds())
 			}
 			select {
 			case <-e.Ctx.Done():

@@ -1,0 +1,124 @@
+package command
+
+import (
+	"strconv"
+
+	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/storage"
+)
+
+// openBundle is a bundle a worker is filling: one storage Writer that
+// commits once, after its last file, so a bundle appears whole or not at
+// all. Results are applied to the manifest only after the commit.
+type openBundle struct {
+	id      uint64
+	path    string
+	w       storage.Writer
+	offset  uint64 // repository bytes written so far
+	size    uint64 // original bytes of its files (what repo-bundle-size bounds)
+	results []fileResult
+}
+
+// bundlePath is backup/<stanza>/<label>/bundle/<id>.
+func (b *backupRun) bundlePath(id uint64) string {
+	return "backup/" + b.stanza + "/" + b.m.Backup.Label + "/bundle/" + strconv.FormatUint(id, 10)
+}
+
+// fillBundles packs the small files it takes from the shared queue into
+// bundles of its own (format spec §1.8): every file is an independent
+// compressed (and encrypted) stream appended to the bundle, recorded with
+// its bundle id, offset and repository size. A bundle is committed when the
+// next file would make its original size reach repo-bundle-size, and when
+// the queue is empty. Bundle ids count from 1 in the order bundles are
+// opened; readers only use the ids of the manifest.
+func (b *backupRun) fillBundles(cw *copyWorker, take func() (int, bool)) error {
+	var cur *openBundle
+	defer func() {
+		if cur != nil {
+			cur.w.Abort()
+		}
+	}()
+	for {
+		idx, ok := take()
+		if !ok {
+			break
+		}
+		f := &b.m.Files[idx]
+		if b.plan[idx].delta {
+			match, gone, err := b.deltaMatch(cw, idx)
+			if err != nil {
+				return err
+			}
+			if gone {
+				if err := b.apply(cw, fileResult{idx: idx, kind: resGone}); err != nil {
+					return err
+				}
+				continue
+			}
+			if match {
+				if err := b.apply(cw, fileResult{idx: idx, kind: resMatch, size: f.Size, checksum: f.EffectiveChecksum()}); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		in, err := openSource(f.Name, b.srcPath[f.Name])
+		if err != nil {
+			return err
+		}
+		if in == nil {
+			if err := b.apply(cw, fileResult{idx: idx, kind: resGone}); err != nil {
+				return err
+			}
+			continue
+		}
+		if cur != nil && cur.size+f.Size >= b.bundleSize {
+			err := b.commitBundle(cw, cur)
+			cur = nil
+			if err != nil {
+				in.Close()
+				return err
+			}
+		}
+		if cur == nil {
+			id := b.bundleSeq.Add(1)
+			path := b.bundlePath(id)
+			// Synced with every other data file by storage.SyncAll before
+			// the final manifest.
+			w, err := b.r.St.Create(b.e.Ctx, path, storage.CreateOptions{NoSync: true})
+			if err != nil {
+				in.Close()
+				return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", b.r.St.Full(path))
+			}
+			cur = &openBundle{id: id, path: path, w: w}
+		}
+		res, err := b.pipeFile(cw, idx, in, cur.w, b.r.St.Full(cur.path))
+		in.Close()
+		if err != nil {
+			return err
+		}
+		res.bundleID, res.bundleOffset = cur.id, cur.offset
+		cur.offset += res.repoSize
+		cur.size += f.Size
+		cur.results = append(cur.results, res)
+	}
+	if cur != nil {
+		err := b.commitBundle(cw, cur)
+		cur = nil
+		return err
+	}
+	return nil
+}
+
+// commitBundle makes a bundle visible, then records its files.
+func (b *backupRun) commitBundle(cw *copyWorker, ob *openBundle) error {
+	if err := ob.w.Commit(); err != nil {
+		return errs.Wrap(errs.FileWrite, err, "unable to write '%s'", b.r.St.Full(ob.path))
+	}
+	for _, res := range ob.results {
+		if err := b.apply(cw, res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
