@@ -139,6 +139,11 @@ func walFiles(t *testing.T, e *testenv.Env, archiveID string) []string {
 func TestVerify(t *testing.T) {
 	testenv.RequirePgBackRest(t)
 	e := testenv.NewEnv(t, testenv.EnvOptions{Global: []string{"process-max=2"}})
+	// No stanza yet.
+	out, _ := sameVerify(t, e)
+	if !strings.Contains(out, "status: error\n  No usable backup.info file\n  No usable archive.info file") {
+		t.Fatalf("verify without a stanza:\n%s", out)
+	}
 	e.MustRun("stanza-create")
 	e.Cluster.Exec("postgres", "create table t(id int primary key, v text); insert into t select g, md5(g::text) from generate_series(1,20000) g")
 	e.MustRun("backup", "--type=full")
@@ -151,7 +156,7 @@ func TestVerify(t *testing.T) {
 	e.Cluster.Stop() // archives the last segment; nothing changes from here
 
 	// Good repository.
-	out, _ := sameVerify(t, e, "--verbose")
+	out, _ = sameVerify(t, e, "--verbose")
 	if !strings.Contains(out, "status: ok") || strings.Count(out, "status: valid") != 2 {
 		t.Fatalf("verify of a good repository:\n%s", out)
 	}
@@ -245,11 +250,23 @@ func TestVerify(t *testing.T) {
 	if !strings.Contains(out, "status: error\n  backup set 20990101-000000F is not valid") {
 		t.Fatalf("verify --set of a missing backup:\n%s", out)
 	}
+
+	// An expired-looking backup (no manifest at all) and an archive id that
+	// is not in the history.
+	os.Remove(filepath.Join(e.Repo, "backup", e.Stanza, ls[1], "backup.manifest"))
+	os.Remove(filepath.Join(e.Repo, "backup", e.Stanza, ls[1], "backup.manifest.copy"))
+	os.MkdirAll(filepath.Join(e.Repo, "archive", e.Stanza, "14-9"), 0o750)
+	testenv.Chown(t, e.Repo)
+	out, _ = sameVerify(t, e, "--verbose")
+	if !strings.Contains(out, "backup: "+ls[1]+", status: manifest missing") {
+		t.Fatalf("verify with a missing manifest:\n%s", out)
+	}
 }
 
-// TestVerifyEncryptedBundle: an encrypted repository with a bundled backup
-// made by pgBackRest; pgbr reads it with the sub-passphrases and the bundle
-// offsets, and finds a flipped byte inside a bundle as pgBackRest does.
+// TestVerifyEncryptedBundle: an encrypted repository with bundled backups
+// (a full by pgBackRest, an incremental by pgbr); pgbr reads them with the
+// sub-passphrases and the bundle offsets, and finds a flipped byte inside a
+// bundle as pgBackRest does.
 func TestVerifyEncryptedBundle(t *testing.T) {
 	testenv.RequirePgBackRest(t)
 	e := testenv.NewEnv(t, testenv.EnvOptions{Global: []string{"repo1-cipher-type=aes-256-cbc",
@@ -258,7 +275,7 @@ func TestVerifyEncryptedBundle(t *testing.T) {
 	e.Cluster.Exec("postgres", "create table t(id int primary key, v text); insert into t select g, md5(g::text) from generate_series(1,5000) g")
 	e.MustPgBackRest("backup", "--type=full", "--repo1-bundle")
 	e.Cluster.Exec("postgres", "insert into t values (0, 'x')")
-	e.MustRun("backup", "--type=incr")
+	e.MustRun("backup", "--type=incr", "--repo1-bundle")
 	e.Cluster.Stop()
 
 	out, _ := sameVerify(t, e, "--verbose")
@@ -269,6 +286,9 @@ func TestVerifyEncryptedBundle(t *testing.T) {
 	bundles, _ := filepath.Glob(filepath.Join(e.Repo, "backup", e.Stanza, ls[0], "bundle", "*"))
 	if len(bundles) == 0 {
 		t.Fatal("no bundle")
+	}
+	if b, _ := filepath.Glob(filepath.Join(e.Repo, "backup", e.Stanza, ls[1], "bundle", "*")); len(b) == 0 {
+		t.Fatal("pgbr's incremental has no bundle")
 	}
 	b := mustRead(t, bundles[0])
 	b[len(b)/3] ^= 0x01
