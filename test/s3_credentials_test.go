@@ -44,6 +44,7 @@ func TestS3WebIdentityShortCredentials(t *testing.T) {
 		Cluster: testenv.ClusterOptions{InitdbArgs: []string{"--wal-segsize=1"}}})
 	e.Cluster.Exec("postgres", "create table t(id int primary key, v text); insert into t select g, md5(g::text) || repeat('x', 300) from generate_series(1, 120000) g")
 	e.MustRun("stanza-create")
+	e.ArchiveCaughtUp()
 
 	// ~70 MB at 1 MB/s: the backup lasts over a minute.
 	proxy.SetRate(1 << 20)
@@ -54,7 +55,7 @@ func TestS3WebIdentityShortCredentials(t *testing.T) {
 		close(revoked)
 	}()
 	start := time.Now()
-	out, code := e.Run("backup", "--type=full", "--log-level-console=detail")
+	out, code := e.Run("backup", "--type=full", "--log-level-console=detail", "--archive-timeout=120")
 	backupTime := time.Since(start)
 	<-revoked
 	if code != 0 {
@@ -78,6 +79,8 @@ func TestS3WebIdentityShortCredentials(t *testing.T) {
 	want := e.Cluster.QueryOne("postgres", digestSQL+"t")
 	e.Cluster.Stop()
 
+	// Restores read faster than backups write: slow the link a bit more.
+	proxy.SetRate(700 << 10)
 	rdir := testenv.Dir(t, "webid-restore")
 	data := filepath.Join(rdir, "pg")
 	start = time.Now()
@@ -124,7 +127,7 @@ func TestS3CredentialDenialsFailFast(t *testing.T) {
 	expiredToken, _ := os.ReadFile(expired)
 	cases := []struct {
 		name, token, role string
-		want             []string
+		want              []string
 	}{
 		{"wrong_role", good, "arn:minio:iam:::role/nope", []string{"arn:minio:iam:::role/nope", good}},
 		{"missing_file", filepath.Join(dir, "missing"), m.RoleARN, []string{filepath.Join(dir, "missing")}},

@@ -27,9 +27,9 @@ import (
 // of the archive id) and every file of every backup on disk (against the
 // manifest's repo checksum when present, else the file checksum and size).
 //
-// As in pgBackRest, problems are reported in the result text ("status:
-// error" with counts) and the command itself succeeds: pgBackRest 2.45 (and
-// every later release) exits 0 from verify whatever it finds. The result is
+// Problems are reported in the result text ("status: error" with counts)
+// as pgBackRest does; unlike pgBackRest 2.45 (which exits 0 whatever it
+// finds) the command then fails with FileInvalidError [028]. The result is
 // logged at info level and, with --output=text, printed on stdout.
 //
 // --set verifies one backup (and only the WAL from its archive start to
@@ -58,6 +58,11 @@ func verify(e *Env) error {
 		if e.Cfg.String("output") == "text" {
 			fmt.Fprintln(e.Stdout, out)
 		}
+	}
+	// pgbr differs from pgBackRest here on purpose: a verify that finds
+	// missing or corrupt files fails, so cron jobs and scripts notice.
+	if v.errorTotal > 0 {
+		return errs.New(errs.FileInvalid, "verify found %d invalid or missing file(s) in the repository (see the result above)", v.errorTotal)
 	}
 	return nil
 }

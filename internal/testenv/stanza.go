@@ -157,3 +157,18 @@ func Tree(dir string) string {
 	})
 	return b.String()
 }
+
+// ArchiveCaughtUp switches WAL and waits until PostgreSQL has archived
+// everything up to the switched segment.
+func (e *Env) ArchiveCaughtUp() {
+	e.T.Helper()
+	seg := e.Cluster.QueryOne("postgres", "select pg_walfile_name(pg_switch_wal())")
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		if last := e.Cluster.QueryOne("postgres", "select coalesce(last_archived_wal, '') from pg_stat_archiver"); last >= seg {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.T.Fatalf("archiving did not reach %s within 5 minutes\n%s", seg, tail(e.Cluster.Log(), 3000))
+}
