@@ -9,11 +9,22 @@ import (
 )
 
 // TestToolsTakeTurns has pgbr and pgBackRest 2.45 alternate in one stanza:
-// each pushes WAL and takes a backup on top of the other's, then each
-// restores the final chain and the data matches.
+// each pushes WAL and takes a backup (full, incr, diff) on top of the
+// other's, then each restores the final chain and the data matches — for
+// each compression type, with and without encryption.
 func TestToolsTakeTurns(t *testing.T) {
 	testenv.RequirePgBackRest(t)
-	e := testenv.NewEnv(t, testenv.EnvOptions{})
+	for _, c := range []string{"gz", "none", "lz4+aes", "zst", "bz2+aes", "gz+aes"} {
+		t.Run(c, func(t *testing.T) { toolsTakeTurns(t, c) })
+	}
+}
+
+func toolsTakeTurns(t *testing.T, compress string) {
+	global := []string{"compress-type=" + strings.TrimSuffix(compress, "+aes")}
+	if strings.HasSuffix(compress, "+aes") {
+		global = append(global, "repo1-cipher-type=aes-256-cbc", "repo1-cipher-pass=Xk2u8vL0pQ3rT6yW9zB1cE4fH7jM0nP2")
+	}
+	e := testenv.NewEnv(t, testenv.EnvOptions{Global: global})
 	archiveWith := func(tool string) {
 		bin := e.Pgbr
 		if tool == "pgbackrest" {
