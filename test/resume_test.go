@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/pgbr-dev/pgbr/internal/lock"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 	"github.com/pgbr-dev/pgbr/internal/storage/posix"
 	"github.com/pgbr-dev/pgbr/internal/testenv"
@@ -61,12 +63,18 @@ func (s *syncBuffer) String() string {
 // (pid from the lock file) with SIGKILL and returns what it logged.
 func killedBackup(t *testing.T, e *testenv.Env, pct int, args ...string) string {
 	t.Helper()
+	return killedBackupWith(t, e, e.Pgbr, pct, args...)
+}
+
+// killedBackupWith is killedBackup for pgbr or pgBackRest (bin).
+func killedBackupWith(t *testing.T, e *testenv.Env, bin string, pct int, args ...string) string {
+	t.Helper()
 	full := append([]string{"--config=" + e.Conf, "--stanza=" + e.Stanza, "--log-level-console=detail", "backup"}, args...)
 	var c *exec.Cmd
 	if os.Geteuid() == 0 {
-		c = exec.Command("runuser", append([]string{"-u", "postgres", "--", e.Pgbr}, full...)...)
+		c = exec.Command("runuser", append([]string{"-u", "postgres", "--", bin}, full...)...)
 	} else {
-		c = exec.Command(e.Pgbr, full...)
+		c = exec.Command(bin, full...)
 	}
 	c.Dir = e.Dir
 	out := &syncBuffer{}
@@ -93,10 +101,26 @@ func killedBackup(t *testing.T, e *testenv.Env, pct int, args ...string) string 
 			Pid int  `json:"pid"`
 		}
 		if b, err := os.ReadFile(lockFile); err == nil && json.Unmarshal(b, &body) == nil && body.Pct != nil && *body.Pct >= pct {
+			// The process and its children (pgBackRest's local workers),
+			// as a crash of the host would stop them.
+			kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", body.Pid, body.Pid))
 			if err := syscall.Kill(body.Pid, syscall.SIGKILL); err != nil {
 				t.Fatalf("kill %d: %v", body.Pid, err)
 			}
+			for _, k := range strings.Fields(string(kids)) {
+				if pid, err := strconv.Atoi(k); err == nil {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
 			<-done
+			// pgBackRest's local worker process holds the lock until it
+			// sees its parent gone.
+			for wait := time.Now().Add(60 * time.Second); lock.Held(filepath.Dir(lockFile), e.Stanza, lock.Backup); {
+				if time.Now().After(wait) {
+					t.Fatalf("lock still held 60s after the kill")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
 			return out.String()
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -296,5 +320,54 @@ func TestBackupNoChanges(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(e.Repo, "backup", e.Stanza, label)); !os.IsNotExist(err) {
 		t.Fatalf("%s still exists", label)
+	}
+}
+
+// TestBackupResumeAcrossTools: pgbr resumes a full backup pgBackRest 2.45
+// was killed in, and pgBackRest 2.45 resumes one pgbr was killed in; both
+// results restore.
+func TestBackupResumeAcrossTools(t *testing.T) {
+	testenv.RequirePgBackRest(t)
+	e := testenv.NewEnv(t, testenv.EnvOptions{Global: []string{"compress-type=bz2", "process-max=1", "manifest-save-threshold=1"}})
+	e.MustRun("stanza-create")
+	fillData(t, e)
+	const nBig = 8
+	wantBig := fillBig(t, e.Cluster, nBig)
+	e.Cluster.Exec("postgres", "checkpoint")
+
+	killedBackupWith(t, e, testenv.PgBackRest, 4000, "--type=full")
+	first := resumableLabel(t, e)
+	out := e.MustRun("--log-level-console=detail", "backup", "--type=full")
+	if !strings.Contains(out, "resumable backup "+first+" of same type exists") || !strings.Contains(out, "new backup label = "+first) {
+		t.Fatalf("pgbr did not resume pgBackRest's %s:\n%s", first, out)
+	}
+	r1 := countLines(out, "checksum resumed file ")
+
+	killedBackup(t, e, 4000, "--type=full")
+	second := resumableLabel(t, e)
+	out = e.MustPgBackRest("--log-level-console=detail", "backup", "--type=full")
+	if !strings.Contains(out, "resumable backup "+second+" of same type exists") || !strings.Contains(out, "new backup label = "+second) {
+		t.Fatalf("pgBackRest did not resume pgbr's %s:\n%s", second, out)
+	}
+	r2 := countLines(out, "checksum resumed file ")
+	if strings.Contains(out, "does not have expected checksum") {
+		t.Fatalf("pgBackRest rejected a file pgbr stored:\n%s", out)
+	}
+	t.Logf("pgbr resumed %d files of pgBackRest's backup, pgBackRest resumed %d of pgbr's", r1, r2)
+	if r1 == 0 || r2 == 0 {
+		t.Fatalf("resumed files: pgbr %d, pgBackRest %d", r1, r2)
+	}
+
+	want := digest(t, e.Cluster)
+	e.Cluster.Stop()
+	for _, c := range []struct{ tool, set string }{{"pgbackrest", first}, {"pgbr", second}} {
+		r := restoreWith(t, e, c.tool, "--set="+c.set)
+		if got := digest(t, r); got != want {
+			t.Fatalf("%s restore of %s: %s, want %s", c.tool, c.set, got, want)
+		}
+		if got := bigDigest(t, r, nBig); got != wantBig {
+			t.Fatalf("%s restore of %s: big tables %s, want %s", c.tool, c.set, got, wantBig)
+		}
+		r.Stop()
 	}
 }

@@ -750,6 +750,11 @@ func (b *backupRun) copySingle(cw *copyWorker, idx int) error {
 			}
 			return err
 		}
+		// Copied again: until then a saved manifest copy must not vouch
+		// for the stored file.
+		b.mu.Lock()
+		f.Checksum, f.RepoChecksum, f.RepoSize = "", "", 0
+		b.mu.Unlock()
 	}
 	in, err := openSource(f.Name, src)
 	if err != nil {
