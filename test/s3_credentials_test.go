@@ -50,7 +50,19 @@ func TestS3WebIdentityShortCredentials(t *testing.T) {
 	proxy.SetRate(1 << 20)
 	revoked := make(chan struct{})
 	go func() {
-		time.Sleep(30 * time.Second)
+		// Revoke right after the backup's third credential refresh, so the
+		// revoked session is still the one in use: the next request must
+		// fail, be invalidated and retried.
+		logFile := filepath.Join(e.Dir, "log", e.Stanza+"-backup.log")
+		deadline := time.Now().Add(90 * time.Second)
+		for time.Now().Before(deadline) {
+			b, _ := os.ReadFile(logFile)
+			if len(refreshLine.FindAll(b, -1)) >= 3 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(500 * time.Millisecond)
 		m.RevokeSTS(t)
 		close(revoked)
 	}()

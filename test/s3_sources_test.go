@@ -50,7 +50,18 @@ func TestS3InstanceAndPodIdentity(t *testing.T) {
 			e.ArchiveCaughtUp()
 			proxy.SetRate(1 << 20)
 			go func() {
-				time.Sleep(15 * time.Second)
+				// Revoke right after the backup's second refresh: the revoked
+				// session is the one in use.
+				logFile := filepath.Join(e.Dir, "log", e.Stanza+"-backup.log")
+				deadline := time.Now().Add(60 * time.Second)
+				for time.Now().Before(deadline) {
+					b, _ := os.ReadFile(logFile)
+					if len(refreshLine.FindAll(b, -1)) >= 2 {
+						break
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				time.Sleep(500 * time.Millisecond)
 				m.RevokeSTS(t)
 			}()
 			before := srv.Fetches.Load()
@@ -62,6 +73,9 @@ func TestS3InstanceAndPodIdentity(t *testing.T) {
 				strings.Count(out, "invalidated after an expired-credentials error"))
 			if code != 0 {
 				t.Fatalf("backup failed (exit %d):\n%s", code, tail(out, 4000))
+			}
+			if !strings.Contains(out, "invalidated after an expired-credentials error") {
+				t.Fatalf("no invalidation after the sessions were revoked:\n%s", tail(out, 4000))
 			}
 			if took < 3*lifetime {
 				t.Fatalf("backup took %s, less than three lifetimes", took)
