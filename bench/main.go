@@ -150,7 +150,7 @@ func run() error {
 			}
 			*tool.dst = d
 			rs, rf := dirStats(target)
-			if rf < files-50 || rs < size/2 {
+			if rf < files-100 || rs < size*9/10 {
 				return fmt.Errorf("%s restored only %d files / %d bytes", tool.bin, rf, rs)
 			}
 			os.RemoveAll(target)
@@ -193,6 +193,9 @@ func dirStats(root string) (int64, int) {
 	var size int64
 	var n int
 	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.IsDir() && fi.Name() == "pg_wal" {
+			return filepath.SkipDir // WAL is not part of a backup
+		}
 		if err == nil && fi.Mode().IsRegular() {
 			size += fi.Size()
 			n++
