@@ -50,20 +50,10 @@ func TestS3WebIdentityShortCredentials(t *testing.T) {
 	proxy.SetRate(1 << 20)
 	revoked := make(chan struct{})
 	go func() {
-		// Revoke right after the backup's third credential refresh, so the
-		// revoked session is still the one in use: the next request must
-		// fail, be invalidated and retried.
-		logFile := filepath.Join(e.Dir, "log", e.Stanza+"-backup.log")
-		deadline := time.Now().Add(90 * time.Second)
-		for time.Now().Before(deadline) {
-			b, _ := os.ReadFile(logFile)
-			if len(refreshLine.FindAll(b, -1)) >= 3 {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		time.Sleep(500 * time.Millisecond)
-		m.RevokeSTS(t)
+		// Revoke right after the third credential refresh, so the revoked
+		// session is still the one in use: the next request must fail, be
+		// invalidated and retried.
+		revokeAfterRefreshes(t, m, e, 3)
 		close(revoked)
 	}()
 	start := time.Now()
@@ -185,4 +175,20 @@ func tail(s string, n int) string {
 
 func listBucket(t *testing.T, m *testenv.MinIO) string {
 	return strings.Join(m.ListKeys(t), "\n")
+}
+
+// revokeAfterRefreshes waits until the running backup has logged n
+// credential refreshes, then revokes every STS session at MinIO.
+func revokeAfterRefreshes(t *testing.T, m *testenv.MinIO, e *testenv.Env, n int) {
+	logFile := filepath.Join(e.Dir, "log", e.Stanza+"-backup.log")
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(logFile)
+		if len(refreshLine.FindAll(b, -1)) >= n {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	m.RevokeSTS(t)
 }

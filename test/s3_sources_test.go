@@ -49,21 +49,7 @@ func TestS3InstanceAndPodIdentity(t *testing.T) {
 			e.MustRun("stanza-create")
 			e.ArchiveCaughtUp()
 			proxy.SetRate(1 << 20)
-			go func() {
-				// Revoke right after the backup's second refresh: the revoked
-				// session is the one in use.
-				logFile := filepath.Join(e.Dir, "log", e.Stanza+"-backup.log")
-				deadline := time.Now().Add(60 * time.Second)
-				for time.Now().Before(deadline) {
-					b, _ := os.ReadFile(logFile)
-					if len(refreshLine.FindAll(b, -1)) >= 2 {
-						break
-					}
-					time.Sleep(100 * time.Millisecond)
-				}
-				time.Sleep(500 * time.Millisecond)
-				m.RevokeSTS(t)
-			}()
+			go revokeAfterRefreshes(t, m, e, 2)
 			before := srv.Fetches.Load()
 			start := time.Now()
 			out, code := e.Run("backup", "--type=full", "--log-level-console=detail", "--archive-timeout=120")
