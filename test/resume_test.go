@@ -323,12 +323,13 @@ func TestBackupNoChanges(t *testing.T) {
 	}
 }
 
-// TestBackupResumeAcrossTools: pgbr resumes a full backup pgBackRest 2.45
-// was killed in, and pgBackRest 2.45 resumes one pgbr was killed in; both
-// results restore.
+// TestBackupResumeAcrossTools: pgbr resumes a bundled full backup
+// pgBackRest 2.45 was killed in, and pgBackRest 2.45 resumes one pgbr was
+// killed in (large files are resumed, bundles are not); both results
+// restore.
 func TestBackupResumeAcrossTools(t *testing.T) {
 	testenv.RequirePgBackRest(t)
-	e := testenv.NewEnv(t, testenv.EnvOptions{Global: []string{"compress-type=bz2", "process-max=1", "manifest-save-threshold=1"}})
+	e := testenv.NewEnv(t, testenv.EnvOptions{Global: []string{"compress-type=bz2", "process-max=1", "manifest-save-threshold=1", "repo1-bundle=y"}})
 	e.MustRun("stanza-create")
 	fillData(t, e)
 	const nBig = 8
@@ -343,13 +344,20 @@ func TestBackupResumeAcrossTools(t *testing.T) {
 	}
 	r1 := countLines(out, "checksum resumed file ")
 
-	killedBackup(t, e, 4000, "--type=full")
+	// Late enough that pgbr has committed bundles, which are not reused.
+	killedBackup(t, e, 9000, "--type=full")
 	second := resumableLabel(t, e)
+	if b, _ := filepath.Glob(filepath.Join(e.Repo, "backup", e.Stanza, second, "bundle", "*")); len(b) == 0 {
+		t.Fatalf("no bundle written before the kill:\n%s", testenv.Tree(filepath.Join(e.Repo, "backup", e.Stanza, second)))
+	}
 	out = e.MustPgBackRest("--log-level-console=detail", "backup", "--type=full")
 	if !strings.Contains(out, "resumable backup "+second+" of same type exists") || !strings.Contains(out, "new backup label = "+second) {
 		t.Fatalf("pgBackRest did not resume pgbr's %s:\n%s", second, out)
 	}
 	r2 := countLines(out, "checksum resumed file ")
+	if !strings.Contains(out, "/"+second+"/bundle' from resumed backup") {
+		t.Fatalf("pgBackRest kept pgbr's bundles:\n%s", out)
+	}
 	if strings.Contains(out, "does not have expected checksum") {
 		t.Fatalf("pgBackRest rejected a file pgbr stored:\n%s", out)
 	}
