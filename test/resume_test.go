@@ -323,13 +323,14 @@ func TestBackupNoChanges(t *testing.T) {
 	}
 }
 
-// TestBackupResumeAcrossTools: pgbr resumes a bundled full backup
-// pgBackRest 2.45 was killed in, and pgBackRest 2.45 resumes one pgbr was
-// killed in (large files are resumed, bundles are not); both results
-// restore.
+// TestBackupResumeAcrossTools: pgbr resumes a bundled, encrypted full
+// backup pgBackRest 2.45 was killed in, and pgBackRest 2.45 resumes one
+// pgbr was killed in (large files are resumed with the interrupted
+// backup's passphrase, bundles are not); both results restore.
 func TestBackupResumeAcrossTools(t *testing.T) {
 	testenv.RequirePgBackRest(t)
-	e := testenv.NewEnv(t, testenv.EnvOptions{Global: []string{"compress-type=bz2", "process-max=1", "manifest-save-threshold=1", "repo1-bundle=y"}})
+	e := testenv.NewEnv(t, testenv.EnvOptions{Global: []string{"compress-type=bz2", "process-max=1", "manifest-save-threshold=1", "repo1-bundle=y",
+		"repo1-cipher-type=aes-256-cbc", "repo1-cipher-pass=Xk2u8vL0pQ3rT6yW9zB1cE4fH7jM0nP2"}})
 	e.MustRun("stanza-create")
 	fillData(t, e)
 	const nBig = 8
