@@ -57,12 +57,14 @@ func restoreWith(t *testing.T, e *testenv.Env, tool string, extra ...string) *te
 func TestInteropFullBackupRestore(t *testing.T) {
 	testenv.RequirePgBackRest(t)
 	for _, compress := range []string{"none", "gz", "lz4", "zst", "bz2", "zst+aes", "gz+aes"} {
-		for _, dir := range []struct{ backup, restore string }{{"pgbr", "pgbackrest"}, {"pgbackrest", "pgbr"}, {"pgbr", "pgbr"}} {
+		dirs := []struct{ backup, restore string }{{"pgbr", "pgbackrest"}, {"pgbackrest", "pgbr"}}
+		if compress == "lz4" || compress == "zst+aes" {
+			// pgbr to pgbr is covered once plain and once encrypted.
+			dirs = append(dirs, struct{ backup, restore string }{"pgbr", "pgbr"})
+		}
+		for _, dir := range dirs {
 			name := fmt.Sprintf("%s_%s_to_%s", compress, dir.backup, dir.restore)
 			t.Run(name, func(t *testing.T) {
-				if compress != "lz4" && compress != "zst+aes" && dir.backup == "pgbr" && dir.restore == "pgbr" {
-					t.Skip("pgbr to pgbr round trip is covered once, with lz4")
-				}
 				global := []string{"compress-type=" + strings.TrimSuffix(compress, "+aes")}
 				if strings.HasSuffix(compress, "+aes") {
 					global = append(global, "repo1-cipher-type=aes-256-cbc", "repo1-cipher-pass=Xk2u8vL0pQ3rT6yW9zB1cE4fH7jM0nP2")
