@@ -63,15 +63,7 @@ type backupRun struct {
 }
 
 func backup(e *Env) error {
-	stanza, err := e.stanza()
-	if err != nil {
-		return err
-	}
-	lockPath := e.Cfg.String("lock-path")
-	if err := lock.CheckStop(lockPath, stanza); err != nil {
-		return err
-	}
-	l, err := lock.Acquire(lockPath, stanza, lock.Backup, e.ExecID)
+	stanza, l, err := e.lockStanza()
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
+	"github.com/pgbr-dev/pgbr/internal/lock"
 	"github.com/pgbr-dev/pgbr/internal/pg"
 	"github.com/pgbr-dev/pgbr/internal/pgdb"
 	"github.com/pgbr-dev/pgbr/internal/repo"
@@ -176,3 +177,22 @@ func plural(n int, one, many string) string {
 func joinLines(lines []string) string { return strings.Join(lines, "\n") }
 
 var _ = fmt.Sprintf
+
+// lockStanza returns the stanza after checking its stop files and taking
+// its backup lock (held by backup, expire and stanza-create, as in
+// pgBackRest, so no two of them run at once on this host).
+func (e *Env) lockStanza() (string, *lock.Lock, error) {
+	stanza, err := e.stanza()
+	if err != nil {
+		return "", nil, err
+	}
+	lockPath := e.Cfg.String("lock-path")
+	if err := lock.CheckStop(lockPath, stanza); err != nil {
+		return "", nil, err
+	}
+	l, err := lock.Acquire(lockPath, stanza, lock.Backup, e.ExecID)
+	if err != nil {
+		return "", nil, err
+	}
+	return stanza, l, nil
+}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
-	"github.com/pgbr-dev/pgbr/internal/lock"
 	"github.com/pgbr-dev/pgbr/internal/pg"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 	"github.com/pgbr-dev/pgbr/internal/storage"
@@ -16,15 +15,7 @@ import (
 
 // expire is the expire command: retention, ad-hoc --set, WAL retention.
 func expire(e *Env) error {
-	stanza, err := e.stanza()
-	if err != nil {
-		return err
-	}
-	lockPath := e.Cfg.String("lock-path")
-	if err := lock.CheckStop(lockPath, stanza); err != nil {
-		return err
-	}
-	l, err := lock.Acquire(lockPath, stanza, lock.Backup, e.ExecID)
+	stanza, l, err := e.lockStanza()
 	if err != nil {
 		return err
 	}

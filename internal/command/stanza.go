@@ -3,7 +3,6 @@ package command
 import (
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
-	"github.com/pgbr-dev/pgbr/internal/lock"
 	"github.com/pgbr-dev/pgbr/internal/pg"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 	"github.com/pgbr-dev/pgbr/internal/storage"
@@ -39,15 +38,7 @@ func (e *Env) clusterForStanza() (*cluster, error) {
 }
 
 func stanzaCreate(e *Env) error {
-	stanza, err := e.stanza()
-	if err != nil {
-		return err
-	}
-	lockPath := e.Cfg.String("lock-path")
-	if err := lock.CheckStop(lockPath, stanza); err != nil {
-		return err
-	}
-	l, err := lock.Acquire(lockPath, stanza, lock.Backup, e.ExecID)
+	stanza, l, err := e.lockStanza()
 	if err != nil {
 		return err
 	}
