@@ -275,6 +275,9 @@ func (b *backupRun) run() error {
 	if err := b.buildManifest(); err != nil {
 		return err
 	}
+	if b.prior != nil {
+		b.autoDelta()
+	}
 	b.planCopy()
 	if err := b.resumeOrLabel(); err != nil {
 		return err
@@ -473,6 +476,50 @@ type filePlan struct {
 	copy   bool // a job reads the file
 	delta  bool // referenced from the prior backup: copy only if its checksum changed
 	resume bool // stored by the interrupted attempt: verify it instead of copying
+}
+
+// autoDelta switches on checksum delta where size and timestamp cannot be
+// trusted, as pgBackRest does (§8.6.3): after a timeline switch, when the
+// online option changed, and when a file's timestamp is in the future, went
+// backwards, or stayed the same while its size changed.
+func (b *backupRun) autoDelta() {
+	m, e := b.m, b.e
+	if m.Option.Delta {
+		return
+	}
+	enable := func(format string, a ...any) {
+		e.Log.Warnf(format, a...)
+		m.Option.Delta = true
+	}
+	prior := b.prior
+	if start, stop := m.Backup.ArchiveStart, prior.Backup.ArchiveStop; len(start) == 24 && len(stop) == 24 && start[:8] != stop[:8] {
+		enable("a timeline switch has occurred since the %s backup, enabling delta checksum\nHINT: this is normal after restoring from backup or promoting a standby.", prior.Backup.Label)
+		return
+	}
+	if prior.Option.Online != m.Option.Online {
+		enable("the online option has changed since the %s backup, enabling delta checksum", prior.Backup.Label)
+		return
+	}
+	now := e.Now().Unix()
+	for i := range m.Files {
+		f := &m.Files[i]
+		pf, ok := prior.FindFile(f.Name)
+		if !ok {
+			continue
+		}
+		name := strings.TrimPrefix(f.Name, "pg_data/") // as pgBackRest names it
+		switch {
+		case f.Timestamp > now+1:
+			enable("file '%s' has timestamp (%d) in the future (relative to backup start %d), enabling delta checksum", name, f.Timestamp, now)
+		case f.Timestamp < pf.Timestamp:
+			enable("file '%s' has timestamp earlier than prior backup (prior %d, current %d), enabling delta checksum", name, pf.Timestamp, f.Timestamp)
+		case f.Timestamp == pf.Timestamp && f.Size != pf.Size:
+			enable("file '%s' has same timestamp (%d) as prior but different size (prior %d, current %d), enabling delta checksum", name, f.Timestamp, pf.Size, f.Size)
+		default:
+			continue
+		}
+		return
+	}
 }
 
 // planCopy decides, before any resume, which files need a job: files
