@@ -145,6 +145,11 @@ func TestS3CredentialDenialsFailFast(t *testing.T) {
 			if code == 0 {
 				t.Fatalf("backup succeeded with bad credentials:\n%s", out)
 			}
+			for _, l := range strings.Split(out, "\n") {
+				if strings.Contains(l, "ERROR") {
+					t.Logf("%s (%s): %s", c.name, took.Round(time.Millisecond), l)
+				}
+			}
 			if took > 20*time.Second {
 				t.Fatalf("took %s to fail: not fast", took)
 			}

@@ -104,6 +104,12 @@ func loadWithCopy(ctx context.Context, st storage.Storage, path, cipherPass, wha
 			return nil
 		}
 		attempts[i] = err
+		if c := errs.CodeOf(err); i == 0 && (c == errs.Service || c == errs.Access) {
+			// The storage itself refuses (credentials, denial, service
+			// down): the copy lives in the same storage, so report the
+			// cause at once instead of failing twice.
+			return err
+		}
 	}
 	full := st.Full(path)
 	code := errs.CodeOf(attempts[0])
