@@ -50,9 +50,15 @@ func Main(args, environ []string, stdout, stderr io.Writer) (code int) {
 	stderrLvl, _ := log.ParseLevel(cfg.String("log-level-stderr"))
 	logger := log.New(stdout, stderr, console, stderrLvl)
 	logger.Timestamp = cfg.Bool("log-timestamp")
-	if fileLogCommands[cfg.Command()] && cfg.String("stanza") != "" {
+	async := cfg.Role() == "async"
+	if (fileLogCommands[cfg.Command()] || async) && cfg.String("stanza") != "" {
 		fileLvl, _ := log.ParseLevel(cfg.String("log-level-file"))
 		name := fmt.Sprintf("%s-%s.log", cfg.String("stanza"), cfg.Command())
+		if async {
+			// The background archive-push/get process has no console.
+			name = fmt.Sprintf("%s-%s-async.log", cfg.String("stanza"), cfg.Command())
+			logger.Console, logger.Stderr = log.Off, log.Off
+		}
 		if err := logger.OpenFile(cfg.String("log-path"), name, fileLvl); err != nil {
 			logger.Warnf("unable to open log file '%s/%s': %v\nNOTE: process will continue without log file.", cfg.String("log-path"), name, err)
 		}

@@ -93,6 +93,18 @@ func archivePush(e *Env) error {
 	if err != nil {
 		return err
 	}
+	if e.Cfg.Role() == "async" {
+		return archivePushAsync(e, stanza, walPath)
+	}
+	if e.Cfg.Bool("archive-async") {
+		return archivePushQueued(e, stanza, walPath)
+	}
+	return pushWAL(e, stanza, walPath)
+}
+
+// pushWAL pushes one WAL file (segment, .partial, .history, .backup) to
+// every repository.
+func pushWAL(e *Env, stanza, walPath string) error {
 	name := filepath.Base(walPath)
 	repos, err := e.repos()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pgbr-dev/pgbr/internal/config"
@@ -38,6 +39,9 @@ type Env struct {
 	ExecID string
 	// Self is the path of the running binary (for restore_command).
 	Self string
+
+	reposMu    sync.Mutex
+	reposCache []*repoT
 }
 
 // ExitError ends a command with a specific exit code and no error message
@@ -103,6 +107,21 @@ func (e *Env) popt(key int, name string) string { return fmt.Sprintf("pg%d-%s", 
 // repos returns the configured repositories in key order (only --repo when
 // given).
 func (e *Env) repos() ([]*repoT, error) {
+	// One set of storage drivers (and S3 credential caches) per process:
+	// every worker and every pushed file shares them.
+	e.reposMu.Lock()
+	defer e.reposMu.Unlock()
+	if e.reposCache != nil {
+		return e.reposCache, nil
+	}
+	r, err := e.openRepos()
+	if err == nil {
+		e.reposCache = r
+	}
+	return r, err
+}
+
+func (e *Env) openRepos() ([]*repoT, error) {
 	keys := e.Cfg.RepoKeys()
 	if e.Cfg.IsSet("repo") {
 		k := int(e.Cfg.Int("repo"))
