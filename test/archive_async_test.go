@@ -46,5 +46,12 @@ func TestArchivePushAsync(t *testing.T) {
 			t.Fatalf("%s restore after async archiving: data differs", tool)
 		}
 		r.Stop()
+		if tool == "pgbr" {
+			// pgbr's restore_command used the asynchronous archive-get.
+			log, err := os.ReadFile(filepath.Join(e.Dir, "log", e.Stanza+"-archive-get-async.log"))
+			if err != nil || !strings.Contains(string(log), "found ") {
+				t.Fatalf("async archive-get log: %v\n%s", err, log)
+			}
+		}
 	}
 }

@@ -315,6 +315,18 @@ func archiveGet(e *Env) error {
 	if err := lock.CheckStop(e.Cfg.String("lock-path"), stanza); err != nil {
 		return err
 	}
+	if e.Cfg.Role() == "async" {
+		return archiveGetAsync(e, stanza, name)
+	}
+	if e.Cfg.Bool("archive-async") && pg.IsWalSegment(name) {
+		return archiveGetQueued(e, stanza, name, dest)
+	}
+	return fetchWAL(e, stanza, name, dest)
+}
+
+// fetchWAL copies one archive file to dest: nil when found, an *ExitError
+// with code 1 when it is in no repository, another error otherwise.
+func fetchWAL(e *Env, stanza, name, dest string) error {
 	c, err := e.readCluster()
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/lock"
+	"github.com/pgbr-dev/pgbr/internal/pg"
 )
 
 // Asynchronous archive-push (archive-async=y), as pgBackRest: PostgreSQL's
@@ -195,3 +197,176 @@ func writeStatus(path, content string) {
 		os.Rename(tmp, path)
 	}
 }
+
+// Asynchronous archive-get (archive-async=y): the foreground waits for
+// <spool-path>/archive/<stanza>/in/<segment> (or <segment>.ok when it is in
+// no repository, <segment>.error on failure); a background
+// "archive-get:async" process fetches the requested segment and the ones
+// after it (up to archive-get-queue-max) with process-max workers.
+
+func spoolIn(e *Env, stanza string) string {
+	return filepath.Join(e.Cfg.String("spool-path"), "archive", stanza, "in")
+}
+
+// archiveGetQueued is the foreground side.
+func archiveGetQueued(e *Env, stanza, name, dest string) error {
+	in := spoolIn(e, stanza)
+	if err := os.MkdirAll(in, 0o750); err != nil {
+		return errs.Wrap(errs.PathCreate, err, "unable to create spool path '%s'", in)
+	}
+	file, okFile, errFile := filepath.Join(in, name), filepath.Join(in, name+".ok"), filepath.Join(in, name+".error")
+	timeout := e.Cfg.Duration("archive-timeout")
+	deadline := time.Now().Add(timeout)
+	var lastStart time.Time
+	for {
+		if _, err := os.Stat(file); err == nil {
+			if err := moveFile(file, dest); err != nil {
+				return err
+			}
+			e.Log.Infof("found %s in the archive asynchronously", name)
+			return nil
+		}
+		if _, err := os.Stat(okFile); err == nil {
+			os.Remove(okFile)
+			return &ExitError{Code: 1, Msg: fmt.Sprintf("unable to find %s in the archive asynchronously", name)}
+		}
+		if b, err := os.ReadFile(errFile); err == nil {
+			os.Remove(errFile)
+			code, msg := parseStatus(b)
+			return errs.New(code, "%s", msg)
+		}
+		if time.Since(lastStart) > time.Second {
+			if err := startAsyncGet(e, name, file); err != nil {
+				return err
+			}
+			lastStart = time.Now()
+		}
+		if time.Now().After(deadline) {
+			return errs.New(errs.ArchiveTimeout, "unable to get WAL file '%s' from the archive asynchronously after %g second(s)\nHINT: check '%s' for errors.",
+				name, timeout.Seconds(), filepath.Join(e.Cfg.String("log-path"), stanza+"-archive-get-async.log"))
+		}
+		select {
+		case <-e.Ctx.Done():
+			return errs.New(errs.Term, "terminated on signal")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func startAsyncGet(e *Env, name, dest string) error {
+	args := append(e.Cfg.CommandLineArgs(), "archive-get:async", name, dest)
+	c := exec.Command(e.Self, args...)
+	c.Dir = e.Cwd
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := c.Start(); err != nil {
+		return errs.Wrap(errs.Execute, err, "unable to start the asynchronous archive-get process")
+	}
+	go c.Wait()
+	return nil
+}
+
+// moveFile renames src to dest, copying when they are on different
+// filesystems (the spool and pg_wal often are).
+func moveFile(src, dest string) error {
+	if err := os.Rename(src, dest); err == nil {
+		return nil
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return errs.Wrap(errs.FileRead, err, "unable to read '%s'", src)
+	}
+	if err := writeFileAtomic(dest, b, 0o600, -1, -1); err != nil {
+		return err
+	}
+	os.Remove(src)
+	return nil
+}
+
+// archiveGetAsync is the background side: fetch the requested segment and
+// the next ones into the spool.
+func archiveGetAsync(e *Env, stanza, name string) error {
+	l, err := lock.Acquire(e.Cfg.String("lock-path"), stanza, lock.Archive, e.ExecID)
+	if err != nil {
+		e.Log.Debugf("asynchronous archive-get already running: %v", err)
+		return nil
+	}
+	defer l.Release()
+	in := spoolIn(e, stanza)
+	if err := os.MkdirAll(in, 0o750); err != nil {
+		return errs.Wrap(errs.PathCreate, err, "unable to create spool path '%s'", in)
+	}
+	c, err := e.readCluster()
+	if err != nil {
+		writeStatus(filepath.Join(in, name+".error"), fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error()))
+		return err
+	}
+	segSize := c.Control.WalSegmentSize
+	count := int(e.Cfg.Size("archive-get-queue-max") / int64(segSize))
+	count = max(count, 1)
+	// Segments before the requested one were consumed (or are not wanted).
+	if ents, err := os.ReadDir(in); err == nil {
+		for _, en := range ents {
+			if len(en.Name()) >= 24 && en.Name()[:24] < name {
+				os.Remove(filepath.Join(in, en.Name()))
+			}
+		}
+	}
+	queue := []string{name}
+	for next := name; len(queue) < count; {
+		if next, err = pg.WalSegmentNext(next, segSize); err != nil {
+			break
+		}
+		queue = append(queue, next)
+	}
+	workers := max(int(e.Cfg.Int("process-max")), 1)
+	var mu sync.Mutex
+	missing := ""
+	ch := make(chan string)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seg := range ch {
+				mu.Lock()
+				stop := missing != "" && seg > missing
+				mu.Unlock()
+				if stop {
+					continue
+				}
+				if _, err := os.Stat(filepath.Join(in, seg)); err == nil {
+					continue
+				}
+				err := guardErr(e, func() error { return fetchWAL(e, stanza, seg, filepath.Join(in, seg)) })
+				var ee *ExitError
+				switch {
+				case err == nil:
+				case errorsAs(err, &ee):
+					// Not in the archive: only the requested segment's
+					// answer matters; later ones are simply not queued.
+					mu.Lock()
+					if missing == "" || seg < missing {
+						missing = seg
+					}
+					mu.Unlock()
+					if seg == name {
+						writeStatus(filepath.Join(in, seg+".ok"), "")
+					}
+				default:
+					if seg == name {
+						writeStatus(filepath.Join(in, seg+".error"), fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error()))
+					}
+					e.Log.Warnf("could not get WAL file %s from the archive: [%03d] %s", seg, errs.CodeOf(err), err.Error())
+				}
+			}
+		}()
+	}
+	for _, seg := range queue {
+		ch <- seg
+	}
+	close(ch)
+	wg.Wait()
+	return nil
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

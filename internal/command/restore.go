@@ -68,6 +68,12 @@ func (rr *restoreRun) run() error {
 		}
 	}
 
+	// WAL prefetched by an asynchronous archive-get belongs to whatever was
+	// restored before: clear it, as pgBackRest does.
+	if err := os.RemoveAll(spoolIn(e, rr.stanza)); err != nil {
+		return errs.Wrap(errs.PathRemove, err, "unable to clear the archive-get spool")
+	}
+
 	// Select the backup set.
 	repos, err := e.repos()
 	if err != nil {
