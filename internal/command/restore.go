@@ -35,6 +35,7 @@ type restoreRun struct {
 	defUID  int
 	defGID  int
 	targets map[string]string // manifest target name → restore path (pg_data, pg_tblspc/N)
+	zeroDB  map[string]bool   // database oids whose files are restored as zeroes (selective restore)
 	warned  map[string]bool
 	mu      sync.Mutex
 }
@@ -169,6 +170,9 @@ func (rr *restoreRun) run() error {
 	// backup.manifest marks the directory as a pgbr/pgBackRest restore
 	// target until the restore completes.
 	if err := writeFileAtomic(filepath.Join(rr.pgData, repo.ManifestName), m.Bytes(), 0o600, -1, -1); err != nil {
+		return err
+	}
+	if err := rr.selectDatabases(); err != nil {
 		return err
 	}
 	if err := rr.createPaths(); err != nil {
@@ -616,7 +620,14 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, dest string, buf []byte,
 	if err != nil {
 		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", dest)
 	}
-	if f.Size > 0 || f.RepoSize > 0 {
+	if rr.zeroed(f.Name) {
+		// Selective restore: a database left out is a sparse file of the
+		// original size (the database must be dropped after recovery).
+		if err := out.Truncate(int64(f.Size)); err != nil {
+			out.Close()
+			return errs.Wrap(errs.FileWrite, err, "unable to size '%s'", dest)
+		}
+	} else if f.Size > 0 || f.RepoSize > 0 {
 		if err := rr.copyFromRepo(f, out, buf); err != nil {
 			out.Close()
 			os.Remove(dest)
@@ -748,4 +759,70 @@ func syncDirPath(dir string) error {
 		return errs.Wrap(errs.PathSync, err, "unable to sync path '%s'", dir)
 	}
 	return nil
+}
+
+// selectDatabases applies --db-include / --db-exclude: user databases not
+// selected are restored as sparse files (their PG_VERSION is kept so
+// PostgreSQL still sees a database directory). System databases (template0,
+// template1, postgres, oid < 16384) are always restored.
+func (rr *restoreRun) selectDatabases() error {
+	include, exclude := rr.e.Cfg.List("db-include"), rr.e.Cfg.List("db-exclude")
+	if len(include) == 0 && len(exclude) == 0 {
+		return nil
+	}
+	system := func(d repo.ManifestDatabase) bool {
+		return d.Name == "template0" || d.Name == "template1" || d.Name == "postgres" || d.OID < 16384
+	}
+	byName := map[string]repo.ManifestDatabase{}
+	for _, d := range rr.m.Databases {
+		byName[d.Name] = d
+	}
+	for _, list := range [][]string{include, exclude} {
+		for _, n := range list {
+			d, ok := byName[n]
+			if !ok {
+				return errs.New(errs.DbMissing, "database to include '%s' does not exist", n)
+			}
+			if system(d) {
+				return errs.New(errs.DbInvalid, "system databases (template0, postgres, etc.) are included by default")
+			}
+		}
+	}
+	rr.zeroDB = map[string]bool{}
+	for _, d := range rr.m.Databases {
+		if system(d) {
+			continue
+		}
+		keep := len(include) == 0
+		for _, n := range include {
+			if n == d.Name {
+				keep = true
+			}
+		}
+		for _, n := range exclude {
+			if n == d.Name {
+				keep = false
+			}
+		}
+		if !keep {
+			rr.zeroDB[strconv.FormatUint(uint64(d.OID), 10)] = true
+		}
+	}
+	return nil
+}
+
+// zeroed reports whether a file belongs to a database left out of a
+// selective restore (PG_VERSION excepted).
+func (rr *restoreRun) zeroed(name string) bool {
+	if len(rr.zeroDB) == 0 || strings.HasSuffix(name, "/PG_VERSION") {
+		return false
+	}
+	parts := strings.Split(name, "/")
+	switch {
+	case len(parts) >= 4 && parts[0] == "pg_data" && parts[1] == "base":
+		return rr.zeroDB[parts[2]]
+	case len(parts) >= 5 && parts[0] == "pg_tblspc":
+		return rr.zeroDB[parts[3]]
+	}
+	return false
 }

@@ -55,6 +55,8 @@ const (
 	TablespaceMap         Code = 76
 	LinkMap               Code = 78
 	FileClose             Code = 79
+	DbMissing             Code = 80
+	DbInvalid             Code = 81
 	ArchiveTimeout        Code = 82
 	FileMode              Code = 83
 	ArchiveDisabled       Code = 87
@@ -90,7 +92,7 @@ var names = map[Code]string{
 	ArchiveCommandInvalid: "ArchiveCommandInvalidError", LinkExpected: "LinkExpectedError",
 	LinkDestination: "LinkDestinationError", PathMissing: "PathMissingError", FileMove: "FileMoveError",
 	BackupSetInvalid: "BackupSetInvalidError", TablespaceMap: "TablespaceMapError", LinkMap: "LinkMapError",
-	FileClose: "FileCloseError", ArchiveTimeout: "ArchiveTimeoutError", FileMode: "FileModeError",
+	FileClose: "FileCloseError", DbMissing: "DbMissingError", DbInvalid: "DbInvalidError", ArchiveTimeout: "ArchiveTimeoutError", FileMode: "FileModeError",
 	ArchiveDisabled: "ArchiveDisabledError", FileOwner: "FileOwnerError", FileExists: "FileExistsError",
 	Crypto: "CryptoError", ParamInvalid: "ParamInvalidError", FileInfo: "FileInfoError",
 	JSONFormat: "JsonFormatError", Service: "ServiceError", Execute: "ExecuteError", RepoInvalid: "RepoInvalidError",
