@@ -137,6 +137,11 @@ func (rr *restoreRun) run() error {
 	if err := rr.mapTablespaces(); err != nil {
 		return err
 	}
+	for _, kv := range e.Cfg.Hash("link-map") {
+		if _, ok := m.FindLink("pg_data/" + kv[0]); !ok || strings.HasPrefix(kv[0], "pg_tblspc/") {
+			return errs.New(errs.LinkMap, "unable to remap invalid link '%s'", kv[0])
+		}
+	}
 
 	// Destination checks.
 	for name, dir := range rr.targets {
@@ -459,6 +464,9 @@ func (rr *restoreRun) clean() error {
 
 // createPaths creates every directory and tablespace link.
 func (rr *restoreRun) createPaths() error {
+	if err := rr.createLinks(); err != nil {
+		return err
+	}
 	for _, p := range rr.m.Paths {
 		d := rr.destPath(p.Name)
 		if d == "" || p.Name == "pg_tblspc" {
@@ -825,4 +833,68 @@ func (rr *restoreRun) zeroed(name string) bool {
 		return rr.zeroDB[parts[3]]
 	}
 	return false
+}
+
+// createLinks restores directory links inside PGDATA (pg_wal on another
+// disk, say) as links when --link-all or --link-map asks for it; without
+// them they become plain directories, pgBackRest's default. File links are
+// always restored as plain files.
+func (rr *restoreRun) createLinks() error {
+	e := rr.e
+	maps := map[string]string{}
+	for _, kv := range e.Cfg.Hash("link-map") {
+		maps[kv[0]] = kv[1]
+	}
+	all := e.Cfg.Bool("link-all")
+	used := map[string]bool{}
+	for _, l := range rr.m.Links {
+		if strings.HasPrefix(l.Name, "pg_data/pg_tblspc/") {
+			continue
+		}
+		rel := strings.TrimPrefix(l.Name, "pg_data/")
+		dest, mapped := maps[rel]
+		used[rel] = mapped
+		if !mapped && !all {
+			continue
+		}
+		if t, ok := rr.m.FindTarget(l.Name); ok && t.File != "" {
+			e.Log.Warnf("file link '%s' is restored as a plain file", rel)
+			continue
+		}
+		if !mapped {
+			dest = l.Destination
+		}
+		if !filepath.IsAbs(dest) {
+			return errs.New(errs.LinkMap, "link '%s' destination '%s' must be absolute", rel, dest)
+		}
+		if mapped {
+			e.Log.Infof("map link '%s' to '%s'", rel, dest)
+		}
+		mode, uid, gid := rr.pathAttrs(l.Name)
+		if err := os.MkdirAll(dest, os.FileMode(mode)); err != nil {
+			return errs.Wrap(errs.PathCreate, err, "unable to create link destination '%s'", dest)
+		}
+		if rr.root {
+			os.Lchown(dest, uid, gid)
+		}
+		link := rr.destPath(l.Name)
+		if cur, err := os.Readlink(link); err == nil && cur == dest {
+			continue
+		}
+		if err := os.Remove(link); err != nil && !os.IsNotExist(err) {
+			return errs.Wrap(errs.FileRemove, err, "unable to replace '%s' with a link", link)
+		}
+		if err := os.Symlink(dest, link); err != nil {
+			return errs.Wrap(errs.FileOpen, err, "unable to create symlink '%s' to '%s'", link, dest)
+		}
+		if rr.root {
+			os.Lchown(link, rr.uid(l.User), rr.gid(l.Group))
+		}
+	}
+	for k := range maps {
+		if !used[k] {
+			return errs.New(errs.LinkMap, "unable to remap invalid link '%s'", k)
+		}
+	}
+	return nil
 }
