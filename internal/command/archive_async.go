@@ -69,19 +69,20 @@ func archivePushQueued(e *Env, stanza, walPath string) error {
 	}
 }
 
-// startAsync launches the background pusher (it exits at once when another
-// one holds the archive lock).
-func startAsync(e *Env, walPath string) error {
-	self := e.Self
-	if self == "" {
-		return errs.New(errs.Execute, "unable to find the pgbr executable to start the asynchronous archive-push process")
+// startAsync launches a background "<command>:async" process with the
+// same command-line options (it exits at once when another one holds the
+// archive lock). Secrets reach it through the config file or environment,
+// as they reached this process.
+func startAsync(e *Env, params ...string) error {
+	if e.Self == "" {
+		return errs.New(errs.Execute, "unable to find the pgbr executable to start the asynchronous %s process", e.Cfg.Command())
 	}
-	args := append(e.Cfg.CommandLineArgs(), "archive-push:async", walPath)
-	c := exec.Command(self, args...)
+	args := append(e.Cfg.CommandLineArgs(), e.Cfg.Command()+":async")
+	c := exec.Command(e.Self, append(args, params...)...)
 	c.Dir = e.Cwd
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := c.Start(); err != nil {
-		return errs.Wrap(errs.Execute, err, "unable to start the asynchronous archive-push process")
+		return errs.Wrap(errs.Execute, err, "unable to start the asynchronous %s process", e.Cfg.Command())
 	}
 	go c.Wait() // reap it if it ends while we still wait
 	return nil
@@ -236,7 +237,7 @@ func archiveGetQueued(e *Env, stanza, name, dest string) error {
 			return errs.New(code, "%s", msg)
 		}
 		if time.Since(lastStart) > time.Second {
-			if err := startAsyncGet(e, name, file); err != nil {
+			if err := startAsync(e, name, file); err != nil {
 				return err
 			}
 			lastStart = time.Now()
@@ -251,18 +252,6 @@ func archiveGetQueued(e *Env, stanza, name, dest string) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-func startAsyncGet(e *Env, name, dest string) error {
-	args := append(e.Cfg.CommandLineArgs(), "archive-get:async", name, dest)
-	c := exec.Command(e.Self, args...)
-	c.Dir = e.Cwd
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := c.Start(); err != nil {
-		return errs.Wrap(errs.Execute, err, "unable to start the asynchronous archive-get process")
-	}
-	go c.Wait()
-	return nil
 }
 
 // moveFile renames src to dest, copying when they are on different
