@@ -36,35 +36,47 @@ func archivePushQueued(e *Env, stanza, walPath string) error {
 	if err := os.MkdirAll(out, 0o750); err != nil {
 		return errs.Wrap(errs.PathCreate, err, "unable to create spool path '%s'", out)
 	}
-	okFile, errFile := filepath.Join(out, name+".ok"), filepath.Join(out, name+".error")
+	okFile := filepath.Join(out, name+".ok")
+	return waitSpool(e, stanza, "push WAL file '"+name+"' to", filepath.Join(out, name+".error"), func() (bool, error) {
+		if _, err := os.Stat(okFile); err == nil {
+			e.Log.Infof("pushed WAL file '%s' to the archive asynchronously", name)
+			return true, nil
+		}
+		return false, nil
+	}, walPath)
+}
+
+// waitSpool is the foreground wait of an asynchronous archive command:
+// done reports the outcome it looks for; <errFile> (error code, message) is
+// a failure the next attempt retries; the background process is started
+// (again) every second until archive-timeout.
+func waitSpool(e *Env, stanza, what, errFile string, done func() (bool, error), params ...string) error {
 	timeout := e.Cfg.Duration("archive-timeout")
 	deadline := time.Now().Add(timeout)
 	var lastStart time.Time
 	for {
-		if _, err := os.Stat(okFile); err == nil {
-			e.Log.Infof("pushed WAL file '%s' to the archive asynchronously", name)
-			return nil
+		if ok, err := done(); ok || err != nil {
+			return err
 		}
 		if b, err := os.ReadFile(errFile); err == nil {
-			// The next archive_command attempt retries the push.
 			os.Remove(errFile)
 			code, msg := parseStatus(b)
 			return errs.New(code, "%s", msg)
 		}
 		if time.Since(lastStart) > time.Second {
-			if err := startAsync(e, walPath); err != nil {
+			if err := startAsync(e, params...); err != nil {
 				return err
 			}
 			lastStart = time.Now()
 		}
 		if time.Now().After(deadline) {
-			return errs.New(errs.ArchiveTimeout, "unable to push WAL file '%s' to the archive asynchronously after %g second(s)\nHINT: check '%s' for errors.",
-				name, timeout.Seconds(), filepath.Join(e.Cfg.String("log-path"), stanza+"-archive-push-async.log"))
+			return errs.New(errs.ArchiveTimeout, "unable to %s the archive asynchronously after %g second(s)\nHINT: check '%s' for errors.",
+				what, timeout.Seconds(), filepath.Join(e.Cfg.String("log-path"), stanza+"-"+e.Cfg.Command()+"-async.log"))
 		}
 		select {
 		case <-e.Ctx.Done():
 			return errs.New(errs.Term, "terminated on signal")
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
@@ -215,43 +227,21 @@ func archiveGetQueued(e *Env, stanza, name, dest string) error {
 	if err := os.MkdirAll(in, 0o750); err != nil {
 		return errs.Wrap(errs.PathCreate, err, "unable to create spool path '%s'", in)
 	}
-	file, okFile, errFile := filepath.Join(in, name), filepath.Join(in, name+".ok"), filepath.Join(in, name+".error")
-	timeout := e.Cfg.Duration("archive-timeout")
-	deadline := time.Now().Add(timeout)
-	var lastStart time.Time
-	for {
+	file, okFile := filepath.Join(in, name), filepath.Join(in, name+".ok")
+	return waitSpool(e, stanza, "get WAL file '"+name+"' from", filepath.Join(in, name+".error"), func() (bool, error) {
 		if _, err := os.Stat(file); err == nil {
 			if err := moveFile(file, dest); err != nil {
-				return err
+				return false, err
 			}
 			e.Log.Infof("found %s in the archive asynchronously", name)
-			return nil
+			return true, nil
 		}
 		if _, err := os.Stat(okFile); err == nil {
 			os.Remove(okFile)
-			return &ExitError{Code: 1, Msg: fmt.Sprintf("unable to find %s in the archive asynchronously", name)}
+			return false, &ExitError{Code: 1, Msg: fmt.Sprintf("unable to find %s in the archive asynchronously", name)}
 		}
-		if b, err := os.ReadFile(errFile); err == nil {
-			os.Remove(errFile)
-			code, msg := parseStatus(b)
-			return errs.New(code, "%s", msg)
-		}
-		if time.Since(lastStart) > time.Second {
-			if err := startAsync(e, name, file); err != nil {
-				return err
-			}
-			lastStart = time.Now()
-		}
-		if time.Now().After(deadline) {
-			return errs.New(errs.ArchiveTimeout, "unable to get WAL file '%s' from the archive asynchronously after %g second(s)\nHINT: check '%s' for errors.",
-				name, timeout.Seconds(), filepath.Join(e.Cfg.String("log-path"), stanza+"-archive-get-async.log"))
-		}
-		select {
-		case <-e.Ctx.Done():
-			return errs.New(errs.Term, "terminated on signal")
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+		return false, nil
+	}, name, file)
 }
 
 // moveFile renames src to dest, copying when they are on different
