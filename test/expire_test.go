@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgbr-dev/pgbr/internal/repo"
+	"github.com/pgbr-dev/pgbr/internal/storage/posix"
 	"github.com/pgbr-dev/pgbr/internal/testenv"
 )
 
@@ -59,13 +62,16 @@ func TestExpireMatchesPgBackRest(t *testing.T) {
 	cases := []struct {
 		name string
 		args []string
+		aged int // backups (oldest first) whose stop time is moved 10 days back
 	}{
-		{"full2", []string{"--repo1-retention-full=2"}},
-		{"full1", []string{"--repo1-retention-full=1"}},
-		{"full3_archive1", []string{"--repo1-retention-full=3", "--repo1-retention-archive=1"}},
-		{"diff1", []string{"--repo1-retention-full=3", "--repo1-retention-diff=1"}},
-		{"archive_incr", []string{"--repo1-retention-full=3", "--repo1-retention-archive-type=incr", "--repo1-retention-archive=2"}},
-		{"adhoc_diff", []string{"--set=" + diff1}},
+		{"full2", []string{"--repo1-retention-full=2"}, 0},
+		{"full1", []string{"--repo1-retention-full=1"}, 0},
+		{"full3_archive1", []string{"--repo1-retention-full=3", "--repo1-retention-archive=1"}, 0},
+		{"diff1", []string{"--repo1-retention-full=3", "--repo1-retention-diff=1"}, 0},
+		{"archive_incr", []string{"--repo1-retention-full=3", "--repo1-retention-archive-type=incr", "--repo1-retention-archive=2"}, 0},
+		{"adhoc_diff", []string{"--set=" + diff1}, 0},
+		{"time_recent", []string{"--repo1-retention-full-type=time", "--repo1-retention-full=1"}, 0},
+		{"time_aged", []string{"--repo1-retention-full-type=time", "--repo1-retention-full=3"}, 7},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -76,6 +82,9 @@ func TestExpireMatchesPgBackRest(t *testing.T) {
 				copyRepo := filepath.Join(dir, "repo")
 				if out, err := exec.Command("cp", "-a", e.Repo, copyRepo).CombinedOutput(); err != nil {
 					t.Fatalf("cp: %v %s", err, out)
+				}
+				if c.aged > 0 {
+					ageBackups(t, copyRepo, e.Stanza, c.aged)
 				}
 				args := append([]string{"expire", "--repo1-path=" + copyRepo}, c.args...)
 				var out string
@@ -116,4 +125,24 @@ func lineDiff(a, b []string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// ageBackups moves the stop time of the n oldest backups 10 days back in
+// backup.info (both copies), so time-based retention has something to do.
+func ageBackups(t *testing.T, root, stanza string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	st := posix.New(root)
+	bi, err := repo.LoadBackupInfo(ctx, st, stanza, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n && i < len(bi.Current); i++ {
+		bi.Current[i].TimestampStop -= 10 * 86400
+		bi.Current[i].TimestampStart -= 10 * 86400
+	}
+	if err := repo.SaveBackupInfo(ctx, st, stanza, bi, ""); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Chown(t, root)
 }

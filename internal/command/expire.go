@@ -247,9 +247,22 @@ func (x *expirer) archiveRetention(expired map[string]bool) error {
 	case typ == repo.BackupTypeDiff && e.Cfg.IsSet(rk("retention-diff")):
 		keep = e.Cfg.Int(rk("retention-diff"))
 	default:
-		if e.Cfg.IsSet(rk("retention-full")) && e.Cfg.String(rk("retention-full-type")) == "time" {
-			// time-based: keep WAL from the oldest remaining full.
-			keep = 1 << 30
+		if e.Cfg.IsSet(rk("retention-full")) && e.Cfg.String(rk("retention-full-type")) == "time" && typ == repo.BackupTypeFull {
+			// time-based: WAL is kept from the oldest remaining full on (as
+			// pgBackRest 2.45 does: checked against it on the same repository).
+			cutoff := e.Now().Add(-time.Duration(e.Cfg.Int(rk("retention-full"))) * 24 * time.Hour).Unix()
+			keep = 0
+			met := false
+			for _, c := range x.bi.Current {
+				if c.Type == repo.BackupTypeFull {
+					keep++
+					met = met || c.TimestampStop < cutoff
+				}
+			}
+			if !met {
+				x.logf("time-based archive retention not met - archive logs will not be expired")
+				return nil
+			}
 		} else {
 			x.logf("option '%s' is not set - archive logs will not be expired", rk("retention-archive"))
 			return nil
@@ -295,7 +308,7 @@ func (x *expirer) archiveRetention(expired map[string]bool) error {
 			}
 		}
 		// Fewer backups of the type than retention-archive: keep all WAL.
-		if int64(len(ofType)) < keep || len(ofType) == 0 {
+		if int64(len(ofType)) < keep || len(ofType) == 0 || keep <= 0 {
 			continue
 		}
 		ri := len(ofType) - int(keep)
