@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every pgbr test. Installs what the tests need when it is missing
 # (PostgreSQL 15 server, pgBackRest 2.45, compression CLIs used by interop
-# tests), then runs go vet and go test. Exits non-zero when anything fails.
+# tests, MinIO), checks gofmt, then runs go vet and go test. Exits non-zero
+# when anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,6 @@ if [ ! -x "$MINIO_DIR/minio" ]; then
 fi
 export PGBR_MINIO="$MINIO_DIR/minio"
 
-test -z "$(gofmt -l cmd internal bench 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd internal bench; exit 1; }
+test -z "$(gofmt -l cmd internal bench test 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd internal bench test; exit 1; }
 go vet ./...
 go test -count=1 -timeout 40m "$@" ./...
