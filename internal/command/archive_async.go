@@ -33,8 +33,8 @@ func spoolOut(e *Env, stanza string) string {
 func archivePushQueued(e *Env, stanza, walPath string) error {
 	name := filepath.Base(walPath)
 	out := spoolOut(e, stanza)
-	if err := os.MkdirAll(out, 0o750); err != nil {
-		return errs.Wrap(errs.PathCreate, err, "unable to create spool path '%s'", out)
+	if err := makeSpool(out); err != nil {
+		return err
 	}
 	okFile := filepath.Join(out, name+".ok")
 	return waitSpool(e, stanza, "push WAL file '"+name+"' to", filepath.Join(out, name+".error"), func() (bool, error) {
@@ -112,18 +112,14 @@ func parseStatus(b []byte) (errs.Code, string) {
 
 // archivePushAsync is the background side: push every ready WAL file.
 func archivePushAsync(e *Env, stanza, walPath string) error {
-	l, err := lock.Acquire(e.Cfg.String("lock-path"), stanza, lock.Archive, e.ExecID)
-	if err != nil {
-		e.Log.Debugf("asynchronous archive-push already running: %v", err)
-		return nil
+	out := spoolOut(e, stanza)
+	l, err := lockAsync(e, stanza, out)
+	if l == nil {
+		return err
 	}
 	defer l.Release()
-	out := spoolOut(e, stanza)
-	if err := os.MkdirAll(out, 0o750); err != nil {
-		return errs.Wrap(errs.PathCreate, err, "unable to create spool path '%s'", out)
-	}
 	walDir := filepath.Dir(walPath)
-	workers := max(int(e.Cfg.Int("process-max")), 1)
+	workers := e.processMax()
 	for round := 0; ; round++ {
 		ready, err := readyWAL(walDir)
 		if err != nil {
@@ -224,8 +220,8 @@ func spoolIn(e *Env, stanza string) string {
 // archiveGetQueued is the foreground side.
 func archiveGetQueued(e *Env, stanza, name, dest string) error {
 	in := spoolIn(e, stanza)
-	if err := os.MkdirAll(in, 0o750); err != nil {
-		return errs.Wrap(errs.PathCreate, err, "unable to create spool path '%s'", in)
+	if err := makeSpool(in); err != nil {
+		return err
 	}
 	file, okFile := filepath.Join(in, name), filepath.Join(in, name+".ok")
 	return waitSpool(e, stanza, "get WAL file '"+name+"' from", filepath.Join(in, name+".error"), func() (bool, error) {
@@ -264,16 +260,12 @@ func moveFile(src, dest string) error {
 // archiveGetAsync is the background side: fetch the requested segment and
 // the next ones into the spool.
 func archiveGetAsync(e *Env, stanza, name string) error {
-	l, err := lock.Acquire(e.Cfg.String("lock-path"), stanza, lock.Archive, e.ExecID)
-	if err != nil {
-		e.Log.Debugf("asynchronous archive-get already running: %v", err)
-		return nil
+	in := spoolIn(e, stanza)
+	l, err := lockAsync(e, stanza, in)
+	if l == nil {
+		return err
 	}
 	defer l.Release()
-	in := spoolIn(e, stanza)
-	if err := os.MkdirAll(in, 0o750); err != nil {
-		return errs.Wrap(errs.PathCreate, err, "unable to create spool path '%s'", in)
-	}
 	c, err := e.readCluster()
 	if err != nil {
 		writeStatus(filepath.Join(in, name+".error"), fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error()))
@@ -297,7 +289,7 @@ func archiveGetAsync(e *Env, stanza, name string) error {
 		}
 		queue = append(queue, next)
 	}
-	workers := max(int(e.Cfg.Int("process-max")), 1)
+	workers := e.processMax()
 	var mu sync.Mutex
 	missing := ""
 	ch := make(chan string)
@@ -349,3 +341,27 @@ func archiveGetAsync(e *Env, stanza, name string) error {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// makeSpool creates a spool directory.
+func makeSpool(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return errs.Wrap(errs.PathCreate, err, "unable to create spool path '%s'", dir)
+	}
+	return nil
+}
+
+// lockAsync takes the archive lock for a background process and creates
+// its spool directory. A nil lock means: do not run (another background
+// process holds the lock, nil error; or the spool cannot be made).
+func lockAsync(e *Env, stanza, spool string) (*lock.Lock, error) {
+	l, err := lock.Acquire(e.Cfg.String("lock-path"), stanza, lock.Archive, e.ExecID)
+	if err != nil {
+		e.Log.Debugf("asynchronous %s already running: %v", e.Cfg.Command(), err)
+		return nil, nil
+	}
+	if err := makeSpool(spool); err != nil {
+		l.Release()
+		return nil, err
+	}
+	return l, nil
+}

@@ -649,10 +649,7 @@ func (b *backupRun) copyFiles() error {
 	}
 	b.lock.Progress(0)
 
-	workers := int(e.Cfg.Int("process-max"))
-	if workers < 1 {
-		workers = 1
-	}
+	workers := e.processMax()
 	var next, nextSmall atomic.Int64
 	var failed atomic.Bool
 	var errMu sync.Mutex

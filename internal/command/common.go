@@ -196,3 +196,6 @@ func (e *Env) lockStanza() (string, *lock.Lock, error) {
 	}
 	return stanza, l, nil
 }
+
+// processMax is the number of workers (process-max, at least 1).
+func (e *Env) processMax() int { return max(int(e.Cfg.Int("process-max")), 1) }

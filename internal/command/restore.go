@@ -525,10 +525,7 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 		total += f.Size
 	}
 	sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].f.Size > jobs[j].f.Size })
-	workers := int(e.Cfg.Int("process-max"))
-	if workers < 1 {
-		workers = 1
-	}
+	workers := e.processMax()
 	ch := make(chan restoreJob)
 	var wg sync.WaitGroup
 	var mu sync.Mutex

@@ -43,10 +43,7 @@ func verify(e *Env) error {
 	if err != nil {
 		return err
 	}
-	procs := int(e.Cfg.Int("process-max"))
-	if procs < 1 {
-		procs = 1
-	}
+	procs := e.processMax()
 	v := &verifier{e: e, r: repos[0], st: repos[0].St, stanza: stanza, procs: procs,
 		verbose: e.Cfg.Bool("verbose"), backupIdx: map[string]int{}}
 	out, err := v.run()
