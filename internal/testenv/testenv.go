@@ -1,5 +1,6 @@
-// Package testenv starts the real services tests need: PostgreSQL 15
-// clusters on free loopback ports, the pgbr binary, pgBackRest 2.45. It is
+// Package testenv starts the real services tests need: PostgreSQL clusters
+// (15 from Debian, 13, 14, 16, 17, 18 from scripts/install-pg.sh) on free
+// loopback ports, the pgbr binary, pgBackRest 2.45. It is
 // used only from tests. Everything that must be installed is installed by
 // the test command (scripts/test.sh); a missing part fails the test.
 package testenv
@@ -22,8 +23,49 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// PgBin is where Debian's postgresql-15 package puts the server binaries.
+// PgBin is where Debian's postgresql-15 package puts the server binaries;
+// its client tools (psql, pgbench, pg_basebackup) serve every major version.
 var PgBin = "/usr/lib/postgresql/15/bin"
+
+// PgRoot holds the server binaries of the other major versions,
+// <PgRoot>/<major>/bin, installed by scripts/install-pg.sh from npm.
+var PgRoot = "/var/cache/pgbr-tools/pg"
+
+// Majors lists the PostgreSQL major versions the tests run.
+var Majors = []int{13, 14, 15, 16, 17, 18}
+
+// ServerBin returns the directory of the server binaries (initdb, pg_ctl,
+// postgres) of a major version (0 means 15) and fails the test when they
+// are not installed.
+func ServerBin(t testing.TB, major int) string {
+	t.Helper()
+	dir := serverBin(major)
+	if _, err := os.Stat(filepath.Join(dir, "initdb")); err != nil {
+		if major == 0 || major == 15 {
+			t.Fatalf("PostgreSQL 15 server binaries missing at %s (scripts/test.sh installs postgresql-15)", dir)
+		}
+		t.Fatalf("PostgreSQL %d server binaries missing at %s (scripts/test.sh runs scripts/install-pg.sh)", major, dir)
+	}
+	return dir
+}
+
+func serverBin(major int) string {
+	if major == 0 || major == 15 {
+		return PgBin
+	}
+	return filepath.Join(PgRoot, strconv.Itoa(major), "bin")
+}
+
+// dataMajor reads the major version from a data directory's PG_VERSION
+// (0 when it cannot be read).
+func dataMajor(data string) int {
+	b, err := os.ReadFile(filepath.Join(data, "PG_VERSION"))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
 
 // PgBackRest is the pgBackRest 2.45 binary.
 var PgBackRest = "/usr/bin/pgbackrest"
@@ -152,9 +194,11 @@ func RequirePgBackRest(t testing.TB) string {
 	return PgBackRest
 }
 
-// Cluster is a running PostgreSQL 15 cluster.
+// Cluster is a running PostgreSQL cluster.
 type Cluster struct {
 	t       testing.TB
+	Bin     string // server binaries (initdb, pg_ctl, postgres)
+	Major   int    // major version
 	Dir     string // the test directory holding everything
 	Data    string // PGDATA
 	Socket  string // unix socket directory
@@ -173,16 +217,19 @@ type ClusterOptions struct {
 	InitdbArgs []string
 	// Conf is appended to postgresql.conf.
 	Conf string
+	// Major is the PostgreSQL major version (0: 15).
+	Major int
 }
 
 // NewCluster initialises (initdb) a cluster in a fresh directory under dir
 // and starts it. It is stopped at the end of the test.
 func NewCluster(t testing.TB, dir string, opts ClusterOptions) *Cluster {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(PgBin, "initdb")); err != nil {
-		t.Fatalf("PostgreSQL 15 server binaries missing at %s (scripts/test.sh installs postgresql-15)", PgBin)
+	major := opts.Major
+	if major == 0 {
+		major = 15
 	}
-	c := &Cluster{t: t, Dir: dir, Data: filepath.Join(dir, "pg"), Socket: filepath.Join(dir, "sock"), Port: FreePort(t)}
+	c := &Cluster{t: t, Bin: ServerBin(t, major), Major: major, Dir: dir, Data: filepath.Join(dir, "pg"), Socket: filepath.Join(dir, "sock"), Port: FreePort(t)}
 	for _, d := range []string{c.Socket} {
 		os.MkdirAll(d, 0o755)
 	}
@@ -192,7 +239,7 @@ func NewCluster(t testing.TB, dir string, opts ClusterOptions) *Cluster {
 		args = append(args, "-k")
 	}
 	args = append(args, opts.InitdbArgs...)
-	if out, code := AsPostgres(dir, nil, filepath.Join(PgBin, "initdb"), args...); code != 0 {
+	if out, code := AsPostgres(dir, nil, filepath.Join(c.Bin, "initdb"), args...); code != 0 {
 		t.Fatalf("initdb: %s", out)
 	}
 	conf := fmt.Sprintf("\nlisten_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"+
@@ -216,7 +263,7 @@ func NewCluster(t testing.TB, dir string, opts ClusterOptions) *Cluster {
 // Start starts the cluster (pg_ctl start -w).
 func (c *Cluster) Start() {
 	c.t.Helper()
-	out, code := AsPostgres(c.Dir, nil, filepath.Join(PgBin, "pg_ctl"), "-D", c.Data, "-l", filepath.Join(c.Dir, "postgres.log"), "-w", "-t", "120", "start")
+	out, code := AsPostgres(c.Dir, nil, filepath.Join(c.Bin, "pg_ctl"), "-D", c.Data, "-l", filepath.Join(c.Dir, "postgres.log"), "-w", "-t", "120", "start")
 	if code != 0 {
 		logb, _ := os.ReadFile(filepath.Join(c.Dir, "postgres.log"))
 		c.t.Fatalf("pg_ctl start: %s\n%s", out, tail(string(logb), 3000))
@@ -226,7 +273,7 @@ func (c *Cluster) Start() {
 
 // StartErr starts the cluster and returns an error instead of failing.
 func (c *Cluster) StartErr() error {
-	out, code := AsPostgres(c.Dir, nil, filepath.Join(PgBin, "pg_ctl"), "-D", c.Data, "-l", filepath.Join(c.Dir, "postgres.log"), "-w", "-t", "120", "start")
+	out, code := AsPostgres(c.Dir, nil, filepath.Join(c.Bin, "pg_ctl"), "-D", c.Data, "-l", filepath.Join(c.Dir, "postgres.log"), "-w", "-t", "120", "start")
 	if code != 0 {
 		logb, _ := os.ReadFile(filepath.Join(c.Dir, "postgres.log"))
 		return fmt.Errorf("pg_ctl start: %s\n%s", out, tail(string(logb), 3000))
@@ -240,7 +287,7 @@ func (c *Cluster) Stop() {
 	if !c.running {
 		return
 	}
-	AsPostgres(c.Dir, nil, filepath.Join(PgBin, "pg_ctl"), "-D", c.Data, "-m", "fast", "-w", "-t", "60", "stop")
+	AsPostgres(c.Dir, nil, filepath.Join(c.Bin, "pg_ctl"), "-D", c.Data, "-m", "fast", "-w", "-t", "60", "stop")
 	c.running = false
 }
 
@@ -318,12 +365,16 @@ func tail(s string, n int) string {
 // end of the test.
 func StartRestored(t testing.TB, dir, data string) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, Dir: dir, Data: data, Socket: filepath.Join(dir, "sock-restored"), Port: FreePort(t)}
+	major := dataMajor(data)
+	if major == 0 {
+		major = 15
+	}
+	c := &Cluster{t: t, Bin: ServerBin(t, major), Major: major, Dir: dir, Data: data, Socket: filepath.Join(dir, "sock-restored"), Port: FreePort(t)}
 	os.MkdirAll(c.Socket, 0o755)
 	Chown(t, c.Socket)
 	Chown(t, data)
 	logFile := filepath.Join(dir, "restored.log")
-	out, code := AsPostgres(dir, nil, filepath.Join(PgBin, "pg_ctl"), "-D", data, "-l", logFile, "-w", "-t", "120",
+	out, code := AsPostgres(dir, nil, filepath.Join(c.Bin, "pg_ctl"), "-D", data, "-l", logFile, "-w", "-t", "120",
 		"-o", fmt.Sprintf("-p %d -c unix_socket_directories=%s -c listen_addresses=127.0.0.1", c.Port, c.Socket), "start")
 	if code != 0 {
 		b, _ := os.ReadFile(logFile)
