@@ -1,13 +1,14 @@
 package command
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	expirepkg "github.com/pgbr-dev/pgbr/internal/expire"
 	"github.com/pgbr-dev/pgbr/internal/pg"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 	"github.com/pgbr-dev/pgbr/internal/storage"
@@ -52,25 +53,20 @@ func (x *expirer) logf(format string, a ...any) {
 	x.e.Log.Infof(x.prefix+format, a...)
 }
 
-// dependents returns label plus every backup whose prior chain leads to it.
-func dependents(bi *repo.BackupInfo, label string) []string {
-	set := map[string]bool{label: true}
-	for changed := true; changed; {
-		changed = false
-		for _, c := range bi.Current {
-			if !set[c.Label] && c.Prior != "" && set[c.Prior] {
-				set[c.Label] = true
-				changed = true
-			}
-		}
+// policy reads the retention options of a repository.
+func (e *Env) policy(key int) expirepkg.Policy {
+	rk := func(name string) string { return e.ropt(key, name) }
+	return expirepkg.Policy{
+		Set:         e.Cfg.String("set"),
+		HasFull:     e.Cfg.IsSet(rk("retention-full")),
+		Full:        e.Cfg.Int(rk("retention-full")),
+		FullTime:    e.Cfg.String(rk("retention-full-type")) == "time",
+		HasDiff:     e.Cfg.IsSet(rk("retention-diff")),
+		Diff:        e.Cfg.Int(rk("retention-diff")),
+		HasArchive:  e.Cfg.IsSet(rk("retention-archive")),
+		Archive:     e.Cfg.Int(rk("retention-archive")),
+		ArchiveType: e.Cfg.String(rk("retention-archive-type")),
 	}
-	var out []string
-	for _, c := range bi.Current {
-		if set[c.Label] {
-			out = append(out, c.Label)
-		}
-	}
-	return out
 }
 
 func expireRepo(e *Env, r *repoT, stanza string) error {
@@ -91,92 +87,26 @@ func expireRepo(e *Env, r *repoT, stanza string) error {
 		x.prefix = "[DRY-RUN] "
 	}
 	x.prefix += r.Name() + ": "
-	expired := map[string]bool{}
-	expireSet := func(labels []string, what string) {
-		var fresh []string
-		for _, l := range labels {
-			if !expired[l] {
-				expired[l] = true
-				fresh = append(fresh, l)
-			}
-		}
-		if len(fresh) > 0 {
-			x.logf("%s %s", what, strings.Join(fresh, ", "))
-		}
-	}
 	rk := func(name string) string { return e.ropt(r.Key, name) }
 
-	if set := e.Cfg.String("set"); set != "" {
-		entry, ok := bi.Find(set)
-		if !ok {
-			return errs.New(errs.BackupSetInvalid, "%sbackup '%s' does not exist", r.Name()+": ", set)
+	plan, err := expirepkg.Plan(bi, nil, e.policy(r.Key), e.Now())
+	var se *expirepkg.SetError
+	if errors.As(err, &se) {
+		if se.Err == expirepkg.ErrSetMissing {
+			return errs.New(errs.BackupSetInvalid, "%s%s", r.Name()+": ", se.Error())
 		}
-		if entry.Type == repo.BackupTypeFull {
-			fulls := 0
-			for _, c := range bi.Current {
-				if c.Type == repo.BackupTypeFull && c.DbID == entry.DbID {
-					fulls++
-				}
-			}
-			if fulls <= 1 && entry.DbID == bi.DB.ID {
-				return errs.New(errs.BackupSetInvalid, "full backup %s cannot be expired until another full backup has been created on this repo", set)
-			}
-		}
-		deps := dependents(bi, set)
-		if bi.Current[len(bi.Current)-1].Label == deps[len(deps)-1] {
-			e.Log.Warnf("%sexpiring latest backup %s - the ability to perform point-in-time-recovery (PITR) may be affected\nHINT: non-default settings for '%s'/'%s' (even in prior expires) can cause gaps in the WAL.",
-				r.Name()+": ", deps[len(deps)-1], rk("retention-archive"), rk("retention-archive-type"))
-		}
-		if len(deps) == 1 {
-			expireSet(deps, "expire adhoc backup")
-		} else {
-			expireSet(deps, "expire adhoc backup set")
-		}
-	} else {
-		if e.Cfg.IsSet(rk("retention-full")) {
-			keep := e.Cfg.Int(rk("retention-full"))
-			var fulls []repo.BackupInfoEntry
-			for _, c := range bi.Current {
-				if c.Type == repo.BackupTypeFull {
-					fulls = append(fulls, c)
-				}
-			}
-			if e.Cfg.String(rk("retention-full-type")) == "time" {
-				cutoff := e.Now().Add(-time.Duration(keep) * 24 * time.Hour).Unix()
-				// Keep the newest full older than the cutoff and everything newer.
-				keepFrom := -1
-				for i := len(fulls) - 1; i >= 0; i-- {
-					if fulls[i].TimestampStop < cutoff {
-						keepFrom = i
-						break
-					}
-				}
-				for i := 0; i < keepFrom; i++ {
-					expireSet(dependents(bi, fulls[i].Label), "expire time-based backup set")
-				}
-			} else if int64(len(fulls)) > keep {
-				for _, f := range fulls[:int64(len(fulls))-keep] {
-					expireSet(dependents(bi, f.Label), "expire full backup set")
-				}
-			}
-		}
-		if e.Cfg.IsSet(rk("retention-diff")) {
-			keep := e.Cfg.Int(rk("retention-diff"))
-			var diffs []repo.BackupInfoEntry
-			for _, c := range bi.Current {
-				if !expired[c.Label] && (c.Type == repo.BackupTypeFull || c.Type == repo.BackupTypeDiff) {
-					diffs = append(diffs, c)
-				}
-			}
-			if int64(len(diffs)) > keep {
-				for _, d := range diffs[:int64(len(diffs))-keep] {
-					if d.Type == repo.BackupTypeDiff {
-						expireSet(dependents(bi, d.Label), "expire diff backup set")
-					}
-				}
-			}
-		}
+		return errs.New(errs.BackupSetInvalid, "%s", se.Error())
+	} else if err != nil {
+		return err
 	}
+	if plan.LatestExpired != "" {
+		e.Log.Warnf("%sexpiring latest backup %s - the ability to perform point-in-time-recovery (PITR) may be affected\nHINT: non-default settings for '%s'/'%s' (even in prior expires) can cause gaps in the WAL.",
+			r.Name()+": ", plan.LatestExpired, rk("retention-archive"), rk("retention-archive-type"))
+	}
+	for _, ex := range plan.Expire {
+		x.logf("%s %s", ex.Reason, strings.Join(ex.Labels, ", "))
+	}
+	expired := plan.Labels()
 
 	// backup.info first, then the directories.
 	if len(expired) > 0 && !x.dry {
@@ -193,7 +123,7 @@ func expireRepo(e *Env, r *repoT, stanza string) error {
 	if err := x.removeBackupDirs(expired); err != nil {
 		return err
 	}
-	return x.archiveRetention(expired)
+	return x.archiveRetention(plan)
 }
 
 // removeBackupDirs deletes every label directory that is not a current
@@ -229,118 +159,47 @@ func (x *expirer) removeBackupDirs(expired map[string]bool) error {
 	return nil
 }
 
-// archiveRetention removes WAL no kept backup needs.
-func (x *expirer) archiveRetention(expired map[string]bool) error {
-	e := x.e
-	ctx := e.Ctx
-	rk := func(name string) string { return e.ropt(x.r.Key, name) }
-	typ := e.Cfg.String(rk("retention-archive-type"))
-	if typ == "" {
-		typ = repo.BackupTypeFull
-	}
-	var keep int64
-	switch {
-	case e.Cfg.IsSet(rk("retention-archive")):
-		keep = e.Cfg.Int(rk("retention-archive"))
-	case typ == repo.BackupTypeFull && e.Cfg.IsSet(rk("retention-full")) && e.Cfg.String(rk("retention-full-type")) != "time":
-		keep = e.Cfg.Int(rk("retention-full"))
-	case typ == repo.BackupTypeDiff && e.Cfg.IsSet(rk("retention-diff")):
-		keep = e.Cfg.Int(rk("retention-diff"))
-	default:
-		if e.Cfg.IsSet(rk("retention-full")) && e.Cfg.String(rk("retention-full-type")) == "time" && typ == repo.BackupTypeFull {
-			// time-based: WAL is kept from the oldest remaining full on (as
-			// pgBackRest 2.45 does: checked against it on the same repository).
-			cutoff := e.Now().Add(-time.Duration(e.Cfg.Int(rk("retention-full"))) * 24 * time.Hour).Unix()
-			keep = 0
-			met := false
-			for _, c := range x.bi.Current {
-				if c.Type == repo.BackupTypeFull {
-					keep++
-					met = met || c.TimestampStop < cutoff
-				}
-			}
-			if !met {
-				x.logf("time-based archive retention not met - archive logs will not be expired")
-				return nil
-			}
-		} else {
-			x.logf("option '%s' is not set - archive logs will not be expired", rk("retention-archive"))
-			return nil
-		}
+// archiveRetention removes the WAL the plan does not keep.
+func (x *expirer) archiveRetention(plan *expirepkg.Result) error {
+	ctx := x.e.Ctx
+	rk := func(name string) string { return x.e.ropt(x.r.Key, name) }
+	switch plan.ArchiveSkip {
+	case expirepkg.ArchiveTimeNotMet:
+		x.logf("time-based archive retention not met - archive logs will not be expired")
+		return nil
+	case expirepkg.ArchiveNotSet:
+		x.logf("option '%s' is not set - archive logs will not be expired", rk("retention-archive"))
+		return nil
 	}
 	ai, err := repo.LoadArchiveInfo(ctx, x.r.St, x.stanza, x.r.CipherPass)
 	if err != nil {
 		return err
 	}
-	if len(ai.History) != len(x.bi.History) {
-		return errs.New(errs.Format, "archive expiration cannot continue - archive and backup history lists do not match")
-	}
-	for i := range ai.History {
-		if ai.History[i].ID != x.bi.History[i].ID || ai.History[i].SystemID != x.bi.History[i].SystemID || ai.History[i].Version != x.bi.History[i].Version {
-			return errs.New(errs.Format, "archive expiration cannot continue - archive and backup history lists do not match")
+	if err := plan.PlanWAL(x.bi, ai); err != nil {
+		if errors.Is(err, expirepkg.ErrHistoryMismatch) {
+			return errs.New(errs.Format, "%s", err.Error())
 		}
+		return err
 	}
-	for _, h := range ai.History {
-		id := h.ArchiveID()
-		dir := "archive/" + x.stanza + "/" + id
-		var backups []repo.BackupInfoEntry
-		for _, c := range x.bi.Current {
-			if c.DbID == h.ID {
-				backups = append(backups, c)
-			}
-		}
-		if len(backups) == 0 {
-			if h.ID != ai.DB.ID {
-				x.logf("remove archive path %s", x.r.St.Full(dir))
-				if !x.dry {
-					if err := x.r.St.RemoveAll(ctx, dir); err != nil {
-						return errs.Wrap(errs.PathRemove, err, "unable to remove archive path")
-					}
+	for _, a := range plan.Archive {
+		dir := "archive/" + x.stanza + "/" + a.ID
+		if a.RemoveAll {
+			x.logf("remove archive path %s", x.r.St.Full(dir))
+			if !x.dry {
+				if err := x.r.St.RemoveAll(ctx, dir); err != nil {
+					return errs.Wrap(errs.PathRemove, err, "unable to remove archive path")
 				}
 			}
 			continue
 		}
-		// R: the oldest of the newest `keep` backups of the retention type.
-		var ofType []repo.BackupInfoEntry
-		for _, c := range backups {
-			if typ == repo.BackupTypeIncr || c.Type == repo.BackupTypeFull || (typ == repo.BackupTypeDiff && c.Type == repo.BackupTypeDiff) {
-				ofType = append(ofType, c)
-			}
-		}
-		// Fewer backups of the type than retention-archive: keep all WAL.
-		if int64(len(ofType)) < keep || len(ofType) == 0 || keep <= 0 {
+		if a.KeepAll {
 			continue
 		}
-		ri := len(ofType) - int(keep)
-		rb := ofType[ri]
-		if rb.ArchiveStart == "" {
-			continue
+		for _, rg := range a.Ranges {
+			x.logf("%s archive retention on backup %s, start = %s, stop = %s", a.ID, rg.Label, rg.Start, rg.Stop)
 		}
-		type rng struct{ start, stop string }
-		var ranges []rng
-		for _, c := range backups {
-			if c.Label < rb.Label && c.ArchiveStart != "" {
-				ranges = append(ranges, rng{c.ArchiveStart, c.ArchiveStop})
-				x.logf("%s archive retention on backup %s, start = %s, stop = %s", id, c.Label, c.ArchiveStart, c.ArchiveStop)
-			}
-		}
-		x.logf("%s archive retention on backup %s, start = %s", id, rb.Label, rb.ArchiveStart)
-		keepFrom := rb.ArchiveStart
-		// pgBackRest compares segment names as strings: everything from R's
-		// start onward is kept (later timelines sort after), and the
-		// consistency range of every older kept backup.
-		needed := func(seg string) bool {
-			if seg >= keepFrom {
-				return true
-			}
-			for _, r := range ranges {
-				if seg >= r.start && seg <= r.stop {
-					return true
-				}
-			}
-			return false
-		}
-		if err := x.removeWAL(dir, id, needed, keepFrom); err != nil {
+		x.logf("%s archive retention on backup %s, start = %s", a.ID, a.FromLabel, a.From)
+		if err := x.removeWAL(dir, a.ID, a.Needed, a.From); err != nil {
 			return err
 		}
 	}

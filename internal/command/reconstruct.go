@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	expirepkg "github.com/pgbr-dev/pgbr/internal/expire"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 )
 
@@ -46,7 +47,7 @@ func reconstructBackupInfo(e *Env, r *repoT, stanza string, bi *repo.BackupInfo)
 		if ok {
 			continue
 		}
-		deps := dependents(bi, label)
+		deps := expirepkg.Dependents(bi, label)
 		sort.Sort(sort.Reverse(sort.StringSlice(deps)))
 		for _, d := range deps {
 			e.Log.Warnf("backup '%s' missing manifest removed from backup.info", d)
