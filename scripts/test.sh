@@ -35,5 +35,6 @@ command -v npm >/dev/null 2>&1 || { $SUDO apt-get update -qq; DEBIAN_FRONTEND=no
 bash scripts/install-pg.sh
 
 test -z "$(gofmt -l cmd internal bench test 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd internal bench test; exit 1; }
+go mod tidy -diff >/dev/null || { echo "go.mod/go.sum not tidy (run go mod tidy):"; go mod tidy -diff; exit 1; }
 go vet ./...
 go test -count=1 -timeout 40m "$@" ./...

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
@@ -162,21 +161,11 @@ func (e *Env) resolvePgPath(p string) (string, error) {
 	return filepath.Join(pgPath, p), nil
 }
 
-// matchDB compares the cluster with an info file's current entry.
+// mismatch compares the cluster with an info file's current entry.
 func mismatch(version string, sysID uint64, r *repo.ArchiveInfo) bool {
 	return version != r.DB.Version || sysID != r.DB.SystemID
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
-func joinLines(lines []string) string { return strings.Join(lines, "\n") }
-
-var _ = fmt.Sprintf
 
 // lockStanza returns the stanza after checking its stop files and taking
 // its backup lock (held by backup, expire and stanza-create, as in

@@ -430,9 +430,6 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// quoteJSON returns s encoded as a JSON string.
-func quoteJSON(s string) string { return string(appendJSONString(nil, s)) }
-
 // appendJSONValue appends v in canonical form: compact, object keys sorted
 // ascending bytewise (duplicate keys: the last one wins), numbers as parsed
 // decimal text normalised where they fit 64 bits.
