@@ -166,7 +166,6 @@ func mismatch(version string, sysID uint64, r *repo.ArchiveInfo) bool {
 	return version != r.DB.Version || sysID != r.DB.SystemID
 }
 
-
 // lockStanza returns the stanza after checking its stop files and taking
 // its backup lock (held by backup, expire and stanza-create, as in
 // pgBackRest, so no two of them run at once on this host).
