@@ -14,23 +14,14 @@ import (
 // environment of archive_command/restore_command may not carry).
 func (e *Env) openS3(key int) (storage.Storage, error) {
 	o := func(name string) string { return e.Cfg.String(e.ropt(key, name)) }
-	logf := func(level, format string, args ...any) {
-		switch level {
-		case "info":
-			e.Log.Infof(format, args...)
-		case "warn":
-			e.Log.Warnf(format, args...)
-		default:
-			e.Log.Debugf(format, args...)
-		}
-	}
+	logger := e.Log.Slog()
 	so := s3.Options{
 		Bucket: o("s3-bucket"), Endpoint: o("s3-endpoint"), Host: o("storage-host"), Region: o("s3-region"), URIStyle: o("s3-uri-style"),
 		Port: int(e.Cfg.Int(e.ropt(key, "storage-port"))), Path: o("path"),
 		VerifyTLS: e.Cfg.Bool(e.ropt(key, "storage-verify-tls")), CAFile: o("storage-ca-file"), CAPath: o("storage-ca-path"),
 		UploadChunkSize: e.Cfg.Size(e.ropt(key, "storage-upload-chunk-size")), KMSKeyID: o("s3-kms-key-id"),
 		SSECustomerKey: o("s3-sse-customer-key"), RequesterPays: e.Cfg.Bool(e.ropt(key, "s3-requester-pays")),
-		IOTimeout: e.Cfg.Duration("io-timeout"), Logf: logf,
+		IOTimeout: e.Cfg.Duration("io-timeout"), Logger: logger,
 	}
 	if tags := e.Cfg.Hash(e.ropt(key, "storage-tag")); len(tags) > 0 {
 		so.Tags = map[string]string{}
@@ -53,7 +44,7 @@ func (e *Env) openS3(key int) (storage.Storage, error) {
 		Region: so.Region, STSEndpoint: o("s3-sts-host"), ContainerURI: o("s3-pod-id-uri"),
 		ContainerTokenFile: o("s3-pod-id-token-file"), IMDSEndpoint: o("s3-imds-endpoint"),
 		ProcessCmd: e.Cfg.List(e.ropt(key, "s3-process-cmd")), HTTPClient: hc, Environ: os.Environ(),
-		Repo: "repo" + itoa(key), Logf: logf, Now: e.Now,
+		Repo: "repo" + itoa(key), Logger: logger, Now: e.Now,
 	}
 	if keyType == "auto" {
 		co.Role = o("s3-role")

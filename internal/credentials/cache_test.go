@@ -163,7 +163,7 @@ func TestProcess(t *testing.T) {
 	exp := clk.Now().Add(20 * time.Second).UTC().Format(time.RFC3339)
 	json := `{"Version":1,"AccessKeyId":"ASIAPROC","SecretAccessKey":"proc-secret","SessionToken":"proc-session","Expiration":"` + exp + `"}`
 	log := &logSink{}
-	c, err := New(context.Background(), Options{KeyType: "process", Now: clk.Now, Logf: log.Logf,
+	c, err := New(context.Background(), Options{KeyType: "process", Now: clk.Now, Logger: log.Logger(),
 		ProcessCmd: []string{"/bin/sh", "-c", `printf '%s' "$1"`, "sh", json}, Environ: []string{"PATH=/usr/bin:/bin"}})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ package credentials
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -86,8 +87,8 @@ type Options struct {
 	// Repo is the option prefix used in messages, default "repo1".
 	Repo string
 
-	// Logf receives "info" and "debug" lines. Never given a secret.
-	Logf func(level string, format string, args ...any)
+	// Logger receives info and debug lines (nil: none). Never given a secret.
+	Logger *slog.Logger
 
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -123,7 +124,7 @@ type Cache struct {
 	describe  string
 	src       fetcher
 	now       func() time.Time
-	logf      func(level string, format string, args ...any)
+	log       *slog.Logger
 	secrets   *secretSet
 
 	mu     sync.Mutex
@@ -162,8 +163,8 @@ func New(ctx context.Context, o Options) (*Cache, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Logf == nil {
-		o.Logf = func(string, string, ...any) {}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.KeyType == "" {
 		o.KeyType = KeyTypeShared
@@ -174,7 +175,7 @@ func New(ctx context.Context, o Options) (*Cache, error) {
 	if o.stsMaxBackoff == 0 {
 		o.stsMaxBackoff = 20 * time.Second
 	}
-	c := &Cache{o: o, keyType: o.KeyType, now: o.Now, logf: o.Logf, secrets: &secretSet{}}
+	c := &Cache{o: o, keyType: o.KeyType, now: o.Now, log: o.Logger, secrets: &secretSet{}}
 	optKeyType := fmt.Sprintf("option '%s-s3-key-type' is '%s'", o.Repo, o.KeyType)
 	var err error
 	switch o.KeyType {
@@ -338,7 +339,7 @@ func (c *Cache) startLocked(ctx context.Context) *flight {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
 	go func() {
 		defer cancel()
-		c.logf("debug", "credentials: refreshing from %s", c.src.source())
+		c.log.Debug("credentials: refreshing from " + c.src.source())
 		creds, err := c.src.fetch(fctx)
 		now := c.now()
 		if err == nil && creds.CanExpire && !creds.Expires.After(now) {
@@ -346,14 +347,14 @@ func (c *Cache) startLocked(ctx context.Context) *flight {
 				c.src.source(), fmtTime(creds.Expires)), "check the clock of this host and of the credential source", nil)
 		}
 		level, msg := c.settle(f, creds, err, now)
-		c.logf(level, "%s", msg) // before waking the waiters: their next step sees the line
+		c.log.Log(context.Background(), level, msg) // before waking the waiters: their next step sees the line
 		close(f.done)
 	}()
 	return f
 }
 
 // settle stores the result of a refresh and returns the log line for it.
-func (c *Cache) settle(f *flight, creds aws.Credentials, err error, now time.Time) (level, msg string) {
+func (c *Cache) settle(f *flight, creds aws.Credentials, err error, now time.Time) (level slog.Level, msg string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.flight = nil
@@ -362,13 +363,13 @@ func (c *Cache) settle(f *flight, creds aws.Credentials, err error, now time.Tim
 		e := c.cur
 		if e == nil || !now.Before(e.usableTil) {
 			f.err = err
-			return "debug", fmt.Sprintf("credentials refresh from %s failed: %v", c.src.source(), err)
+			return slog.LevelDebug, fmt.Sprintf("credentials refresh from %s failed: %v", c.src.source(), err)
 		}
 		// Keep the still valid credentials; try again later.
 		retry := min(max(e.creds.Expires.Sub(now)/4, time.Second), time.Minute)
 		e.refreshAt = now.Add(retry)
 		f.creds = e.creds
-		return "info", fmt.Sprintf("credentials refresh from %s failed, keeping the current ones (expire at %s), next try in %s: %v",
+		return slog.LevelInfo, fmt.Sprintf("credentials refresh from %s failed, keeping the current ones (expire at %s), next try in %s: %v",
 			c.src.source(), fmtTime(e.creds.Expires), retry.Round(time.Second), err)
 	}
 	c.secrets.add(creds.SecretAccessKey, creds.SessionToken)
@@ -378,7 +379,7 @@ func (c *Cache) settle(f *flight, creds aws.Credentials, err error, now time.Tim
 	f.creds = creds
 	if !creds.CanExpire {
 		c.stats.LastExpiry = time.Time{}
-		return "info", fmt.Sprintf("credentials refreshed from %s, do not expire", c.src.source())
+		return slog.LevelInfo, fmt.Sprintf("credentials refreshed from %s, do not expire", c.src.source())
 	}
 	life := creds.Expires.Sub(now)
 	window := min(5*time.Minute, life/4)
@@ -386,7 +387,7 @@ func (c *Cache) settle(f *flight, creds aws.Credentials, err error, now time.Tim
 	e.refreshAt = creds.Expires.Add(-time.Duration(float64(window) * jitter))
 	e.usableTil = creds.Expires.Add(-min(10*time.Second, life/10))
 	c.stats.LastExpiry = creds.Expires
-	return "info", fmt.Sprintf("credentials refreshed from %s, expire at %s", c.src.source(), fmtTime(creds.Expires))
+	return slog.LevelInfo, fmt.Sprintf("credentials refreshed from %s, expire at %s", c.src.source(), fmtTime(creds.Expires))
 }
 
 // Invalidate drops the cached credentials if they still have the access key
@@ -409,7 +410,7 @@ func (c *Cache) Invalidate(accessKeyID string) bool {
 	}
 	c.cur = nil
 	c.mu.Unlock()
-	c.logf("info", "credentials from %s invalidated after an expired-credentials error", c.src.source())
+	c.log.Info("credentials from " + c.src.source() + " invalidated after an expired-credentials error")
 	return true
 }
 

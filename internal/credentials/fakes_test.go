@@ -1,10 +1,13 @@
 package credentials
 
 import (
+	"log/slog"
+
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	pgbrlog "github.com/pgbr-dev/pgbr/internal/log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -48,6 +51,11 @@ func (l *logSink) Logf(level, format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.lines = append(l.lines, level+": "+fmt.Sprintf(format, args...))
+}
+
+// Logger returns a *slog.Logger whose lines ("info: ...") go to the sink.
+func (l *logSink) Logger() *slog.Logger {
+	return pgbrlog.NewSlog(func(lvl pgbrlog.Level, msg string) { l.Logf(lvl.String(), "%s", msg) }, nil)
 }
 
 func (l *logSink) String() string {

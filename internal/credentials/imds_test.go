@@ -12,7 +12,7 @@ func newAuto(t *testing.T, f *imdsFake, clk *fakeClock, role string, log *logSin
 	t.Helper()
 	o := Options{KeyType: "auto", Role: role, IMDSEndpoint: f.srv.URL, Environ: []string{}, Now: clk.Now}
 	if log != nil {
-		o.Logf = log.Logf
+		o.Logger = log.Logger()
 	}
 	c, err := New(context.Background(), o)
 	if err != nil {

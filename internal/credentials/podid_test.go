@@ -11,7 +11,7 @@ import (
 func newPodCache(t *testing.T, f *podFake, clk *fakeClock, log *logSink) *Cache {
 	t.Helper()
 	// everything from the environment, as EKS sets it
-	c, err := New(context.Background(), Options{KeyType: "pod-id", Now: clk.Now, Logf: log.Logf, Environ: []string{
+	c, err := New(context.Background(), Options{KeyType: "pod-id", Now: clk.Now, Logger: log.Logger(), Environ: []string{
 		"AWS_CONTAINER_CREDENTIALS_FULL_URI=" + f.srv.URL + "/v1/credentials",
 		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=" + f.tokenFile,
 	}})

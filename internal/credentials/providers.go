@@ -89,7 +89,7 @@ func (s *imdsSource) fetch(ctx context.Context) (aws.Credentials, error) {
 			return aws.Credentials{}, s.c.newError("", "role to retrieve temporary credentials not found",
 				"is a valid IAM role associated with this instance?", nil)
 		}
-		s.c.logf("debug", "credentials: instance role '%s' discovered", role)
+		s.c.log.Debug(fmt.Sprintf("credentials: instance role '%s' discovered", role))
 	}
 	out, err := s.client.GetMetadata(ctx, &imds.GetMetadataInput{Path: imdsCredsPath + role})
 	if err != nil {
@@ -285,8 +285,8 @@ func (s *webIDSource) fetch(ctx context.Context) (aws.Credentials, error) {
 		}
 		expired := code == "ExpiredTokenException" || s.tokenExpired()
 		if expired && attempt < len(waits) {
-			s.c.logf("info", "web identity token in %s rejected as expired (%s), re-reading the file in %s",
-				s.c.o.TokenFile, code, waits[attempt])
+			s.c.log.Info(fmt.Sprintf("web identity token in %s rejected as expired (%s), re-reading the file in %s",
+				s.c.o.TokenFile, code, waits[attempt]))
 			t := time.NewTimer(waits[attempt])
 			select {
 			case <-t.C:

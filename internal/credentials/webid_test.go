@@ -18,7 +18,7 @@ func newWebIDCache(t *testing.T, f *stsFake, clk *fakeClock, tokenFile string, l
 		STSEndpoint: f.hostPort(), // repo1-s3-sts-host=host:port → https
 		HTTPClient:  f.srv.Client(),
 		Now:         clk.Now,
-		Logf:        log.Logf,
+		Logger:      log.Logger(),
 		Environ: []string{
 			"AWS_ROLE_ARN=" + testRole,
 			"AWS_WEB_IDENTITY_TOKEN_FILE=" + tokenFile,

@@ -169,7 +169,7 @@ func TestFaults(t *testing.T) {
 	m := testenv.StartMinIO(t)
 	ctx := context.Background()
 	logs := newLogSink(t)
-	creds := sharedCreds(t, m, logs.logf)
+	creds := sharedCreds(t, m, logs.logger())
 
 	t.Run("Transient", func(t *testing.T) {
 		p := startFaultProxy(t, m, func(n int, r *http.Request) fault {
@@ -192,7 +192,7 @@ func TestFaults(t *testing.T) {
 			return pass
 		})
 		o := baseOptions(m)
-		o.Creds, o.Logf, o.Port, o.IOTimeout = creds, logs.logf, p.port(), 10*time.Second
+		o.Creds, o.Logger, o.Port, o.IOTimeout = creds, logs.logger(), p.port(), 10*time.Second
 		s := newStorage(t, o)
 
 		files := map[string][]byte{}
@@ -260,7 +260,7 @@ func TestFaults(t *testing.T) {
 			return pass
 		})
 		o := baseOptions(m)
-		o.Creds, o.Logf, o.Port, o.IOTimeout = creds, logs.logf, p.port(), 2*time.Second
+		o.Creds, o.Logger, o.Port, o.IOTimeout = creds, logs.logger(), p.port(), 2*time.Second
 		s := newStorage(t, o)
 		start := time.Now()
 		err := storage.WriteAll(ctx, s, "fail/big", randBytes(11<<20))
@@ -295,7 +295,7 @@ func TestFaults(t *testing.T) {
 			return f
 		})
 		o := baseOptions(m)
-		o.Creds, o.Logf, o.Port = creds, logs.logf, p.port()
+		o.Creds, o.Logger, o.Port = creds, logs.logger(), p.port()
 		s := newStorage(t, o)
 		data := randBytes(7 << 20)
 		if err := storage.WriteAll(ctx, s, "lost/big", data); err != nil {
@@ -312,7 +312,7 @@ func TestFaults(t *testing.T) {
 	t.Run("DeniedFailsFast", func(t *testing.T) {
 		p := startFaultProxy(t, m, func(n int, r *http.Request) fault { return denied })
 		o := baseOptions(m)
-		o.Creds, o.Logf, o.Port = creds, logs.logf, p.port()
+		o.Creds, o.Logger, o.Port = creds, logs.logger(), p.port()
 		s := newStorage(t, o)
 		err := storage.WriteAll(ctx, s, "denied/file", []byte("x"))
 		if err == nil {
@@ -347,9 +347,9 @@ func TestFaults(t *testing.T) {
 			return f
 		})
 		logs := newLogSink(t)
-		creds := sharedCreds(t, m, logs.logf)
+		creds := sharedCreds(t, m, logs.logger())
 		o := baseOptions(m)
-		o.Creds, o.Logf, o.Port = creds, logs.logf, p.port()
+		o.Creds, o.Logger, o.Port = creds, logs.logger(), p.port()
 		s := newStorage(t, o)
 		if err := storage.WriteAll(ctx, s, "exp/file", []byte("x")); err != nil {
 			t.Fatal(err)

@@ -133,8 +133,8 @@ func (r *reader) Read(b []byte) (int, error) {
 			return n, r.err
 		}
 		r.resumes++
-		r.s.logf("debug", "S3 GetObject '%s': read failed at offset %d (%v), resuming with a range request (%d/%d)",
-			r.full, r.pos, err, r.resumes, maxResumes)
+		r.s.log.Debug(fmt.Sprintf("S3 GetObject '%s': read failed at offset %d (%v), resuming with a range request (%d/%d)",
+			r.full, r.pos, err, r.resumes, maxResumes))
 		if n > 0 {
 			return n, nil
 		}

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -92,8 +93,8 @@ type Options struct {
 	Creds *credentials.Cache
 	// HTTPClient overrides the client built by HTTPClient(opts) (tests).
 	HTTPClient *http.Client
-	// Logf receives "info" and "debug" lines; never a secret.
-	Logf func(level, format string, args ...any)
+	// Logger receives info and debug lines (nil: none); never a secret.
+	Logger *slog.Logger
 }
 
 // Storage is an S3 repository.
@@ -103,7 +104,7 @@ type Storage struct {
 	creds    *credentials.Cache
 	prefix   string // key prefix without leading or trailing slash
 	endpoint string // base URL, for messages
-	logf     func(level, format string, args ...any)
+	log      *slog.Logger
 
 	sseKeyMD5 string
 	tagging   string
@@ -183,10 +184,10 @@ func New(ctx context.Context, o Options) (*Storage, error) {
 		creds:    o.Creds,
 		prefix:   strings.Trim(path.Clean("/"+o.Path), "/"),
 		endpoint: o.BaseEndpoint(),
-		logf:     o.Logf,
+		log:      o.Logger,
 	}
-	if s.logf == nil {
-		s.logf = func(string, string, ...any) {}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
 	}
 	if o.SSECustomerKey != "" {
 		raw, err := base64.StdEncoding.DecodeString(o.SSECustomerKey)
@@ -367,7 +368,7 @@ type retryer struct {
 	start  time.Time
 	budget time.Duration
 	op     string
-	logf   func(level, format string, args ...any)
+	log    *slog.Logger
 }
 
 const maxAttempts = 10
@@ -381,7 +382,7 @@ func (s *Storage) newRetryer(op string) aws.RetryerV2 {
 		so.RateLimiter = ratelimit.None
 		so.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(extraRetryable)}, so.Retryables...)
 	})
-	return &retryer{RetryerV2: std, start: time.Now(), budget: s.o.IOTimeout, op: op, logf: s.logf}
+	return &retryer{RetryerV2: std, start: time.Now(), budget: s.o.IOTimeout, op: op, log: s.log}
 }
 
 // extraRetryable adds what pgBackRest also retries: 408, any 429, and a
@@ -417,7 +418,7 @@ func (r *retryer) RetryDelay(attempt int, err error) (time.Duration, error) {
 	if attempt > 2 && time.Since(r.start)+d > r.budget {
 		return 0, &budgetError{attempts: attempt, budget: r.budget, err: err}
 	}
-	r.logf("debug", "S3 %s: attempt %d failed, retrying in %s: %s", r.op, attempt, d.Round(time.Millisecond), cause(err))
+	r.log.Debug(fmt.Sprintf("S3 %s: attempt %d failed, retrying in %s: %s", r.op, attempt, d.Round(time.Millisecond), cause(err)))
 	return d, nil
 }
 
@@ -504,7 +505,7 @@ func (s *Storage) do(ctx context.Context, op, full string, fn func(ctx context.C
 				retried = true
 				id := u.get()
 				dropped := s.creds.Invalidate(id)
-				s.logf("debug", "S3 %s '%s': %s -> credentials invalidated (%v), retrying once", op, full, cause(err), dropped)
+				s.log.Debug(fmt.Sprintf("S3 %s '%s': %s -> credentials invalidated (%v), retrying once", op, full, cause(err), dropped))
 				continue
 			}
 			return s.credError(op, full, code, err, true)

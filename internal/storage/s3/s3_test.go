@@ -1,6 +1,8 @@
 package s3
 
 import (
+	"log/slog"
+
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -8,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	pgbrlog "github.com/pgbr-dev/pgbr/internal/log"
 	"io"
 	"os"
 	"path/filepath"
@@ -44,6 +47,11 @@ func (l *logSink) logf(level, format string, args ...any) {
 	if testing.Verbose() {
 		l.t.Log(line)
 	}
+}
+
+// logger returns a *slog.Logger whose lines ("debug: ...") go to the sink.
+func (l *logSink) logger() *slog.Logger {
+	return pgbrlog.NewSlog(func(lvl pgbrlog.Level, msg string) { l.logf(lvl.String(), "%s", msg) }, nil)
 }
 
 func (l *logSink) count(sub string) int {
@@ -85,10 +93,10 @@ func baseOptions(m *testenv.MinIO) Options {
 	}
 }
 
-func sharedCreds(t testing.TB, m *testenv.MinIO, logf func(string, string, ...any)) *credentials.Cache {
+func sharedCreds(t testing.TB, m *testenv.MinIO, logger *slog.Logger) *credentials.Cache {
 	t.Helper()
 	c, err := credentials.New(context.Background(), credentials.Options{KeyType: "shared", Key: m.RootUser,
-		Secret: m.RootPassword, Region: m.Region, Logf: logf, Environ: []string{}})
+		Secret: m.RootPassword, Region: m.Region, Logger: logger, Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,10 +126,10 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	m := testenv.StartMinIO(t)
 	logs := newLogSink(t)
-	creds := sharedCreds(t, m, logs.logf)
+	creds := sharedCreds(t, m, logs.logger())
 	storagetest.Run(t, func(t *testing.T) storage.Storage {
 		o := baseOptions(m)
-		o.Creds, o.Logf = creds, logs.logf
+		o.Creds, o.Logger = creds, logs.logger()
 		return newStorage(t, o)
 	})
 
@@ -333,7 +341,7 @@ func TestMultipart(t *testing.T) {
 	ctx := context.Background()
 	logs := newLogSink(t)
 	o := baseOptions(m)
-	o.Creds, o.Logf, o.UploadChunkSize = sharedCreds(t, m, logs.logf), logs.logf, 5<<20
+	o.Creds, o.Logger, o.UploadChunkSize = sharedCreds(t, m, logs.logger()), logs.logger(), 5<<20
 	s := newStorage(t, o)
 
 	for _, size := range []int{5 << 20, 5<<20 + 1, 3*(5<<20) + 777} {
@@ -441,11 +449,11 @@ func TestWebIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	creds, err := credentials.New(ctx, credentials.Options{KeyType: "web-id", RoleARN: m.RoleARN, TokenFile: tokFile,
-		STSEndpoint: m.STSEndpoint, Region: m.Region, HTTPClient: hc, Logf: logs.logf, Environ: []string{}})
+		STSEndpoint: m.STSEndpoint, Region: m.Region, HTTPClient: hc, Logger: logs.logger(), Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Creds, o.Logf, o.HTTPClient = creds, logs.logf, hc
+	o.Creds, o.Logger, o.HTTPClient = creds, logs.logger(), hc
 	s := newStorage(t, o)
 
 	start := time.Now()

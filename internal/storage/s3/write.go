@@ -240,7 +240,7 @@ func (w *writer) complete() error {
 	})
 	if code, _, _ := awsCode(err); code == "NoSuchUpload" && w.completedBefore() {
 		// A retry after the answer to a successful Complete was lost.
-		s.logf("debug", "S3 CompleteMultipartUpload '%s': NoSuchUpload, but the object is the one this upload made", w.full)
+		s.log.Debug(fmt.Sprintf("S3 CompleteMultipartUpload '%s': NoSuchUpload, but the object is the one this upload made", w.full))
 		return nil
 	}
 	if err != nil {
@@ -344,10 +344,10 @@ func (w *writer) Abort() error {
 		return err
 	})
 	if err != nil {
-		s.logf("info", "unable to abort the multipart upload of '%s' (upload id %s): %v", w.full, w.uploadID, err)
+		s.log.Info(fmt.Sprintf("unable to abort the multipart upload of '%s' (upload id %s): %v", w.full, w.uploadID, err))
 		return s.fail(errs.FileRemove, "abort upload of", w.full, "", err)
 	}
-	s.logf("debug", "S3 aborted the multipart upload of '%s' after %d part(s)", w.full, len(w.parts))
+	s.log.Debug(fmt.Sprintf("S3 aborted the multipart upload of '%s' after %d part(s)", w.full, len(w.parts)))
 	return nil
 }
 
