@@ -3,13 +3,13 @@ package command
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/storage/local"
 )
 
 // recoverySettings is what restore writes into postgresql.auto.conf.
@@ -77,15 +77,16 @@ func recoveryBlock(s recoverySettings) ([]string, error) {
 	return lines, nil
 }
 
-// writeRecovery edits postgresql.auto.conf and writes the signal file.
-func writeRecovery(pgData string, s recoverySettings) error {
+// writeRecovery edits postgresql.auto.conf and writes the signal file,
+// inside PGDATA only.
+func writeRecovery(pg *local.Root, s recoverySettings) error {
 	if s.Type == "preserve" {
 		return nil
 	}
-	auto := filepath.Join(pgData, "postgresql.auto.conf")
+	const auto = "postgresql.auto.conf"
 	var out []string
 	stamp := s.Now.Format("2006-01-02 15:04:05")
-	if b, err := os.ReadFile(auto); err == nil {
+	if b, err := pg.ReadFile(auto); err == nil {
 		text := strings.TrimSuffix(string(b), "\n")
 		if text != "" {
 			for _, line := range strings.Split(text, "\n") {
@@ -96,7 +97,7 @@ func writeRecovery(pgData string, s recoverySettings) error {
 			}
 		}
 	} else if !os.IsNotExist(err) {
-		return errs.Wrap(errs.FileRead, err, "unable to read '%s'", auto)
+		return errs.Wrap(errs.FileRead, err, "unable to read '%s'", pg.Full(auto))
 	}
 	if s.Type != "none" {
 		block, err := recoveryBlock(s)
@@ -107,7 +108,7 @@ func writeRecovery(pgData string, s recoverySettings) error {
 		out = append(out, block...)
 	}
 	content := strings.Join(out, "\n") + "\n"
-	if err := writeFileAtomic(auto, []byte(content), s.FileMode, s.UID, s.GID); err != nil {
+	if err := writeFileAtomicIn(pg, auto, []byte(content), s.FileMode, s.UID, s.GID); err != nil {
 		return err
 	}
 	signal := ""
@@ -119,7 +120,7 @@ func writeRecovery(pgData string, s recoverySettings) error {
 		signal = "recovery.signal"
 	}
 	if signal != "" {
-		if err := writeFileAtomic(filepath.Join(pgData, signal), nil, s.FileMode, s.UID, s.GID); err != nil {
+		if err := writeFileAtomicIn(pg, signal, nil, s.FileMode, s.UID, s.GID); err != nil {
 			return err
 		}
 	}

@@ -1,8 +1,12 @@
 package command
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -18,6 +22,7 @@ import (
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/repo"
+	"github.com/pgbr-dev/pgbr/internal/storage/local"
 )
 
 // restoreRun holds the state of one restore.
@@ -35,9 +40,16 @@ type restoreRun struct {
 	defUID  int
 	defGID  int
 	targets map[string]string // manifest target name → restore path (pg_data, pg_tblspc/N)
-	zeroDB  map[string]bool   // database oids whose files are restored as zeroes (selective restore)
-	warned  map[string]bool
-	mu      sync.Mutex
+	// linkDest holds the links restored as links (link-all, link-map) other
+	// than tablespaces: manifest link name → destination directory.
+	linkDest map[string]string
+	// roots are the directories restore writes to (restore_dest.go):
+	// "pg_data", each tablespace target and each name of linkDest.
+	roots  map[string]*local.Root
+	pg     *local.Root     // PGDATA
+	zeroDB map[string]bool // database oids whose files are restored as zeroes (selective restore)
+	warned map[string]bool
+	mu     sync.Mutex
 }
 
 func restore(e *Env) error {
@@ -142,6 +154,9 @@ func (rr *restoreRun) run() error {
 			return errs.New(errs.LinkMap, "unable to remap invalid link '%s'", kv[0])
 		}
 	}
+	if err := rr.planDestinations(); err != nil {
+		return err
+	}
 
 	// Destination checks.
 	for name, dir := range rr.targets {
@@ -165,8 +180,14 @@ func (rr *restoreRun) run() error {
 	if err := os.MkdirAll(rr.pgData, 0o700); err != nil {
 		return errs.Wrap(errs.PathCreate, err, "unable to create path '%s'", rr.pgData)
 	}
+	if err := rr.openRoots(); err != nil {
+		return err
+	}
+	defer rr.closeRoots()
 	// An interrupted restore must never start: pg_control goes first.
-	os.Remove(filepath.Join(rr.pgData, "global", "pg_control"))
+	// (Through the PGDATA root: a planted link 'global' is not followed;
+	// clean removes it.)
+	rr.pg.Remove("global/pg_control")
 	if rr.delta || rr.force {
 		if err := rr.clean(); err != nil {
 			return err
@@ -174,7 +195,7 @@ func (rr *restoreRun) run() error {
 	}
 	// backup.manifest marks the directory as a pgbr/pgBackRest restore
 	// target until the restore completes.
-	if err := writeFileAtomic(filepath.Join(rr.pgData, repo.ManifestName), m.Bytes(), 0o600, -1, -1); err != nil {
+	if err := writeFileAtomicIn(rr.pg, repo.ManifestName, m.Bytes(), 0o600, -1, -1); err != nil {
 		return err
 	}
 	if err := rr.selectDatabases(); err != nil {
@@ -202,7 +223,7 @@ func (rr *restoreRun) run() error {
 		RestoreCommand: rr.restoreCommand(), ArchiveModeOff: e.Cfg.String("archive-mode") == "off",
 		Options: e.Cfg.Hash("recovery-option"), Online: m.Option.Online, FileMode: os.FileMode(mode) & 0o644,
 		UID: uid, GID: gid, Now: e.Now()}
-	if err := writeRecovery(rr.pgData, rs); err != nil {
+	if err := writeRecovery(rr.pg, rs); err != nil {
 		return err
 	}
 	// Everything restored must be on disk before pg_control appears.
@@ -217,7 +238,7 @@ func (rr *restoreRun) run() error {
 	if err := rr.restoreControl(); err != nil {
 		return err
 	}
-	if err := os.Remove(filepath.Join(rr.pgData, repo.ManifestName)); err != nil {
+	if err := rr.pg.Remove(repo.ManifestName); err != nil {
 		return errs.Wrap(errs.FileRemove, err, "unable to remove backup.manifest")
 	}
 	syncDirPath(rr.pgData)
@@ -296,6 +317,10 @@ func (rr *restoreRun) mapTablespaces() error {
 		} else if p, ok := maps[t.TablespaceName]; ok {
 			path, used[t.TablespaceName] = p, true
 		} else if all != "" {
+			if local.CheckName(t.TablespaceName) != nil || strings.Contains(t.TablespaceName, "/") {
+				return errs.New(errs.TablespaceMap, "tablespace '%s' name '%s' cannot be a directory of --tablespace-map-all\nHINT: map it with --tablespace-map=%s=<path>.",
+					"pg_tblspc/"+t.TablespaceID, t.TablespaceName, t.TablespaceID)
+			}
 			path = filepath.Join(all, t.TablespaceName)
 		}
 		if path != t.Path {
@@ -377,134 +402,36 @@ func (rr *restoreRun) pathAttrs(name string) (uint32, int, int) {
 	return mode, rr.uid(p.User), rr.gid(p.Group)
 }
 
-// destPath maps a manifest name to its location on disk.
-func (rr *restoreRun) destPath(name string) string {
-	if name == repo.TargetPgData {
-		return rr.pgData
-	}
-	if strings.HasPrefix(name, "pg_data/") {
-		return filepath.Join(rr.pgData, filepath.FromSlash(name[len("pg_data/"):]))
-	}
-	if strings.HasPrefix(name, "pg_tblspc/") {
-		parts := strings.SplitN(name, "/", 3)
-		if len(parts) >= 2 {
-			if base, ok := rr.targets["pg_tblspc/"+parts[1]]; ok {
-				if len(parts) == 2 {
-					return base
-				}
-				return filepath.Join(base, filepath.FromSlash(parts[2]))
-			}
-		}
-	}
-	return ""
-}
-
-// clean removes what the manifest does not have (delta/force).
-func (rr *restoreRun) clean() error {
-	want := map[string]bool{}
-	for _, p := range rr.m.Paths {
-		if d := rr.destPath(p.Name); d != "" {
-			want[d] = true
-		}
-	}
-	for _, f := range rr.m.Files {
-		if d := rr.destPath(f.Name); d != "" {
-			want[d] = true
-		}
-	}
-	links := map[string]bool{}
-	for _, l := range rr.m.Links {
-		if d := rr.destPath(l.Name); d != "" {
-			links[d] = true
-		}
-	}
-	var walk func(dir string) error
-	walk = func(dir string) error {
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return nil
-		}
-		for _, de := range ents {
-			p := filepath.Join(dir, de.Name())
-			if dir == rr.pgData && de.Name() == repo.ManifestName {
-				continue
-			}
-			if links[p] {
-				continue
-			}
-			if !want[p] {
-				rr.e.Log.Detailf("remove invalid %s '%s'", map[bool]string{true: "path", false: "file"}[de.IsDir()], p)
-				if err := os.RemoveAll(p); err != nil {
-					return errs.Wrap(errs.PathRemove, err, "unable to remove '%s'", p)
-				}
-				continue
-			}
-			if de.IsDir() && de.Type()&os.ModeSymlink == 0 {
-				if err := walk(p); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	for name, dir := range rr.targets {
-		if name == repo.TargetPgData {
-			if err := walk(dir); err != nil {
-				return err
-			}
-			continue
-		}
-		verDir := rr.destPath(name + "/" + fmt.Sprintf("PG_%s_%d", rr.m.DB.Version, rr.m.DB.CatalogVersion))
-		if err := walk(verDir); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// createPaths creates every directory and tablespace link.
+// createPaths creates every directory, then the links: tablespaces, and
+// others restored as links (createLinks).
 func (rr *restoreRun) createPaths() error {
-	if err := rr.createLinks(); err != nil {
-		return err
-	}
 	for _, p := range rr.m.Paths {
-		d := rr.destPath(p.Name)
-		if d == "" || p.Name == "pg_tblspc" {
+		root, rel, ok := rr.dest(p.Name)
+		if !ok || p.Name == "pg_tblspc" {
 			continue
 		}
 		mode, uid, gid := rr.pathAttrs(p.Name)
-		if err := os.MkdirAll(d, os.FileMode(mode)); err != nil {
-			return errs.Wrap(errs.PathCreate, err, "unable to create path '%s'", d)
-		}
-		os.Chmod(d, os.FileMode(mode))
-		if rr.root {
-			os.Lchown(d, uid, gid)
+		if err := rr.makeDir(root, rel, mode, uid, gid); err != nil {
+			return err
 		}
 	}
-	for _, l := range rr.m.Links {
-		if !strings.HasPrefix(l.Name, "pg_data/pg_tblspc/") {
-			continue // other links are restored as plain paths/files
+	for i := range rr.m.Links {
+		l := &rr.m.Links[i]
+		if !isTablespaceLink(l.Name) {
+			continue // createLinks
 		}
 		oid := strings.TrimPrefix(l.Name, "pg_data/pg_tblspc/")
-		dest := rr.targets["pg_tblspc/"+oid]
-		link := rr.destPath(l.Name)
-		if cur, err := os.Readlink(link); err == nil && cur == dest {
-			continue
-		}
-		os.Remove(link)
-		if err := os.Symlink(dest, link); err != nil {
-			return errs.Wrap(errs.FileOpen, err, "unable to create symlink '%s' to '%s'", link, dest)
-		}
-		if rr.root {
-			os.Lchown(link, rr.uid(l.User), rr.gid(l.Group))
+		if err := rr.makeLink(l, rr.targets["pg_tblspc/"+oid]); err != nil {
+			return err
 		}
 	}
-	return nil
+	return rr.createLinks()
 }
 
 type restoreJob struct {
 	f    *repo.ManifestFile
-	dest string
+	root *local.Root
+	rel  string
 }
 
 // restoreFiles restores every file but pg_control, largest first.
@@ -517,11 +444,11 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 		if f.Name == "pg_data/global/pg_control" || f.Name == "pg_data/tablespace_map" {
 			continue
 		}
-		d := rr.destPath(f.Name)
-		if d == "" {
+		root, rel, ok := rr.dest(f.Name)
+		if !ok || rel == "." {
 			return 0, 0, errs.New(errs.Format, "no restore destination for '%s'", f.Name)
 		}
-		jobs = append(jobs, restoreJob{f: f, dest: d})
+		jobs = append(jobs, restoreJob{f: f, root: root, rel: rel})
 		total += f.Size
 	}
 	sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].f.Size > jobs[j].f.Size })
@@ -537,7 +464,7 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 			defer wg.Done()
 			buf := make([]byte, 256*1024)
 			for j := range ch {
-				if err := guardErr(e, func() error { return rr.restoreFile(j.f, j.dest, buf, false) }); err != nil {
+				if err := guardErr(e, func() error { return rr.restoreFile(j.f, j.root, j.rel, buf, false) }); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
@@ -552,7 +479,7 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 					pct = float64(done) * 100 / float64(total)
 				}
 				mu.Unlock()
-				e.Log.ProcDetailf(proc, "restore file %s (%s, %s%%) checksum %s", j.dest, sizeFormat(j.f.Size), pctFormat(pct), j.f.EffectiveChecksum())
+				e.Log.ProcDetailf(proc, "restore file %s (%s, %s%%) checksum %s", j.root.Full(j.rel), sizeFormat(j.f.Size), pctFormat(pct), j.f.EffectiveChecksum())
 			}
 		}(w + 1)
 	}
@@ -580,75 +507,113 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 	return total, len(jobs) + 1, nil
 }
 
-// fileMatches reports whether dest already holds the file (delta).
-func (rr *restoreRun) fileMatches(f *repo.ManifestFile, dest string) bool {
-	fi, err := os.Lstat(dest)
-	if err != nil || !fi.Mode().IsRegular() {
-		return false
-	}
+// fileMatches reports whether rel (a regular file, fi from Lstat) already
+// holds the file (delta/force).
+func (rr *restoreRun) fileMatches(f *repo.ManifestFile, root *local.Root, rel string, fi os.FileInfo) bool {
 	if rr.force && !rr.delta {
 		return uint64(fi.Size()) == f.Size && fi.ModTime().Unix() == f.Timestamp && f.Timestamp < rr.m.Backup.TimestampCopyStart
 	}
 	if uint64(fi.Size()) < f.Size {
 		return false
 	}
+	flag := os.O_RDONLY
 	if uint64(fi.Size()) > f.Size {
-		if err := os.Truncate(dest, int64(f.Size)); err != nil {
+		flag = os.O_RDWR
+	}
+	in, err := root.OpenFile(rel, flag, 0)
+	if err != nil {
+		return false
+	}
+	defer in.Close()
+	if st, err := in.Stat(); err != nil || !st.Mode().IsRegular() {
+		return false
+	}
+	if uint64(fi.Size()) > f.Size {
+		if err := in.Truncate(int64(f.Size)); err != nil {
 			return false
 		}
 	}
-	sum, _, err := fileSHA1(dest)
-	return err == nil && sum == f.EffectiveChecksum()
+	h := sha1.New()
+	if _, err := io.Copy(h, in); err != nil {
+		return false
+	}
+	return hex.EncodeToString(h.Sum(nil)) == f.EffectiveChecksum()
 }
 
-// restoreFile writes one file from the repository and verifies it.
-func (rr *restoreRun) restoreFile(f *repo.ManifestFile, dest string, buf []byte, sync bool) error {
+// restoreFile writes one file from the repository into root (at rel) and
+// verifies it. Nothing there is followed: an existing entry that is not
+// the file already is removed and the file created anew.
+func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel string, buf []byte, sync bool) error {
+	dest := root.Full(rel)
 	mode, err := repo.ParseMode(f.Mode)
 	if err != nil {
 		return errs.Wrap(errs.Format, err, "invalid mode for '%s'", f.Name)
 	}
-	setAttrs := func(p string) error {
-		os.Chmod(p, os.FileMode(mode))
-		if rr.root {
-			if err := os.Lchown(p, rr.uid(f.User), rr.gid(f.Group)); err != nil {
-				return errs.Wrap(errs.FileOwner, err, "unable to set ownership for '%s'", p)
+	uid, gid := rr.uid(f.User), rr.gid(f.Group)
+	t := time.Unix(f.Timestamp, 0)
+	if rr.delta || rr.force {
+		if fi, err := root.Lstat(rel); err == nil {
+			if fi.Mode().IsRegular() && rr.fileMatches(f, root, rel, fi) {
+				if err := root.Chmod(rel, os.FileMode(mode)); err != nil {
+					return errs.Wrap(errs.FileMode, err, "unable to set mode for '%s'", dest)
+				}
+				if rr.root {
+					if err := root.Lchown(rel, uid, gid); err != nil {
+						return errs.Wrap(errs.FileOwner, err, "unable to set ownership for '%s'", dest)
+					}
+				}
+				return root.Chtimes(rel, t, t)
+			}
+			if err := root.RemoveAll(rel); err != nil {
+				return errs.Wrap(errs.FileRemove, err, "unable to remove '%s'", dest)
 			}
 		}
-		t := time.Unix(f.Timestamp, 0)
-		return os.Chtimes(p, t, t)
 	}
-	if (rr.delta || rr.force) && rr.fileMatches(f, dest) {
-		return setAttrs(dest)
+	const create = os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	out, err := root.OpenFile(rel, create, os.FileMode(mode))
+	if errors.Is(err, fs.ErrExist) {
+		// Left by something else (a link destination restored into, a
+		// temporary file): replace it, never write through it.
+		if err = root.Remove(rel); err == nil {
+			out, err = root.OpenFile(rel, create, os.FileMode(mode))
+		}
 	}
-	os.Remove(dest)
-	out, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, os.FileMode(mode))
 	if err != nil {
 		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", dest)
+	}
+	fail := func(err error) error {
+		out.Close()
+		root.Remove(rel)
+		return err
 	}
 	if rr.zeroed(f.Name) {
 		// Selective restore: a database left out is a sparse file of the
 		// original size (the database must be dropped after recovery).
 		if err := out.Truncate(int64(f.Size)); err != nil {
-			out.Close()
-			return errs.Wrap(errs.FileWrite, err, "unable to size '%s'", dest)
+			return fail(errs.Wrap(errs.FileWrite, err, "unable to size '%s'", dest))
 		}
 	} else if f.Size > 0 || f.RepoSize > 0 {
 		if err := rr.copyFromRepo(f, out, buf); err != nil {
-			out.Close()
-			os.Remove(dest)
-			return err
+			return fail(err)
+		}
+	}
+	if err := out.Chmod(os.FileMode(mode)); err != nil {
+		return fail(errs.Wrap(errs.FileMode, err, "unable to set mode for '%s'", dest))
+	}
+	if rr.root {
+		if err := out.Chown(uid, gid); err != nil {
+			return fail(errs.Wrap(errs.FileOwner, err, "unable to set ownership for '%s'", dest))
 		}
 	}
 	if sync {
 		if err := out.Sync(); err != nil {
-			out.Close()
-			return errs.Wrap(errs.FileSync, err, "unable to sync '%s'", dest)
+			return fail(errs.Wrap(errs.FileSync, err, "unable to sync '%s'", dest))
 		}
 	}
 	if err := out.Close(); err != nil {
 		return errs.Wrap(errs.FileClose, err, "unable to close '%s'", dest)
 	}
-	return setAttrs(dest)
+	return root.Chtimes(rel, t, t)
 }
 
 // copyFromRepo streams a file's stored bytes through decryption and
@@ -691,15 +656,19 @@ func (rr *restoreRun) restoreControl() error {
 	if !ok {
 		return errs.New(errs.FileMissing, "pg_control is missing from the backup manifest")
 	}
-	dest := rr.destPath(f.Name)
-	tmp := dest + ".pgbackrest.tmp"
+	root, rel, ok := rr.dest(f.Name)
+	if !ok {
+		return errs.New(errs.Format, "no restore destination for '%s'", f.Name)
+	}
+	dest := root.Full(rel)
+	tmp := rel + ".pgbackrest.tmp"
 	buf := make([]byte, 64*1024)
-	if err := rr.restoreFile(f, tmp, buf, true); err != nil {
+	if err := rr.restoreFile(f, root, tmp, buf, true); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, dest); err != nil {
-		os.Remove(tmp)
-		return errs.Wrap(errs.FileMove, err, "unable to move '%s' to '%s'", tmp, dest)
+	if err := root.Rename(tmp, rel); err != nil {
+		root.Remove(tmp)
+		return errs.Wrap(errs.FileMove, err, "unable to move '%s' to '%s'", root.Full(tmp), dest)
 	}
 	rr.e.Log.Infof("restore global/pg_control (performed last to ensure aborted restores cannot be started)")
 	return syncDirPath(filepath.Dir(dest))
@@ -835,57 +804,36 @@ func (rr *restoreRun) zeroed(name string) bool {
 // createLinks restores directory links inside PGDATA (pg_wal on another
 // disk, say) as links when --link-all or --link-map asks for it; without
 // them they become plain directories, pgBackRest's default. File links are
-// always restored as plain files.
+// always restored as plain files. Destinations were checked and created by
+// planDestinations and openRoots.
 func (rr *restoreRun) createLinks() error {
 	e := rr.e
 	maps := map[string]string{}
 	for _, kv := range e.Cfg.Hash("link-map") {
 		maps[kv[0]] = kv[1]
 	}
-	all := e.Cfg.Bool("link-all")
 	used := map[string]bool{}
-	for _, l := range rr.m.Links {
-		if strings.HasPrefix(l.Name, "pg_data/pg_tblspc/") {
+	for i := range rr.m.Links {
+		l := &rr.m.Links[i]
+		if isTablespaceLink(l.Name) {
 			continue
 		}
 		rel := strings.TrimPrefix(l.Name, "pg_data/")
-		dest, mapped := maps[rel]
+		_, mapped := maps[rel]
 		used[rel] = mapped
-		if !mapped && !all {
-			continue
-		}
-		if t, ok := rr.m.FindTarget(l.Name); ok && t.File != "" {
+		if t, ok := rr.m.FindTarget(l.Name); ok && t.File != "" && (mapped || e.Cfg.Bool("link-all")) {
 			e.Log.Warnf("file link '%s' is restored as a plain file", rel)
 			continue
 		}
-		if !mapped {
-			dest = l.Destination
-		}
-		if !filepath.IsAbs(dest) {
-			return errs.New(errs.LinkMap, "link '%s' destination '%s' must be absolute", rel, dest)
+		dest, ok := rr.linkDest[l.Name]
+		if !ok {
+			continue
 		}
 		if mapped {
 			e.Log.Infof("map link '%s' to '%s'", rel, dest)
 		}
-		mode, uid, gid := rr.pathAttrs(l.Name)
-		if err := os.MkdirAll(dest, os.FileMode(mode)); err != nil {
-			return errs.Wrap(errs.PathCreate, err, "unable to create link destination '%s'", dest)
-		}
-		if rr.root {
-			os.Lchown(dest, uid, gid)
-		}
-		link := rr.destPath(l.Name)
-		if cur, err := os.Readlink(link); err == nil && cur == dest {
-			continue
-		}
-		if err := os.Remove(link); err != nil && !os.IsNotExist(err) {
-			return errs.Wrap(errs.FileRemove, err, "unable to replace '%s' with a link", link)
-		}
-		if err := os.Symlink(dest, link); err != nil {
-			return errs.Wrap(errs.FileOpen, err, "unable to create symlink '%s' to '%s'", link, dest)
-		}
-		if rr.root {
-			os.Lchown(link, rr.uid(l.User), rr.gid(l.Group))
+		if err := rr.makeLink(l, dest); err != nil {
+			return err
 		}
 	}
 	for k := range maps {

@@ -408,8 +408,13 @@ func (m *Manifest) FileRepoPath(f *ManifestFile) string {
 	return label + "/" + f.Name + CompressExt(m.Option.CompressType)
 }
 
-// CheckRestorable refuses manifests pgbr cannot restore (block incremental).
+// CheckRestorable refuses manifests pgbr cannot restore (block incremental)
+// or must not restore (names that could leave the restore directories, see
+// CheckNames).
 func (m *Manifest) CheckRestorable() error {
+	if err := m.CheckNames(); err != nil {
+		return err
+	}
 	if m.Backup.BlockIncr {
 		return errs.New(errs.FeatureNotSupported,
 			"backup '%s' is a block incremental backup, which pgbr cannot restore", m.Backup.Label)
@@ -808,6 +813,9 @@ func manifestFromIni(ini *Ini) (*Manifest, error) {
 	m.Sort()
 	if _, ok := m.FindTarget(TargetPgData); !ok {
 		return nil, errs.New(errs.Format, "manifest is missing the '%s' target", TargetPgData)
+	}
+	if err := m.CheckNames(); err != nil {
+		return nil, err
 	}
 	if !haveRef {
 		// Manifests before 2.42: the distinct file references, then the own label.
