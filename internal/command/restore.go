@@ -81,10 +81,10 @@ func (rr *restoreRun) run() error {
 		}
 	}
 
-	// WAL prefetched by an asynchronous archive-get belongs to whatever was
-	// restored before: clear it, as pgBackRest does.
-	if err := os.RemoveAll(spoolIn(e, rr.stanza)); err != nil {
-		return errs.Wrap(errs.PathRemove, err, "unable to clear the archive-get spool")
+	// The archive spool (push acknowledgements, prefetched WAL) belongs to
+	// whatever ran before: clear it, as pgBackRest does.
+	if err := clearArchiveSpool(e, rr.stanza); err != nil {
+		return err
 	}
 
 	// Select the backup set.

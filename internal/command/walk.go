@@ -171,6 +171,9 @@ func (w *walker) excluded(rel string, isDir bool) (drop, contentsOnly bool) {
 	return false, false
 }
 
+// walName is pg_wal's manifest name (PostgreSQL >= 10).
+const walName = "pg_data/pg_wal"
+
 // dir walks one directory. name is its manifest name; rel its path relative
 // to PGDATA ("" for the root, only for pg_data entries).
 func (w *walker) dir(src, name, rel string) error {
@@ -181,109 +184,104 @@ func (w *walker) dir(src, name, rel string) error {
 		}
 		return errs.Wrap(errs.PathOpen, err, "unable to list file info for path '%s'", src)
 	}
-	inPgData := strings.HasPrefix(name, "pg_data")
-	atRoot := name == "pg_data"
-	dbPath := isDBPath(name)
+	p := parentDir{name: name, rel: rel, dbPath: isDBPath(name)}
 	// Unlogged relations: every fork of N when N_init exists.
-	unlogged := map[string]bool{}
-	if dbPath {
+	if p.dbPath {
+		p.unlogged = map[string]bool{}
 		for _, e := range ents {
 			if m := relationNumber.FindStringSubmatch(e.Name()); m != nil && m[3] == "init" {
-				unlogged[m[1]] = true
+				p.unlogged[m[1]] = true
 			}
 		}
 	}
 	for _, de := range ents {
-		base := de.Name()
-		childSrc := filepath.Join(src, base)
-		childName := name + "/" + base
-		childRel := base
-		if rel != "" {
-			childRel = rel + "/" + base
-		}
-		if strings.HasPrefix(base, "pgsql_tmp") {
-			continue
-		}
+		childSrc := filepath.Join(src, de.Name())
 		fi, err := os.Lstat(childSrc)
 		if err != nil {
 			continue // vanished
 		}
-		isDir := fi.IsDir()
-		contentsOnly := false
-		if inPgData {
-			drop, co := w.excluded(childRel, isDir || fi.Mode()&fs.ModeSymlink != 0)
-			if drop {
-				w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("exclude '%s' from backup using '%s' exclusion", childRel, childRel))
-				continue
-			}
-			contentsOnly = co
-		}
-		if atRoot && !isDir && rootExcludedFiles[base] {
-			continue
-		}
-		if dbPath && !isDir {
-			if base == "pg_internal.init" || strings.HasPrefix(base, "pg_internal.init.") {
-				continue
-			}
-			if tempRelation.MatchString(base) {
-				continue
-			}
-			if m := relationNumber.FindStringSubmatch(base); m != nil && unlogged[m[1]] && m[3] != "init" {
-				continue
-			}
-		}
-		mode := fi.Mode()
-		switch {
-		case mode&fs.ModeSymlink != 0:
-			if err := w.link(childSrc, childName, childRel, name, fi); err != nil {
-				return err
-			}
-		case isDir:
-			w.res.Entries = append(w.res.Entries, w.entry(childName, childSrc, fi))
-			if contentsOnly {
-				continue
-			}
-			if atRoot && rootContentExcluded[base] {
-				continue
-			}
-			if atRoot && base == "pg_wal" && w.online {
-				// Keep pg_wal's directories (archive_status) but no WAL.
-				if err := w.walDirs(childSrc, childName); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := w.dir(childSrc, childName, childRel); err != nil {
-				return err
-			}
-		case mode.IsRegular():
-			w.res.Entries = append(w.res.Entries, w.entry(childName, childSrc, fi))
-		default:
-			w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("exclude special file '%s' from backup", childSrc))
+		if err := w.add(p, de.Name(), childSrc, fi); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func (w *walker) walDirs(src, name string) error {
-	ents, err := os.ReadDir(src)
-	if err != nil {
+// parentDir is the directory an entry is listed in.
+type parentDir struct {
+	name     string // manifest name
+	rel      string // path relative to PGDATA ("" at the root and in tablespaces)
+	dbPath   bool   // holds relation files
+	unlogged map[string]bool
+}
+
+// add decides on one entry named base in directory p, read from src with
+// info fi. The rules go by manifest name, as pgBackRest's: a link is listed
+// and then its destination is decided on under the link's own name, so the
+// contents of a linked pg_wal, pg_replslot, pg_stat_tmp ... are skipped
+// exactly as those of a real directory.
+func (w *walker) add(p parentDir, base, src string, fi fs.FileInfo) error {
+	if strings.HasPrefix(base, "pgsql_tmp") {
 		return nil
 	}
-	for _, de := range ents {
-		if !de.IsDir() {
-			continue
+	name := p.name + "/" + base
+	rel := base
+	if p.rel != "" {
+		rel = p.rel + "/" + base
+	}
+	mode := fi.Mode()
+	isLink := mode&fs.ModeSymlink != 0
+	contentsOnly := false
+	if strings.HasPrefix(p.name, "pg_data") {
+		drop, co := w.excluded(rel, fi.IsDir() || isLink)
+		if drop {
+			w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("exclude '%s' from backup using '%s' exclusion", rel, rel))
+			return nil
 		}
-		fi, err := os.Lstat(filepath.Join(src, de.Name()))
-		if err != nil || !fi.IsDir() {
-			continue
+		contentsOnly = co
+	}
+	switch {
+	case isLink:
+		return w.link(p, base, src, name, fi)
+	case fi.IsDir():
+		w.res.Entries = append(w.res.Entries, w.entry(name, src, fi))
+		switch {
+		case contentsOnly:
+			return nil
+		case p.name == "pg_data" && rootContentExcluded[base]:
+			return nil
+		case w.online && p.name == walName && base == "archive_status":
+			return nil // .ready/.done of the live cluster
 		}
-		w.res.Entries = append(w.res.Entries, w.entry(name+"/"+de.Name(), filepath.Join(src, de.Name()), fi))
+		return w.dir(src, name, rel)
+	case mode.IsRegular():
+		if p.name == "pg_data" && rootExcludedFiles[base] {
+			return nil
+		}
+		if w.online && p.name == walName {
+			return nil // WAL comes from the archive
+		}
+		if p.dbPath {
+			if base == "pg_internal.init" || strings.HasPrefix(base, "pg_internal.init.") {
+				return nil
+			}
+			if tempRelation.MatchString(base) {
+				return nil
+			}
+			if m := relationNumber.FindStringSubmatch(base); m != nil && p.unlogged[m[1]] && m[3] != "init" {
+				return nil
+			}
+		}
+		w.res.Entries = append(w.res.Entries, w.entry(name, src, fi))
+	default:
+		w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("exclude special file '%s' from backup", src))
 	}
 	return nil
 }
 
-func (w *walker) link(src, name, rel, parent string, fi fs.FileInfo) error {
+// link lists a link and then its destination under the link's name.
+func (w *walker) link(p parentDir, base, src, name string, fi fs.FileInfo) error {
+	parent := p.name
 	dest, err := os.Readlink(src)
 	if err != nil {
 		return errs.Wrap(errs.FileOpen, err, "unable to read link '%s'", src)
@@ -330,14 +328,5 @@ func (w *walker) link(src, name, rel, parent string, fi fs.FileInfo) error {
 	}
 	w.res.Entries = append(w.res.Entries, le)
 	w.res.Links = append(w.res.Links, le)
-	if dfi.IsDir() {
-		de := w.entry(name, absDest, dfi)
-		de.Type = entPath
-		w.res.Entries = append(w.res.Entries, de)
-		return w.dir(absDest, name, rel)
-	}
-	fe := w.entry(name, absDest, dfi)
-	fe.Type = entFile
-	w.res.Entries = append(w.res.Entries, fe)
-	return nil
+	return w.add(p, base, absDest, dfi)
 }
