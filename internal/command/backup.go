@@ -76,6 +76,9 @@ func backup(e *Env) error {
 		e.Log.Infof("repo option not specified, defaulting to %s", repos[0].Name())
 	}
 	b := &backupRun{e: e, stanza: stanza, r: repos[0], lock: l, online: e.Cfg.Bool("online"), srcPath: map[string]string{}}
+	if err := b.refuseStandby(); err != nil {
+		return err
+	}
 	if !e.Cfg.IsSet("repo1-retention-full") && !e.Cfg.IsSet(e.ropt(b.r.Key, "retention-full")) {
 		e.Log.Warnf("option '%s' is not set for '%s=count', the repository may run out of space\nHINT: to retain full backups indefinitely (without warning), set option '%s' to the maximum.",
 			e.ropt(b.r.Key, "retention-full"), e.ropt(b.r.Key, "retention-full-type"), e.ropt(b.r.Key, "retention-full"))

@@ -136,6 +136,9 @@ func (c *Config) String(name string) string {
 	}
 	switch v.opt.typ {
 	case tBool:
+		if v.s == "prefer" {
+			return "prefer"
+		}
 		if v.b {
 			return "y"
 		}

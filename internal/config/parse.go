@@ -280,15 +280,17 @@ func (p *parser) parseArgs(args []string) error {
 			if !negate && !reset {
 				if o.typ == tBool {
 					if hasVal {
-						switch value {
-						case "n":
+						switch {
+						case value == "n":
 							negate = true
-						case "y":
+							hasVal = false
+						case value == "y":
+							hasVal = false
+						case value == "prefer" && o.prefer:
 						default:
 							return errs.New(errs.OptionInvalidValue,
 								"boolean option '--%s' argument must be 'y' or 'n'", name)
 						}
-						hasVal = false
 					}
 				} else if !hasVal {
 					if i == len(args)-1 {
@@ -429,10 +431,12 @@ func (p *parser) parseEnv(environ []string) error {
 		r := &rawVal{src: SourceEnv, env: envName, spelled: key}
 		switch {
 		case o.typ == tBool:
-			switch value {
-			case "n":
+			switch {
+			case value == "n":
 				r.negate = true
-			case "y":
+			case value == "y":
+			case value == "prefer" && o.prefer:
+				r.vals = []string{value}
 			default:
 				return errs.New(errs.OptionInvalidValue,
 					"environment boolean option '%s' must be 'y' or 'n' (environment variable '%s')", key, envName)
@@ -730,10 +734,12 @@ func (p *parser) applyIni(ini *iniFile) error {
 				}
 				r.lines = []int{first.line}
 				if o.typ == tBool {
-					switch first.value {
-					case "n":
+					switch {
+					case first.value == "n":
 						r.negate = true
-					case "y":
+					case first.value == "y":
+					case first.value == "prefer" && o.prefer:
+						r.vals = []string{first.value}
 					default:
 						return errs.New(errs.OptionInvalidValue,
 							"boolean option '%s' must be 'y' or 'n' (file '%s' line %d)", key, first.file, first.line)
@@ -1018,6 +1024,13 @@ func convertValueWhere(v *optVal, vals []string, wf func(int) *where, cmd string
 			v.b = true
 		case "0", "n":
 			v.b = false
+		case "prefer":
+			if !o.prefer {
+				return bad(0, vals[0], "must be 'y' or 'n'")
+			}
+			v.b, v.s = true, "prefer"
+			v.disp = "prefer"
+			return nil
 		default:
 			return bad(0, vals[0], "must be 'y' or 'n'")
 		}

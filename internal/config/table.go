@@ -107,6 +107,7 @@ type optDef struct {
 	secure   bool // never on the command line, redacted in logs
 	redact   bool // redacted in logs and left out of CommandLineArgs (secure implies it)
 	negate   bool
+	prefer   bool // a boolean that also takes the value "prefer" (backup-standby, pgBackRest 2.52)
 	reset    bool
 	internal bool
 	beta     bool
@@ -464,8 +465,8 @@ func optionTable() []*optDef {
 			cmds: cmds("archive-push", "backup", "check"), roles: mainAsync,
 			dep:  &depend{option: "archive-check", values: []string{"1"}, dflt: "0", hasDflt: true},
 			desc: "Check the PostgreSQL archive_mode setting."},
-		{name: "backup-standby", sec: secGlobal, typ: tBool, dflt: "0", hasDflt: true, negate: true,
-			cmds: cmds("backup", "check"), roles: mainOnly, desc: "Backup from the standby cluster."},
+		{name: "backup-standby", sec: secGlobal, typ: tBool, dflt: "0", hasDflt: true, negate: true, prefer: true,
+			cmds: cmds("backup", "check"), roles: mainOnly, desc: "Backup from the standby cluster (y, n or prefer)."},
 		{name: "checksum-page", sec: secGlobal, typ: tBool, negate: true, cmds: cmds("backup"), roles: mainOnly,
 			desc: "Validate data page checksums (default: on when the cluster has checksums)."},
 		{name: "exclude", sec: secGlobal, typ: tList, cmds: cmds("backup"), roles: mainOnly,

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
 )
@@ -117,5 +119,27 @@ func ReadControl(pgPath string) (Control, error) {
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return Control{}, errs.Wrap(errs.FileRead, err, "unable to read '%s'", path)
 	}
-	return ParseControl(buf[:n])
+	c, err := ParseControl(buf[:n])
+	if err != nil && errs.CodeOf(err) == errs.VersionNotSupported {
+		return c, unknownVersion(pgPath, buf[:n])
+	}
+	return c, err
+}
+
+// unknownVersion explains a pg_control pgbr does not know: the version the
+// data directory says it is (PG_VERSION), the raw control and catalog
+// versions, and the versions pgbr supports.
+func unknownVersion(pgPath string, b []byte) error {
+	le := binary.LittleEndian
+	control, catalog := le.Uint32(b[8:]), le.Uint32(b[12:])
+	what := "an unknown PostgreSQL version"
+	if raw, err := os.ReadFile(filepath.Join(pgPath, "PG_VERSION")); err == nil {
+		pv := strings.TrimSpace(string(raw))
+		if len(pv) > 0 && len(pv) <= 8 {
+			what = "PostgreSQL " + strconv.Quote(pv)[1:len(strconv.Quote(pv))-1] + " (PG_VERSION)"
+		}
+	}
+	return errs.New(errs.VersionNotSupported,
+		"'%s' holds %s with pg_control version %d and catalog version %d, which pgbr does not support\nHINT: pgbr supports PostgreSQL %s.",
+		pgPath, what, control, catalog, SupportedList())
 }

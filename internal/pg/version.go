@@ -5,6 +5,7 @@ package pg
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
 )
@@ -50,8 +51,21 @@ func VersionByControl(control, catalog uint32) (Version, error) {
 		}
 	}
 	return Version{}, errs.New(errs.VersionNotSupported,
-		"unexpected control version = %d and catalog version = %d\nHINT: is this version of PostgreSQL supported?",
-		control, catalog)
+		"unexpected control version = %d and catalog version = %d\nHINT: is this version of PostgreSQL supported? pgbr supports PostgreSQL %s.",
+		control, catalog, SupportedList())
+}
+
+// SupportedList names the known versions for error messages:
+// "9.3, 9.4, …, 17, 18".
+func SupportedList() string {
+	var b strings.Builder
+	for i, v := range versions {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(v.Str)
+	}
+	return b.String()
 }
 
 // VersionByString finds a version by its string form ("9.6", "15").

@@ -30,6 +30,9 @@ type Options struct {
 type DB struct {
 	conn *pgx.Conn
 	opts Options
+	// versionNum is the server's server_version_num (e.g. 130023): the
+	// backup functions are named and called differently before 15.
+	versionNum int
 }
 
 // Settings are the server facts commands check.
@@ -76,6 +79,11 @@ func Connect(ctx context.Context, o Options, command string) (*DB, error) {
 	if _, err := conn.Exec(ctx, "set max_parallel_workers_per_gather = 0"); err != nil {
 		conn.Close(ctx)
 		return nil, errs.Wrap(errs.DbQuery, err, "unable to set session options")
+	}
+	const vsql = "select pg_catalog.current_setting('server_version_num')::int"
+	if err := conn.QueryRow(ctx, vsql).Scan(&d.versionNum); err != nil {
+		conn.Close(ctx)
+		return nil, qerr(err, vsql)
 	}
 	return d, nil
 }
@@ -163,13 +171,39 @@ func (d *DB) CurrentWalFile(ctx context.Context) (string, error) {
 	return s, nil
 }
 
-// BackupStart runs pg_backup_start (non-exclusive) and returns the start
-// LSN and its segment name.
+// VersionNum is the server's server_version_num.
+func (d *DB) VersionNum() int { return d.versionNum }
+
+// backupStartSQL is the non-exclusive backup start query: from 15 on
+// pg_backup_start(label, fast); before, pg_start_backup(label, fast, false)
+// where the third argument asks for a non-exclusive backup.
+func backupStartSQL(versionNum int, fast bool) string {
+	call := "pg_catalog.pg_backup_start($1::text, " + strconv.FormatBool(fast) + ")"
+	if versionNum < 150000 {
+		call = "pg_catalog.pg_start_backup($1::text, " + strconv.FormatBool(fast) + ", false)"
+	}
+	return "select lsn::text as lsn, pg_catalog.pg_walfile_name(lsn)::text as wal_segment_name from " + call + " as lsn"
+}
+
+// backupStopSQL is the non-exclusive backup stop query. Waiting for the
+// archive is off: the backup checks the repository itself. From 15 on
+// pg_backup_stop(wait_for_archive); before, pg_stop_backup(exclusive,
+// wait_for_archive), both returning lsn, labelfile and spcmapfile.
+func backupStopSQL(versionNum int) string {
+	call := "pg_catalog.pg_backup_stop(false)"
+	if versionNum < 150000 {
+		call = "pg_catalog.pg_stop_backup(false, false)"
+	}
+	return "select lsn::text as lsn, pg_catalog.pg_walfile_name(lsn)::text as wal_segment_name," +
+		" labelfile::text as backuplabel_file, spcmapfile::text as tablespacemap_file from " + call
+}
+
+// BackupStart starts a non-exclusive backup and returns the start LSN and
+// its segment name.
 func (d *DB) BackupStart(ctx context.Context, label string, fast bool) (lsn, segment string, err error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	sql := "select lsn::text as lsn, pg_catalog.pg_walfile_name(lsn)::text as wal_segment_name" +
-		" from pg_catalog.pg_backup_start($1, " + strconv.FormatBool(fast) + ") as lsn"
+	sql := backupStartSQL(d.versionNum, fast)
 	if err := d.conn.QueryRow(ctx, sql, label).Scan(&lsn, &segment); err != nil {
 		return "", "", qerr(err, sql)
 	}
@@ -184,19 +218,17 @@ type StopResult struct {
 	TablespaceMap string
 }
 
-// BackupStop runs pg_backup_stop(false).
+// BackupStop stops the non-exclusive backup started on this connection.
 func (d *DB) BackupStop(ctx context.Context) (StopResult, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	const sql = "select lsn::text as lsn, pg_catalog.pg_walfile_name(lsn)::text as wal_segment_name," +
-		" labelfile::text as backuplabel_file, spcmapfile::text as tablespacemap_file" +
-		" from pg_catalog.pg_backup_stop(false)"
+	sql := backupStopSQL(d.versionNum)
 	var r StopResult
 	var spc *string
 	if err := d.conn.QueryRow(ctx, sql).Scan(&r.LSN, &r.Segment, &r.BackupLabel, &spc); err != nil {
 		return r, qerr(err, sql)
 	}
-	if spc != nil {
+	if spc != nil && strings.TrimSpace(*spc) != "" {
 		r.TablespaceMap = *spc
 	}
 	return r, nil
