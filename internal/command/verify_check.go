@@ -131,7 +131,7 @@ func (v *verifier) checkBackupWal() {
 			}
 			prev = seg
 			switch {
-			case ar == nil || !ar.present[seg]:
+			case ar == nil || !ar.present[seg] || ar.bad[seg] == verifyMissing:
 				br.missingWal = addSpan(br.missingWal, seg, next)
 				v.errorTotal++
 			case ar.bad[seg] != verifyOK:
