@@ -592,9 +592,11 @@ func (v *verifier) verifyBackup(label string, inProgress bool, aInfo *repo.Archi
 			j.path = v.backupDir() + "/" + fileLabel + "/bundle/" + strconv.FormatUint(f.BundleID, 10)
 			j.bundled, j.offset, j.limit = true, int64(f.BundleOffset), int64(f.RepoSize)
 		}
-		if f.BlockIncrMap != 0 {
-			// Block incremental: the stored bytes are a block map and
-			// blocks, not one stream; only their checksum can be compared.
+		if f.RepoChecksum != "" && (f.BlockIncrMap != 0 || (m.Backup.BundleRaw && f.BundleID != 0)) {
+			// Block incremental (a block map and blocks, not one stream)
+			// or raw bundled files of pgBackRest 2.46+ (compressed and
+			// encrypted without headers, which pgbr does not read yet):
+			// only the stored bytes' checksum can be compared.
 			j.ct, j.checksum, j.size = filter.None, f.RepoChecksum, int64(f.RepoSize)
 		} else {
 			// End to end: the stored bytes (when the manifest has their
