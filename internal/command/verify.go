@@ -188,6 +188,7 @@ type backupResult struct {
 	totalValid    int
 	invalid       []verifyInvalid
 	invalidByName map[string]verifyCode
+	manifestErr   error // why neither manifest nor copy is usable
 
 	// WAL the backup needs to be consistent (archive start to stop in
 	// archiveID); walCheck is false when it need not be in the archive.
@@ -628,7 +629,8 @@ func (v *verifier) manifest(br *backupResult, inProgress bool, aInfo *repo.Archi
 		m, err = repo.ParseManifest(b)
 		return err
 	}
-	sum, code := v.loadInfo(path, v.manifestPass, parse)
+	sum, _, err := v.loadInfoErr(path, v.manifestPass, parse)
+	code := errs.CodeOf(err)
 	if code == 0 {
 		if sumCopy, codeCopy := v.loadInfo(path+repo.CopyExt, v.manifestPass, nil); codeCopy == 0 && sumCopy != sum {
 			e.Log.Detailf("backup '%s' manifest.copy does not match manifest", br.label)
@@ -639,6 +641,7 @@ func (v *verifier) manifest(br *backupResult, inProgress bool, aInfo *repo.Archi
 			e.Log.Detailf("%s/backup.manifest is missing or unusable, using copy", br.label)
 		} else {
 			m = nil // a partial parse of the copy
+			br.manifestErr = err
 			if code == errs.FileMissing && codeCopy == errs.FileMissing {
 				br.status = backupMissingManifest
 				e.Log.Detailf("manifest missing for '%s' - backup may have expired", br.label)
@@ -679,22 +682,20 @@ func (v *verifier) manifest(br *backupResult, inProgress bool, aInfo *repo.Archi
 // when parse is given, parses it. It returns the SHA-1 of the plain text,
 // or the code of the failure (logged at detail level).
 func (v *verifier) loadInfo(path, pass string, parse func([]byte) error) (string, errs.Code) {
-	sum, err := v.loadInfoErr(path, pass, parse)
+	sum, _, err := v.loadInfoErr(path, pass, parse)
 	return sum, errs.CodeOf(err)
 }
 
-// loadInfoErr is loadInfo returning the failure itself. A storage failure
-// other than a missing file is also remembered in repoErr.
-func (v *verifier) loadInfoErr(path, pass string, parse func([]byte) error) (string, error) {
+// loadInfoErr is loadInfo returning the failure itself, and whether it is
+// a failure of the storage (not a missing file, not the content).
+func (v *verifier) loadInfoErr(path, pass string, parse func([]byte) error) (sum string, unreadable bool, err error) {
 	data, err := storage.ReadAll(v.e.Ctx, v.st, path)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			err = errs.New(errs.FileMissing, "unable to open missing file '%s' for read", v.st.Full(path))
 		} else {
 			err = storageErr(errs.FileRead, err)
-			if v.repoErr == nil {
-				v.repoErr = err
-			}
+			unreadable = true
 		}
 	}
 	if err == nil && pass != "" {
@@ -712,10 +713,10 @@ func (v *verifier) loadInfoErr(path, pass string, parse func([]byte) error) (str
 		if errs.CodeOf(err) == errs.Unknown {
 			err = errs.Wrap(errs.Format, err, "unable to load '%s'", v.st.Full(path))
 		}
-		return "", err
+		return "", unreadable, err
 	}
-	sum := sha1.Sum(data)
-	return hex.EncodeToString(sum[:]), nil
+	h := sha1.Sum(data)
+	return hex.EncodeToString(h[:]), false, nil
 }
 
 // backupInfo loads backup.info, else its copy (nil and the main file's
@@ -752,19 +753,28 @@ func (v *verifier) archiveInfo() (*repo.ArchiveInfo, error) {
 
 // infoPair loads an info file with parse, else its copy; when the main file
 // is usable the copy is only compared with it. It returns the main file's
-// failure when the copy is not usable either.
+// failure when the copy is not usable either; when that is because the
+// storage refused to read them, the failure is also kept in repoErr.
 func (v *verifier) infoPair(path, name string, parse func([]byte) error) error {
-	sum, err := v.loadInfoErr(path, v.r.CipherPass, parse)
+	sum, unreadable, err := v.loadInfoErr(path, v.r.CipherPass, parse)
 	if err == nil {
 		if sumCopy, codeCopy := v.loadInfo(path+repo.CopyExt, v.r.CipherPass, nil); codeCopy == 0 && sumCopy != sum {
 			v.e.Log.Detailf("%s.copy does not match %s", name, name)
 		}
 		return nil
 	}
-	if _, errCopy := v.loadInfoErr(path+repo.CopyExt, v.r.CipherPass, parse); errCopy != nil {
-		return err
+	_, unreadableCopy, errCopy := v.loadInfoErr(path+repo.CopyExt, v.r.CipherPass, parse)
+	if errCopy == nil {
+		return nil
 	}
-	return nil
+	if v.repoErr == nil {
+		if unreadable {
+			v.repoErr = err
+		} else if unreadableCopy {
+			v.repoErr = errCopy
+		}
+	}
+	return err
 }
 
 // verifyPgHistory checks that archive.info and backup.info describe the

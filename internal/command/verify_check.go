@@ -193,7 +193,9 @@ func (v *verifier) warnSummary() {
 		if len(br.missingWal) > 0 {
 			why = append(why, "WAL "+spanList(br.missingWal)+" missing")
 		}
-		if br.totalManifest == 0 && len(why) == 0 {
+		if br.manifestErr != nil {
+			why = append(why, "its manifest is unusable: "+br.manifestErr.Error())
+		} else if br.totalManifest == 0 && len(why) == 0 {
 			why = append(why, "its manifest is unusable")
 		}
 		lg.Warnf("backup '%s' is not valid: %s", br.label, strings.Join(why, ", "))
