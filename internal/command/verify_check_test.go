@@ -278,3 +278,34 @@ func TestVerifyUnreadableRepo(t *testing.T) {
 		t.Errorf("log:\n%s", out.String())
 	}
 }
+
+// A storage failure reading a copy whose main file is fine does not make
+// the repository unreadable: a missing archive.info is then reported as
+// such. A backup.info that is unreadable along with its copy is.
+func TestVerifyUnreadableInfoCopy(t *testing.T) {
+	dir := t.TempDir()
+	st := posix.New(dir)
+	db := repo.BackupDB{ID: 1, Version: "15", SystemID: 7000000000000000001, CatalogVersion: 202209061, ControlVersion: 1300}
+	bi := &repo.BackupInfo{BackrestVersion: "2.45", DB: db, History: []repo.BackupHistory{db}}
+	if err := repo.SaveBackupInfo(context.Background(), st, "main", bi, ""); err != nil {
+		t.Fatal(err)
+	}
+	// A directory where the copy should be: reading it fails (EISDIR).
+	copyPath := filepath.Join(dir, "backup/main/backup.info.copy")
+	os.Remove(copyPath)
+	os.Mkdir(copyPath, 0o700)
+	v, out := testVerifier(t, dir)
+	res, err := v.run()
+	if err != nil || !strings.Contains(res, "status: error\n  No usable archive.info file") || strings.Contains(res, "backup.info") {
+		t.Errorf("unreadable copy: %v\n%s\n%s", err, res, out.String())
+	}
+	main := filepath.Join(dir, "backup/main/backup.info")
+	os.Remove(main)
+	os.Mkdir(main, 0o700)
+	v, _ = testVerifier(t, dir)
+	_, err = v.run()
+	if errs.CodeOf(err) != errs.FileRead || !strings.Contains(fmtErr(err), "unable to read the repository '"+dir+"'") ||
+		!strings.Contains(fmtErr(err), main) {
+		t.Errorf("unreadable backup.info and copy: %v", err)
+	}
+}
