@@ -305,3 +305,46 @@ func TestVerifyEncryptedBundleContent(t *testing.T) {
 		t.Fatalf("verify of a changed file in an encrypted bundle: exit %d\n%s", code, out)
 	}
 }
+
+// TestVerifyS3Unreadable: verify of an S3 repository it may not read (a
+// wrong key secret, a missing bucket) fails with S3's answer instead of
+// reporting "No usable backup.info file"; an empty bucket it can read is
+// a repository without a stanza.
+func TestVerifyS3Unreadable(t *testing.T) {
+	t.Parallel()
+	m := testenv.StartMinIO(t)
+	e := testenv.NewEnv(t, testenv.EnvOptions{NoStart: true})
+	// conf writes the S3 options with some replaced.
+	conf := func(opts ...string) {
+		e.Global = nil
+		for _, g := range s3Global(m, m.Port) {
+			for _, o := range opts {
+				if strings.HasPrefix(o, g[:strings.IndexByte(g, '=')+1]) {
+					g = o
+				}
+			}
+			e.Global = append(e.Global, g)
+		}
+		e.WriteConf()
+		defaultConsoleLevel(t, e)
+	}
+	conf("repo1-s3-key-secret=not-the-secret")
+	out, code := e.Run("verify")
+	t.Logf("wrong secret: exit %d\n%s", code, out)
+	if code != 105 || !strings.Contains(out, "unable to read the repository 's3://") || !strings.Contains(out, "SignatureDoesNotMatch") ||
+		strings.Contains(out, "No usable") || strings.Contains(out, "not-the-secret") {
+		t.Errorf("verify with a wrong key secret: exit %d\n%s", code, out)
+	}
+	conf("repo1-s3-bucket=no-such-bucket")
+	out, code = e.Run("verify")
+	t.Logf("missing bucket: exit %d\n%s", code, out)
+	if code != 103 || !strings.Contains(out, "unable to read the repository 's3://") || !strings.Contains(out, "bucket 'no-such-bucket' does not exist") {
+		t.Errorf("verify of a missing bucket: exit %d\n%s", code, out)
+	}
+	conf()
+	out, code = e.Run("verify")
+	t.Logf("empty bucket: exit %d\n%s", code, out)
+	if code != 28 || !strings.Contains(out, "WARN: no usable backup.info file (nor copy): unable to open missing file") {
+		t.Errorf("verify of an empty bucket: exit %d\n%s", code, out)
+	}
+}
