@@ -177,13 +177,13 @@ func (v *verifier) warnSummary() {
 	}
 	for _, br := range v.backups {
 		switch br.status {
-		case backupValid, backupInProgress:
-			continue
-		case backupDirMissing:
-			lg.Warnf("backup '%s' is not valid: its directory is missing", br.label)
+		case backupValid, backupInProgress, backupDirMissing:
+			// A missing directory was logged when found.
 			continue
 		case backupMissingManifest:
-			lg.Warnf("backup '%s' is not valid: its manifest is missing", br.label)
+			if !v.listed(br.label) { // else logged when found
+				lg.Warnf("backup '%s' is not valid: its manifest is missing (an expired backup not yet removed?)", br.label)
+			}
 			continue
 		}
 		var why []string
