@@ -259,6 +259,17 @@ func TestVerifyProblemsShown(t *testing.T) {
 			!strings.Contains(out, "not a directory") || strings.Contains(out, "No usable") {
 			t.Errorf("verify of an unreadable repository: exit %d\n%s", code, out)
 		}
+		// Permission denied (pgbr runs as postgres, not root).
+		if err := os.Chmod(e.Repo, 0); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Chmod(e.Repo, 0o750)
+		out, code = e.Run("verify")
+		t.Logf("repository without permission: exit %d\n%s", code, out)
+		if code == 0 || code == 28 || !strings.Contains(out, "unable to read the repository '"+e.Repo+"'") ||
+			!strings.Contains(out, "permission denied") || strings.Contains(out, "No usable") {
+			t.Errorf("verify of a repository without permission: exit %d\n%s", code, out)
+		}
 	})
 }
 
