@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 	"github.com/pgbr-dev/pgbr/internal/storage/posix"
 	"github.com/pgbr-dev/pgbr/internal/testenv"
@@ -19,19 +18,12 @@ const bundleLimit = 64 * 1024
 
 var bundleGlobal = []string{"repo1-bundle=y", "repo1-bundle-size=1MiB", fmt.Sprintf("repo1-bundle-limit=%d", bundleLimit)}
 
-// testCipher lets the tests read encrypted info files and manifests.
-type testCipher struct{}
-
-func (testCipher) Encrypt(p []byte, pass string) ([]byte, error) { return filter.EncryptBytes(p, pass) }
-func (testCipher) Decrypt(d []byte, pass string) ([]byte, error) { return filter.DecryptBytes(d, pass) }
-
 func loadManifest(t *testing.T, e *testenv.Env, label, cipherPass string) *repo.Manifest {
 	t.Helper()
 	ctx := context.Background()
 	st := posix.New(e.Repo)
 	pass := ""
 	if cipherPass != "" {
-		repo.DefaultCipher = testCipher{}
 		bi, err := repo.LoadBackupInfo(ctx, st, e.Stanza, cipherPass)
 		if err != nil {
 			t.Fatal(err)

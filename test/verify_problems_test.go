@@ -60,7 +60,6 @@ func fixRepoChecksum(t *testing.T, e *testenv.Env, label, name, cipherPass strin
 	st := posix.New(e.Repo)
 	pass := ""
 	if cipherPass != "" {
-		repo.DefaultCipher = testCipher{}
 		bi, err := repo.LoadBackupInfo(ctx, st, e.Stanza, cipherPass)
 		if err != nil {
 			t.Fatal(err)

@@ -14,18 +14,6 @@ import (
 	"github.com/pgbr-dev/pgbr/internal/repo"
 )
 
-// cipher adapts internal/filter's OpenSSL cipher to repo's hook.
-type cipher struct{}
-
-func (cipher) Encrypt(plain []byte, pass string) ([]byte, error) {
-	return filter.EncryptBytes(plain, pass)
-}
-func (cipher) Decrypt(data []byte, pass string) ([]byte, error) {
-	return filter.DecryptBytes(data, pass)
-}
-
-func init() { repo.DefaultCipher = cipher{} }
-
 // compressSettings returns compress-type and level (the type's default
 // level unless compress-level is set).
 func (e *Env) compressSettings() (filter.CompressType, int, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/pgbr-dev/pgbr/internal/filter"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,8 +39,6 @@ func interopRepo(t *testing.T, repoPass string) (dir, conf string, bi *BackupInf
 
 	archiveSub, backupSub, setSub := "", "", ""
 	if repoPass != "" {
-		DefaultCipher = filterCipher{}
-		t.Cleanup(func() { DefaultCipher = nil })
 		archiveSub, backupSub, setSub = "archive-sub-pass", "backup-sub-pass", "set-sub-pass"
 		full.CipherPass, incr.CipherPass = setSub, setSub
 	}
@@ -196,8 +195,6 @@ func TestInteropReadPgBackRest(t *testing.T) {
 			pass := ""
 			if enc {
 				pass = "interop-pass"
-				DefaultCipher = filterCipher{}
-				t.Cleanup(func() { DefaultCipher = nil })
 			}
 			st := posix.New(repoDir)
 			ctx := context.Background()
@@ -208,7 +205,7 @@ func TestInteropReadPgBackRest(t *testing.T) {
 					t.Fatal(err)
 				}
 				if pass != "" {
-					if raw, err = DefaultCipher.Decrypt(raw, pass); err != nil {
+					if raw, err = filter.DecryptBytes(raw, pass); err != nil {
 						t.Fatalf("%s: %v", path, err)
 					}
 				}

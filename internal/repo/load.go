@@ -6,20 +6,9 @@ import (
 	"io"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/storage"
 )
-
-// Cipher encrypts and decrypts whole info files (OpenSSL aes-256-cbc,
-// format spec §5). internal/filter provides the implementation and sets
-// DefaultCipher; this package only needs the hook.
-type Cipher interface {
-	Encrypt(plain []byte, pass string) ([]byte, error)
-	Decrypt(data []byte, pass string) ([]byte, error)
-}
-
-// DefaultCipher is used for every info file when a passphrase is given.
-// It is set once at program start (see internal/filter).
-var DefaultCipher Cipher
 
 // CopyExt is the extension of the second copy of every info file.
 const CopyExt = ".copy"
@@ -73,10 +62,9 @@ func readFile(ctx context.Context, st storage.Storage, path, cipherPass string) 
 	if cipherPass == "" {
 		return data, nil
 	}
-	if DefaultCipher == nil {
-		return nil, errs.New(errs.Crypto, "unable to decrypt '%s': no cipher is configured", st.Full(path))
-	}
-	plain, err := DefaultCipher.Decrypt(data, cipherPass)
+	// Info files and manifests are whole OpenSSL aes-256-cbc files (format
+	// spec §5).
+	plain, err := filter.DecryptBytes(data, cipherPass)
 	if err != nil {
 		if errs.CodeOf(err) == errs.Crypto {
 			return nil, err
@@ -199,10 +187,7 @@ func encrypt(data []byte, cipherPass string) ([]byte, error) {
 	if cipherPass == "" {
 		return data, nil
 	}
-	if DefaultCipher == nil {
-		return nil, errs.New(errs.Crypto, "unable to encrypt: no cipher is configured")
-	}
-	out, err := DefaultCipher.Encrypt(data, cipherPass)
+	out, err := filter.EncryptBytes(data, cipherPass)
 	if err != nil && errs.CodeOf(err) == errs.Unknown {
 		err = errs.Wrap(errs.Crypto, err, "unable to encrypt")
 	}

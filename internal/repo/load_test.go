@@ -11,25 +11,9 @@ import (
 	"time"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
-	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/storage"
 	"github.com/pgbr-dev/pgbr/internal/storage/posix"
 )
-
-type filterCipher struct{}
-
-func (filterCipher) Encrypt(p []byte, pass string) ([]byte, error) {
-	return filter.EncryptBytes(p, pass)
-}
-func (filterCipher) Decrypt(d []byte, pass string) ([]byte, error) {
-	return filter.DecryptBytes(d, pass)
-}
-
-func setCipher(t *testing.T) {
-	old := DefaultCipher
-	DefaultCipher = filterCipher{}
-	t.Cleanup(func() { DefaultCipher = old })
-}
 
 func newStore(t *testing.T) (*posix.Storage, string) {
 	dir := t.TempDir()
@@ -126,7 +110,6 @@ func TestLoadFallbackAndCodes(t *testing.T) {
 }
 
 func TestSaveLoadEncrypted(t *testing.T) {
-	setCipher(t)
 	st, dir := newStore(t)
 	ctx := context.Background()
 	pass := "repo-pass"
@@ -192,7 +175,6 @@ func TestSaveManifest(t *testing.T) {
 		t.Fatal("manifest bytes differ")
 	}
 
-	setCipher(t)
 	if err := SaveManifest(ctx, st, "s", m, "sub"); err != nil {
 		t.Fatal(err)
 	}
