@@ -218,6 +218,9 @@ func (rr *restoreRun) run() error {
 		typ = "none"
 	}
 	mode, uid, gid := rr.pathAttrs(repo.TargetPgData)
+	if !rr.root {
+		uid, gid = -1, -1 // only root gives files away
+	}
 	rs := recoverySettings{Type: typ, Target: e.Cfg.String("target"), TargetAction: e.Cfg.String("target-action"),
 		TargetExcl: e.Cfg.Bool("target-exclusive"), TargetTimeline: e.Cfg.String("target-timeline"),
 		RestoreCommand: rr.restoreCommand(), ArchiveModeOff: e.Cfg.String("archive-mode") == "off",
@@ -507,14 +510,21 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 	return total, len(jobs) + 1, nil
 }
 
-// fileMatches reports whether rel (a regular file, fi from Lstat) already
-// holds the file (delta/force).
-func (rr *restoreRun) fileMatches(f *repo.ManifestFile, root *local.Root, rel string, fi os.FileInfo) bool {
+// openIfMatches opens rel (a regular file, fi from Lstat) when it already
+// holds the file (delta/force); nil when it does not.
+func (rr *restoreRun) openIfMatches(f *repo.ManifestFile, root *local.Root, rel string, fi os.FileInfo) *os.File {
 	if rr.force && !rr.delta {
-		return uint64(fi.Size()) == f.Size && fi.ModTime().Unix() == f.Timestamp && f.Timestamp < rr.m.Backup.TimestampCopyStart
+		if uint64(fi.Size()) != f.Size || fi.ModTime().Unix() != f.Timestamp || f.Timestamp >= rr.m.Backup.TimestampCopyStart {
+			return nil
+		}
+		in, err := root.OpenFile(rel, os.O_RDONLY, 0)
+		if err != nil {
+			return nil
+		}
+		return in
 	}
 	if uint64(fi.Size()) < f.Size {
-		return false
+		return nil
 	}
 	flag := os.O_RDONLY
 	if uint64(fi.Size()) > f.Size {
@@ -522,22 +532,37 @@ func (rr *restoreRun) fileMatches(f *repo.ManifestFile, root *local.Root, rel st
 	}
 	in, err := root.OpenFile(rel, flag, 0)
 	if err != nil {
-		return false
-	}
-	defer in.Close()
-	if st, err := in.Stat(); err != nil || !st.Mode().IsRegular() {
-		return false
+		return nil
 	}
 	if uint64(fi.Size()) > f.Size {
 		if err := in.Truncate(int64(f.Size)); err != nil {
-			return false
+			in.Close()
+			return nil
 		}
 	}
 	h := sha1.New()
-	if _, err := io.Copy(h, in); err != nil {
-		return false
+	if _, err := io.Copy(h, in); err != nil || hex.EncodeToString(h.Sum(nil)) != f.EffectiveChecksum() {
+		in.Close()
+		return nil
 	}
-	return hex.EncodeToString(h.Sum(nil)) == f.EffectiveChecksum()
+	return in
+}
+
+// setAttrs gives an open restored file the manifest's mode, owner (as
+// root) and modification time, through the descriptor.
+func (rr *restoreRun) setAttrs(out *os.File, dest string, mode uint32, uid, gid int, t time.Time) error {
+	if err := out.Chmod(os.FileMode(mode)); err != nil {
+		return errs.Wrap(errs.FileMode, err, "unable to set mode for '%s'", dest)
+	}
+	if rr.root {
+		if err := out.Chown(uid, gid); err != nil {
+			return errs.Wrap(errs.FileOwner, err, "unable to set ownership for '%s'", dest)
+		}
+	}
+	if err := local.SetTimes(out, t, t); err != nil {
+		return errs.Wrap(errs.FileInfo, err, "unable to set time for '%s'", dest)
+	}
+	return nil
 }
 
 // restoreFile writes one file from the repository into root (at rel) and
@@ -553,16 +578,12 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel st
 	t := time.Unix(f.Timestamp, 0)
 	if rr.delta || rr.force {
 		if fi, err := root.Lstat(rel); err == nil {
-			if fi.Mode().IsRegular() && rr.fileMatches(f, root, rel, fi) {
-				if err := root.Chmod(rel, os.FileMode(mode)); err != nil {
-					return errs.Wrap(errs.FileMode, err, "unable to set mode for '%s'", dest)
+			if fi.Mode().IsRegular() {
+				if in := rr.openIfMatches(f, root, rel, fi); in != nil {
+					err := rr.setAttrs(in, dest, mode, uid, gid, t)
+					in.Close()
+					return err
 				}
-				if rr.root {
-					if err := root.Lchown(rel, uid, gid); err != nil {
-						return errs.Wrap(errs.FileOwner, err, "unable to set ownership for '%s'", dest)
-					}
-				}
-				return root.Chtimes(rel, t, t)
 			}
 			if err := root.RemoveAll(rel); err != nil {
 				return errs.Wrap(errs.FileRemove, err, "unable to remove '%s'", dest)
@@ -597,13 +618,8 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel st
 			return fail(err)
 		}
 	}
-	if err := out.Chmod(os.FileMode(mode)); err != nil {
-		return fail(errs.Wrap(errs.FileMode, err, "unable to set mode for '%s'", dest))
-	}
-	if rr.root {
-		if err := out.Chown(uid, gid); err != nil {
-			return fail(errs.Wrap(errs.FileOwner, err, "unable to set ownership for '%s'", dest))
-		}
+	if err := rr.setAttrs(out, dest, mode, uid, gid, t); err != nil {
+		return fail(err)
 	}
 	if sync {
 		if err := out.Sync(); err != nil {
@@ -613,7 +629,7 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel st
 	if err := out.Close(); err != nil {
 		return errs.Wrap(errs.FileClose, err, "unable to close '%s'", dest)
 	}
-	return root.Chtimes(rel, t, t)
+	return nil
 }
 
 // copyFromRepo streams a file's stored bytes through decryption and

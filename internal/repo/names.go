@@ -132,7 +132,7 @@ func checkTarget(t *ManifestTarget) error {
 	if why := checkRel(t.Name); why != "" {
 		return nameErr(sec, t.Name, why)
 	}
-	if strings.ContainsRune(t.Path, 0) || t.Path == "" {
+	if strings.ContainsRune(t.Path, 0) {
 		return nameErr(sec, t.Name, "invalid path '"+shortLine(t.Path)+"'")
 	}
 	switch {

@@ -19,6 +19,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrName is returned for a name that is absolute or has an empty, "." or
@@ -213,7 +216,24 @@ func (r *Root) ReadDir(name string) ([]fs.DirEntry, error) {
 			return err
 		}
 		defer f.Close()
-		ents, err = f.ReadDir(-1)
+		// A directory opened in an os.Root lstats every entry to report
+		// its type; the entry types from the kernel are enough here, so
+		// list a duplicate descriptor opened as a plain file.
+		c, err := f.SyscallConn()
+		if err != nil {
+			return err
+		}
+		dup := -1
+		var derr error
+		if err := c.Control(func(fd uintptr) { dup, derr = unix.Dup(int(fd)) }); err != nil {
+			return err
+		}
+		if derr != nil {
+			return derr
+		}
+		plain := os.NewFile(uintptr(dup), r.Full(name))
+		defer plain.Close()
+		ents, err = plain.ReadDir(-1)
 		return err
 	})
 	return ents, err
@@ -324,4 +344,28 @@ func (r *Root) SyncDir(name string) error {
 		defer f.Close()
 		return f.Sync()
 	})
+}
+
+// SetTimes sets the access and modification times of an open file (one
+// utimensat on the descriptor, no path lookup).
+func SetTimes(f *os.File, atime, mtime time.Time) error {
+	ts := [2]unix.Timespec{unix.NsecToTimespec(atime.UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
+	c, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		// utimensat(fd, NULL, times, 0) changes the file fd refers to.
+		_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, fd, 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+		if e != 0 {
+			serr = e
+		}
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return &fs.PathError{Op: "utimensat", Path: f.Name(), Err: serr}
+	}
+	return nil
 }
