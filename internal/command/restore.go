@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
@@ -166,7 +165,9 @@ func (rr *restoreRun) run() error {
 		return errs.Wrap(errs.PathCreate, err, "unable to create path '%s'", rr.pgData)
 	}
 	// An interrupted restore must never start: pg_control goes first.
-	os.Remove(filepath.Join(rr.pgData, "global", "pg_control"))
+	if err := os.Remove(filepath.Join(rr.pgData, "global", "pg_control")); err != nil && !os.IsNotExist(err) {
+		return errs.Wrap(errs.FileRemove, err, "unable to remove '%s'", filepath.Join(rr.pgData, "global", "pg_control"))
+	}
 	if rr.delta || rr.force {
 		if err := rr.clean(); err != nil {
 			return err
@@ -206,13 +207,8 @@ func (rr *restoreRun) run() error {
 		return err
 	}
 	// Everything restored must be on disk before pg_control appears.
-	if err := syncfs(rr.pgData); err != nil {
+	if err := rr.syncTargets(); err != nil {
 		return err
-	}
-	for name, dir := range rr.targets {
-		if name != repo.TargetPgData {
-			syncfs(dir)
-		}
 	}
 	if err := rr.restoreControl(); err != nil {
 		return err
@@ -220,7 +216,9 @@ func (rr *restoreRun) run() error {
 	if err := os.Remove(filepath.Join(rr.pgData, repo.ManifestName)); err != nil {
 		return errs.Wrap(errs.FileRemove, err, "unable to remove backup.manifest")
 	}
-	syncDirPath(rr.pgData)
+	if err := syncDirPath(rr.pgData); err != nil {
+		return err
+	}
 	e.Log.Infof("restore size = %s, file total = %d", sizeFormat(size), count)
 	return nil
 }
@@ -608,7 +606,9 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, dest string, buf []byte,
 		return errs.Wrap(errs.Format, err, "invalid mode for '%s'", f.Name)
 	}
 	setAttrs := func(p string) error {
-		os.Chmod(p, os.FileMode(mode))
+		if err := os.Chmod(p, os.FileMode(mode)); err != nil {
+			return errs.Wrap(errs.FileMode, err, "unable to set mode for '%s'", p)
+		}
 		if rr.root {
 			if err := os.Lchown(p, rr.uid(f.User), rr.gid(f.Group)); err != nil {
 				return errs.Wrap(errs.FileOwner, err, "unable to set ownership for '%s'", p)
@@ -640,7 +640,7 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, dest string, buf []byte,
 		}
 	}
 	if sync {
-		if err := out.Sync(); err != nil {
+		if err := fileSync(out); err != nil {
 			out.Close()
 			return errs.Wrap(errs.FileSync, err, "unable to sync '%s'", dest)
 		}
@@ -748,7 +748,7 @@ func syncfs(path string) error {
 		return errs.Wrap(errs.PathSync, err, "unable to open '%s' for sync", path)
 	}
 	defer f.Close()
-	if err := unix.Syncfs(int(f.Fd())); err != nil {
+	if err := fsSync(int(f.Fd())); err != nil {
 		return errs.Wrap(errs.PathSync, err, "unable to sync filesystem of '%s'", path)
 	}
 	return nil
@@ -760,7 +760,7 @@ func syncDirPath(dir string) error {
 		return errs.Wrap(errs.PathSync, err, "unable to open path '%s' for sync", dir)
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := fileSync(d); err != nil {
 		return errs.Wrap(errs.PathSync, err, "unable to sync path '%s'", dir)
 	}
 	return nil
