@@ -31,7 +31,7 @@ const (
 	OpWrite      Op = "write"  // every Write of a writer from Create
 	OpCommit     Op = "commit" // Writer.Commit
 	OpList       Op = "list"
-	OpStat       Op = "stat" // Stat and Exists
+	OpStat       Op = "stat"   // Stat and Exists
 	OpRemove     Op = "remove" // Remove and RemoveAll
 	OpPathCreate Op = "pathcreate"
 	OpSymlink    Op = "symlink"
@@ -218,7 +218,7 @@ func (s *Storage) check(op Op, path string) *Error {
 	return e
 }
 
-func (s *Storage) Root() string           { return s.inner.Root() }
+func (s *Storage) Root() string            { return s.inner.Root() }
 func (s *Storage) Full(path string) string { return s.inner.Full(path) }
 
 func (s *Storage) Open(ctx context.Context, path string) (io.ReadCloser, error) {
