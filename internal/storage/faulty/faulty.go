@@ -94,7 +94,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("%s '%s': %v (%s fault on call %d)", e.Op, e.Path, e.Err, e.Kind, e.N)
+	return fmt.Sprintf("%s '%s': %v (injected %s fault, call %d)", e.Op, e.Path, e.Err, e.Kind, e.N)
 }
 
 // Unwrap gives both the cause and ErrInjected to errors.Is.
