@@ -473,9 +473,13 @@ func (rr *restoreRun) createPaths() error {
 		if err := os.MkdirAll(d, os.FileMode(mode)); err != nil {
 			return errs.Wrap(errs.PathCreate, err, "unable to create path '%s'", d)
 		}
-		os.Chmod(d, os.FileMode(mode))
+		if err := os.Chmod(d, os.FileMode(mode)); err != nil {
+			return errs.Wrap(errs.PathCreate, err, "unable to set mode for '%s'", d)
+		}
 		if rr.root {
-			os.Lchown(d, uid, gid)
+			if err := os.Lchown(d, uid, gid); err != nil {
+				return errs.Wrap(errs.FileOwner, err, "unable to set ownership for '%s'", d)
+			}
 		}
 	}
 	for _, l := range rr.m.Links {
@@ -488,12 +492,16 @@ func (rr *restoreRun) createPaths() error {
 		if cur, err := os.Readlink(link); err == nil && cur == dest {
 			continue
 		}
-		os.Remove(link)
+		if err := os.Remove(link); err != nil && !os.IsNotExist(err) {
+			return errs.Wrap(errs.FileRemove, err, "unable to replace '%s' with a link", link)
+		}
 		if err := os.Symlink(dest, link); err != nil {
 			return errs.Wrap(errs.FileOpen, err, "unable to create symlink '%s' to '%s'", link, dest)
 		}
 		if rr.root {
-			os.Lchown(link, rr.uid(l.User), rr.gid(l.Group))
+			if err := os.Lchown(link, rr.uid(l.User), rr.gid(l.Group)); err != nil {
+				return errs.Wrap(errs.FileOwner, err, "unable to set ownership for '%s'", link)
+			}
 		}
 	}
 	return nil
@@ -871,7 +879,9 @@ func (rr *restoreRun) createLinks() error {
 			return errs.Wrap(errs.PathCreate, err, "unable to create link destination '%s'", dest)
 		}
 		if rr.root {
-			os.Lchown(dest, uid, gid)
+			if err := os.Lchown(dest, uid, gid); err != nil {
+				return errs.Wrap(errs.FileOwner, err, "unable to set ownership for '%s'", dest)
+			}
 		}
 		link := rr.destPath(l.Name)
 		if cur, err := os.Readlink(link); err == nil && cur == dest {
@@ -884,7 +894,9 @@ func (rr *restoreRun) createLinks() error {
 			return errs.Wrap(errs.FileOpen, err, "unable to create symlink '%s' to '%s'", link, dest)
 		}
 		if rr.root {
-			os.Lchown(link, rr.uid(l.User), rr.gid(l.Group))
+			if err := os.Lchown(link, rr.uid(l.User), rr.gid(l.Group)); err != nil {
+				return errs.Wrap(errs.FileOwner, err, "unable to set ownership for '%s'", link)
+			}
 		}
 	}
 	for k := range maps {
