@@ -26,9 +26,12 @@ import (
 // verify passes, info agrees with pgBackRest 2.45 and with the backup
 // directories, and a restore has the source data.
 
+// faultPoint is a fault tried at each nth of steps (in order, stopping at
+// the first not reached); op "spec" runs the schedule in kind once instead
+// (seeded probabilities, slow calls).
 type faultPoint struct {
 	op, kind string
-	steps    []int // nth values tried in order; stop at the first not reached
+	steps    []int
 }
 
 type faultTally struct {
@@ -135,11 +138,17 @@ func (f *faultRunner) noTemp(what string) {
 // succeed. before prepares each run.
 func (f *faultRunner) loop(cmd, stanza string, points []faultPoint, before func(), args func() []string, rerun func(out string, code int)) {
 	for _, p := range points {
-		for _, n := range p.steps {
+		specs := []string{p.kind}
+		if p.op != "spec" {
+			specs = nil
+			for _, n := range p.steps {
+				specs = append(specs, fmt.Sprintf("op=%s,nth=%d,err=%s", p.op, n, p.kind))
+			}
+		}
+		for _, spec := range specs {
 			if before != nil {
 				before()
 			}
-			spec := fmt.Sprintf("op=%s,nth=%d,err=%s", p.op, n, p.kind)
 			t0 := time.Now()
 			out, code, inj := f.run(stanza, spec, 0, args()...)
 			t1 := time.Now()
@@ -208,11 +217,7 @@ func TestFaults(t *testing.T) {
 
 	// backup: incremental runs, then full ones.
 	backupRerun := func(typ string) func(string, int) {
-		return func(out string, code int) {
-			if code != 0 {
-				mustRun("backup "+typ, e.Stanza, "backup", "--type="+typ)
-			}
-		}
+		return func(out string, code int) { mustRun("backup "+typ, e.Stanza, "backup", "--type="+typ) }
 	}
 	incrArgs := func() []string { return []string{"backup", "--type=incr"} }
 	f.loop("backup incr", e.Stanza, []faultPoint{
@@ -223,6 +228,7 @@ func TestFaults(t *testing.T) {
 		{"list", "error", steps(5)},
 		{"stat", "error", steps(1)},
 		{"sync", "error", steps(1)},
+		{"spec", "op=write,prob=0.05,err=enospc,seed=1;op=open,prob=0.2,err=drop", nil},
 	}, touch, incrArgs, backupRerun("incr"))
 	f.loop("backup full", e.Stanza, []faultPoint{
 		{"commit", "enospc", steps(20)},
@@ -257,6 +263,7 @@ func TestFaults(t *testing.T) {
 		{"open", "error", steps(1)},
 		{"read", "drop", steps(1)},
 		{"list", "error", steps(1)},
+		{"spec", "op=commit,nth=1,err=slow,delay=200ms;op=open,nth=1,err=slow", nil},
 	}, func() { segIdx++ }, func() []string { return []string{"archive-push", filepath.Join(walDir, seg())} },
 		func(out string, code int) {
 			mustRun("archive-push", "push", "archive-push", filepath.Join(walDir, seg()))
@@ -368,6 +375,7 @@ func TestFaults(t *testing.T) {
 	f.loop("restore", e.Stanza, []faultPoint{
 		{"open", "error", steps(1, 9)},
 		{"read", "drop", steps(1, 100)},
+		{"spec", "op=read,prob=0.01,err=drop,seed=3", nil},
 	}, wipe, func() []string { return restoreArgs }, restoreRerun)
 	for _, n := range []int{1, 2} {
 		wipe()
