@@ -433,7 +433,7 @@ func getFile(e *Env, st storage.Storage, src, dest string, ct filter.CompressTyp
 		err = errs.New(errs.Checksum, "checksum of '%s' is %s but its name says %s", st.Full(src), p.Checksum(), sum)
 	}
 	if err == nil {
-		err = f.Sync()
+		err = fileSync(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -448,5 +448,5 @@ func getFile(e *Env, st storage.Storage, src, dest string, ct filter.CompressTyp
 		}
 		return err
 	}
-	return nil
+	return syncDirPath(filepath.Dir(dest))
 }

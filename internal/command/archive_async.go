@@ -155,6 +155,22 @@ func archivePushAsync(e *Env, stanza, walPath string) error {
 		}
 		e.Log.Infof("push %d WAL file(s) to the archive: %s%s", len(todo), todo[0],
 			map[bool]string{true: "...", false: ""}[len(todo) > 1])
+		// A status file that cannot be written leaves the foreground
+		// waiting until archive-timeout: the first such error ends this
+		// process with it (in the async log).
+		var statusMu sync.Mutex
+		var statusFailed error
+		statusErr := func(err error) {
+			if err == nil {
+				return
+			}
+			e.Log.Errorf(int(errs.CodeOf(err)), "%v", err)
+			statusMu.Lock()
+			if statusFailed == nil {
+				statusFailed = err
+			}
+			statusMu.Unlock()
+		}
 		ch := make(chan string)
 		var wg sync.WaitGroup
 		for w := 0; w < workers; w++ {
@@ -164,10 +180,10 @@ func archivePushAsync(e *Env, stanza, walPath string) error {
 				for name := range ch {
 					err := guardErr(e, func() error { return pushWAL(e, stanza, filepath.Join(walDir, name)) })
 					if err == nil {
-						writeStatus(filepath.Join(out, name+".ok"), "")
+						statusErr(writeStatus(filepath.Join(out, name+".ok"), ""))
 						continue
 					}
-					writeStatus(filepath.Join(out, name+".error"), fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error()))
+					statusErr(writeStatus(filepath.Join(out, name+".error"), fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error())))
 					e.Log.Warnf("could not push WAL file %s to the archive: [%03d] %s", name, errs.CodeOf(err), err.Error())
 				}
 			}()
@@ -179,6 +195,9 @@ func archivePushAsync(e *Env, stanza, walPath string) error {
 		wg.Wait()
 		if e.Ctx.Err() != nil {
 			return errs.New(errs.Term, "terminated on signal")
+		}
+		if statusFailed != nil {
+			return statusFailed
 		}
 	}
 }
@@ -199,12 +218,11 @@ func readyWAL(walDir string) ([]string, error) {
 	return out, nil
 }
 
-// writeStatus writes a spool status file through a temporary name.
-func writeStatus(path, content string) {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o640); err == nil {
-		os.Rename(tmp, path)
-	}
+// writeStatus writes a spool status file durably through a temporary
+// name (the foreground trusts it: a lost .ok after a power loss would be
+// harmless, a torn .error not).
+func writeStatus(path, content string) error {
+	return writeFileAtomic(path, []byte(content), 0o640, -1, -1)
 }
 
 // Asynchronous archive-get (archive-async=y): the foreground waits for
@@ -244,7 +262,7 @@ func archiveGetQueued(e *Env, stanza, name, dest string) error {
 // filesystems (the spool and pg_wal often are).
 func moveFile(src, dest string) error {
 	if err := os.Rename(src, dest); err == nil {
-		return nil
+		return syncDirPath(filepath.Dir(dest))
 	}
 	b, err := os.ReadFile(src)
 	if err != nil {
@@ -268,7 +286,9 @@ func archiveGetAsync(e *Env, stanza, name string) error {
 	defer l.Release()
 	c, err := e.readCluster()
 	if err != nil {
-		writeStatus(filepath.Join(in, name+".error"), fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error()))
+		if serr := writeStatus(filepath.Join(in, name+".error"), fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error())); serr != nil {
+			e.Log.Errorf(int(errs.CodeOf(serr)), "%v", serr)
+		}
 		return err
 	}
 	segSize := c.Control.WalSegmentSize
@@ -292,6 +312,18 @@ func archiveGetAsync(e *Env, stanza, name string) error {
 	workers := e.processMax()
 	var mu sync.Mutex
 	missing := ""
+	var statusFailed error
+	statusErr := func(err error) {
+		if err == nil {
+			return
+		}
+		e.Log.Errorf(int(errs.CodeOf(err)), "%v", err)
+		mu.Lock()
+		if statusFailed == nil {
+			statusFailed = err
+		}
+		mu.Unlock()
+	}
 	ch := make(chan string)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -321,11 +353,11 @@ func archiveGetAsync(e *Env, stanza, name string) error {
 					}
 					mu.Unlock()
 					if seg == name {
-						writeStatus(filepath.Join(in, seg+".ok"), "")
+						statusErr(writeStatus(filepath.Join(in, seg+".ok"), ""))
 					}
 				default:
 					if seg == name {
-						writeStatus(filepath.Join(in, seg+".error"), fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error()))
+						statusErr(writeStatus(filepath.Join(in, seg+".error"), fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error())))
 					}
 					e.Log.Warnf("could not get WAL file %s from the archive: [%03d] %s", seg, errs.CodeOf(err), err.Error())
 				}
@@ -337,7 +369,7 @@ func archiveGetAsync(e *Env, stanza, name string) error {
 	}
 	close(ch)
 	wg.Wait()
-	return nil
+	return statusFailed
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }

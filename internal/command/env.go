@@ -174,6 +174,11 @@ func (e *Env) openRepo(key int) (*repoT, error) {
 	default:
 		return nil, errs.New(errs.FeatureNotSupported, "repo%d-type '%s' is not supported yet", key, t)
 	}
+	st, err := wrapRepoStorage(e, r.St)
+	if err != nil {
+		return nil, err
+	}
+	r.St = st
 	if r.CipherPass != "" {
 		e.Log.Redact(r.CipherPass)
 	}

@@ -151,7 +151,16 @@ func (x *expirer) removeBackupDirs(expired map[string]bool) error {
 		}
 		x.logf("remove expired backup %s", l)
 		if !x.dry {
-			if err := x.r.St.RemoveAll(ctx, "backup/"+x.stanza+"/"+l); err != nil {
+			// The manifests go first: a removal that fails half way must not
+			// leave a backup.manifest that the next command's backup.info
+			// reconstruction would bring back with files missing.
+			dir := "backup/" + x.stanza + "/" + l
+			for _, m := range []string{repo.ManifestName, repo.ManifestName + repo.CopyExt} {
+				if err := x.r.St.Remove(ctx, dir+"/"+m); err != nil {
+					return errs.Wrap(errs.PathRemove, err, "unable to remove expired backup %s", l)
+				}
+			}
+			if err := x.r.St.RemoveAll(ctx, dir); err != nil {
 				return errs.Wrap(errs.PathRemove, err, "unable to remove expired backup %s", l)
 			}
 		}

@@ -126,32 +126,3 @@ func writeRecovery(pg *local.Root, s recoverySettings) error {
 	}
 	return nil
 }
-
-// writeFileAtomic writes a small file in PGDATA through a temp name.
-func writeFileAtomic(path string, data []byte, mode os.FileMode, uid, gid int) error {
-	tmp := path + ".pgbackrest.tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", tmp)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return errs.Wrap(errs.FileWrite, err, "unable to write '%s'", tmp)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return errs.Wrap(errs.FileSync, err, "unable to sync '%s'", tmp)
-	}
-	f.Close()
-	os.Chmod(tmp, mode)
-	if uid >= 0 {
-		os.Lchown(tmp, uid, gid)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return errs.Wrap(errs.FileMove, err, "unable to move '%s' to '%s'", tmp, path)
-	}
-	return nil
-}

@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/repo"
@@ -187,7 +185,9 @@ func (rr *restoreRun) run() error {
 	// An interrupted restore must never start: pg_control goes first.
 	// (Through the PGDATA root: a planted link 'global' is not followed;
 	// clean removes it.)
-	rr.pg.Remove("global/pg_control")
+	if err := rr.pg.Remove("global/pg_control"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return errs.Wrap(errs.FileRemove, err, "unable to remove '%s'", filepath.Join(rr.pgData, "global", "pg_control"))
+	}
 	if rr.delta || rr.force {
 		if err := rr.clean(); err != nil {
 			return err
@@ -230,13 +230,8 @@ func (rr *restoreRun) run() error {
 		return err
 	}
 	// Everything restored must be on disk before pg_control appears.
-	if err := syncfs(rr.pgData); err != nil {
+	if err := rr.syncTargets(); err != nil {
 		return err
-	}
-	for name, dir := range rr.targets {
-		if name != repo.TargetPgData {
-			syncfs(dir)
-		}
 	}
 	if err := rr.restoreControl(); err != nil {
 		return err
@@ -244,7 +239,9 @@ func (rr *restoreRun) run() error {
 	if err := rr.pg.Remove(repo.ManifestName); err != nil {
 		return errs.Wrap(errs.FileRemove, err, "unable to remove backup.manifest")
 	}
-	syncDirPath(rr.pgData)
+	if err := syncDirPath(rr.pgData); err != nil {
+		return err
+	}
 	e.Log.Infof("restore size = %s, file total = %d", sizeFormat(size), count)
 	return nil
 }
@@ -622,7 +619,7 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel st
 		return fail(err)
 	}
 	if sync {
-		if err := out.Sync(); err != nil {
+		if err := fileSync(out); err != nil {
 			return fail(errs.Wrap(errs.FileSync, err, "unable to sync '%s'", dest))
 		}
 	}
@@ -733,7 +730,7 @@ func syncfs(path string) error {
 		return errs.Wrap(errs.PathSync, err, "unable to open '%s' for sync", path)
 	}
 	defer f.Close()
-	if err := unix.Syncfs(int(f.Fd())); err != nil {
+	if err := fsSync(int(f.Fd())); err != nil {
 		return errs.Wrap(errs.PathSync, err, "unable to sync filesystem of '%s'", path)
 	}
 	return nil
@@ -745,7 +742,7 @@ func syncDirPath(dir string) error {
 		return errs.Wrap(errs.PathSync, err, "unable to open path '%s' for sync", dir)
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := fileSync(d); err != nil {
 		return errs.Wrap(errs.PathSync, err, "unable to sync path '%s'", dir)
 	}
 	return nil

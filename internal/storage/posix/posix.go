@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -30,10 +31,24 @@ const tmpSuffix = ".pgbackrest.tmp"
 // Storage is a repository rooted at a local directory.
 type Storage struct {
 	root string
+
+	mu sync.Mutex
+	// unsynced holds the directories that received NoSync writes since the
+	// last SyncAll: each filesystem among them is flushed by SyncAll (a
+	// backup/ or stanza directory may be a mount of its own).
+	unsynced map[string]struct{}
+
+	// syncfs and fsync do the flushing; tests replace them to observe or
+	// fail the calls.
+	syncfs func(fd int) error
+	fsync  func(f *os.File) error
 }
 
 // New returns storage rooted at root (an absolute path).
-func New(root string) *Storage { return &Storage{root: filepath.Clean(root)} }
+func New(root string) *Storage {
+	return &Storage{root: filepath.Clean(root), unsynced: map[string]struct{}{},
+		syncfs: unix.Syncfs, fsync: (*os.File).Sync}
+}
 
 func (s *Storage) Root() string { return s.root }
 
@@ -91,6 +106,7 @@ func (s *Storage) OpenRange(ctx context.Context, p string, offset, length int64)
 var tmpSeq atomic.Uint64
 
 type writer struct {
+	s      *Storage
 	f      *os.File
 	tmp    string
 	final  string
@@ -112,7 +128,7 @@ func (w *writer) Commit() error {
 	}
 	w.done = true
 	if !w.noSync {
-		if err := w.f.Sync(); err != nil {
+		if err := w.s.fsync(w.f); err != nil {
 			w.f.Close()
 			os.Remove(w.tmp)
 			return wrap("sync", w.final, err)
@@ -126,10 +142,12 @@ func (w *writer) Commit() error {
 		os.Remove(w.tmp)
 		return wrap("move", w.final, err)
 	}
-	if !w.noSync {
-		return syncDir(filepath.Dir(w.final))
+	if w.noSync {
+		// Made durable (data and the rename) by the next SyncAll.
+		w.s.track(filepath.Dir(w.final))
+		return nil
 	}
-	return nil
+	return w.s.syncDir(filepath.Dir(w.final))
 }
 
 func (w *writer) Abort() error {
@@ -141,21 +159,36 @@ func (w *writer) Abort() error {
 	return os.Remove(w.tmp)
 }
 
-func syncDir(dir string) error {
+// syncDir makes the entries of dir (created, renamed files and
+// directories) durable.
+func (s *Storage) syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return wrap("sync path", dir, err)
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	err = s.fsync(d)
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return wrap("sync path", dir, err)
 	}
 	return nil
 }
 
+// track records a directory that received a NoSync write.
+func (s *Storage) track(dir string) {
+	s.mu.Lock()
+	s.unsynced[dir] = struct{}{}
+	s.mu.Unlock()
+}
+
 func (s *Storage) Create(ctx context.Context, p string, opts storage.CreateOptions) (storage.Writer, error) {
 	full := s.Full(p)
-	if err := s.mkdirAll(filepath.Dir(full)); err != nil {
+	// A directory created for a NoSync file is on the filesystem of the
+	// file's directory, which SyncAll flushes; otherwise the parent of each
+	// new directory is synced at once.
+	if err := s.mkdirAll(filepath.Dir(full), !opts.NoSync); err != nil {
 		return nil, err
 	}
 	// A unique temporary name per writer keeps concurrent writers of the
@@ -170,28 +203,40 @@ func (s *Storage) Create(ctx context.Context, p string, opts storage.CreateOptio
 	if err != nil {
 		return nil, wrap("open", full, err)
 	}
-	return &writer{f: f, tmp: tmp, final: full, noSync: opts.NoSync}, nil
+	return &writer{s: s, f: f, tmp: tmp, final: full, noSync: opts.NoSync}, nil
 }
 
-func (s *Storage) mkdirAll(dir string) error {
+// mkdirAll creates dir and its missing parents. With sync, the parent of
+// each new directory is synced so the new entry survives a power loss.
+func (s *Storage) mkdirAll(dir string, sync bool) error {
 	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
 		return nil
 	}
 	// Create parents one by one so each new directory gets PathMode
-	// regardless of the umask, and sync the parent of each new directory.
+	// regardless of the umask.
 	parent := filepath.Dir(dir)
 	if parent != dir {
-		if err := s.mkdirAll(parent); err != nil {
+		if err := s.mkdirAll(parent, sync); err != nil {
 			return err
 		}
 	}
-	if err := os.Mkdir(dir, PathMode); err != nil && !errors.Is(err, fs.ErrExist) {
+	err := os.Mkdir(dir, PathMode)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
 		if errors.Is(err, fs.ErrPermission) {
 			return fmt.Errorf("unable to create path '%s': %w", dir, storage.ErrPermission)
 		}
 		return fmt.Errorf("unable to create path '%s': %w", dir, err)
 	}
-	os.Chmod(dir, PathMode)
+	if err == nil {
+		if err := os.Chmod(dir, PathMode); err != nil {
+			return fmt.Errorf("unable to set mode of path '%s': %w", dir, err)
+		}
+	}
+	// ErrExist here means a concurrent writer has just created it and may
+	// not have synced its parent yet: sync it as well.
+	if sync {
+		return s.syncDir(parent)
+	}
 	return nil
 }
 
@@ -261,7 +306,7 @@ func (s *Storage) RemoveAll(ctx context.Context, p string) error {
 }
 
 func (s *Storage) PathCreate(ctx context.Context, p string) error {
-	return s.mkdirAll(s.Full(p))
+	return s.mkdirAll(s.Full(p), true)
 }
 
 func (s *Storage) Exists(ctx context.Context, p string) (bool, error) {
@@ -287,19 +332,56 @@ func (s *Storage) Symlink(ctx context.Context, target, p string) error {
 		os.Remove(tmp)
 		return fmt.Errorf("unable to create symlink '%s' to '%s': %w", full, target, err)
 	}
+	return s.syncDir(filepath.Dir(full))
+}
+
+// SyncAll flushes (syncfs) every filesystem that received NoSync writes
+// since the last call, and the repository's own: one call per filesystem
+// makes every such file durable, with the directories holding it. A backup/
+// or stanza directory mounted apart from repo1-path is a filesystem of its
+// own.
+func (s *Storage) SyncAll(ctx context.Context) error {
+	s.mu.Lock()
+	dirs := make([]string, 0, len(s.unsynced)+1)
+	for d := range s.unsynced {
+		dirs = append(dirs, d)
+	}
+	s.mu.Unlock()
+	sort.Strings(dirs)
+	dirs = append([]string{s.root}, dirs...)
+	seen := map[uint64]bool{}
+	for i, d := range dirs {
+		var st unix.Stat_t
+		if err := unix.Stat(d, &st); err != nil {
+			if i > 0 && errors.Is(err, fs.ErrNotExist) {
+				continue // removed since (an aborted or resumed backup's file)
+			}
+			return fmt.Errorf("unable to open '%s' for sync: %w", d, err)
+		}
+		if seen[uint64(st.Dev)] {
+			continue
+		}
+		seen[uint64(st.Dev)] = true
+		if err := s.syncFS(d); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	for _, d := range dirs[1:] {
+		delete(s.unsynced, d)
+	}
+	s.mu.Unlock()
 	return nil
 }
 
-// SyncAll flushes the filesystem holding the repository (syncfs): one call
-// makes every file written with NoSync durable, with their directories.
-func (s *Storage) SyncAll(ctx context.Context) error {
-	f, err := os.Open(s.root)
+func (s *Storage) syncFS(dir string) error {
+	f, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("unable to open '%s' for sync: %w", s.root, err)
+		return fmt.Errorf("unable to open '%s' for sync: %w", dir, err)
 	}
 	defer f.Close()
-	if err := unix.Syncfs(int(f.Fd())); err != nil {
-		return fmt.Errorf("unable to sync '%s': %w", s.root, err)
+	if err := s.syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("unable to sync the filesystem of '%s': %w", dir, err)
 	}
 	return nil
 }

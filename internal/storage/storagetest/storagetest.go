@@ -140,6 +140,56 @@ func Run(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		}
 	})
 
+	t.Run("NoSyncThenSyncAll", func(t *testing.T) {
+		s := newStorage(t)
+		paths := []string{"backup/s/L/pg_data/a", "backup/s/L/pg_data/base/1/b", "archive/s/c"}
+		for _, p := range paths {
+			w, err := s.Create(ctx, p, storage.CreateOptions{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write([]byte(p)); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := storage.SyncAll(ctx, s); err != nil {
+			t.Fatalf("SyncAll: %v", err)
+		}
+		// Nothing written since: still fine.
+		if err := storage.SyncAll(ctx, s); err != nil {
+			t.Fatalf("second SyncAll: %v", err)
+		}
+		for _, p := range paths {
+			if got, err := storage.ReadAll(ctx, s, p); err != nil || string(got) != p {
+				t.Fatalf("read %s = %q, %v", p, got, err)
+			}
+		}
+	})
+
+	t.Run("CommitOnce", func(t *testing.T) {
+		s := newStorage(t)
+		w, err := s.Create(ctx, "once", storage.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte("1"))
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(); err == nil {
+			t.Fatal("second Commit succeeded")
+		}
+		if err := w.Abort(); err != nil {
+			t.Fatalf("Abort after Commit: %v", err)
+		}
+		if got, err := storage.ReadAll(ctx, s, "once"); err != nil || string(got) != "1" {
+			t.Fatalf("after Abort of a committed writer: %q, %v", got, err)
+		}
+	})
+
 	t.Run("RemoveAll", func(t *testing.T) {
 		s := newStorage(t)
 		storage.WriteAll(ctx, s, "t/1", []byte("1"))
