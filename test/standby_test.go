@@ -40,6 +40,10 @@ func TestBackupStandby(t *testing.T) {
 	}
 
 	sb := testenv.NewStandby(t, e.Cluster)
+	out = e.MustRun(append([]string{"check", "--backup-standby=y"}, pg2Args(sb)...)...)
+	if !strings.Contains(out, "standby pg2 '"+sb.Data+"' belongs to the cluster of pg1") {
+		t.Fatalf("check with a standby:\n%s", out)
+	}
 	load := startPgbench(t, e.Cluster)
 	logFile := filepath.Join(e.Dir, "log", e.Stanza+"-backup.log")
 	os.Remove(logFile)
@@ -128,6 +132,8 @@ func TestBackupStandby(t *testing.T) {
 		out, code = e.Run(append([]string{"backup", "--type=incr", "--backup-standby=" + mode}, pg2Args(other)...)...)
 		expectFail(t, out, code, 58, "belongs to another cluster", "system-id")
 	}
+	out, code = e.Run(append([]string{"check", "--backup-standby=y"}, pg2Args(other)...)...)
+	expectFail(t, out, code, 58, "belongs to another cluster")
 	if out := e.MustRun("verify"); !strings.Contains(out, "verify command end: completed successfully") {
 		t.Fatalf("verify:\n%s", out)
 	}

@@ -231,3 +231,31 @@ func (b *backupRun) standbySources() {
 		b.srcPath[name] = filepath.Join(b.sb.path, filepath.FromSlash(rel))
 	}
 }
+
+// checkStandby is check's part of backup-standby: the standby a backup
+// would copy from must belong to pg1's cluster; without one check warns.
+func checkStandby(e *Env, c *cluster) error {
+	b := &backupRun{e: e, c: c, online: true}
+	var reasons []string
+	for _, idx := range e.Cfg.PgKeys() {
+		if idx == 1 {
+			continue
+		}
+		sb, reason, err := b.tryStandby(idx)
+		if err != nil {
+			return err
+		}
+		if sb != nil {
+			sb.db.Close()
+			e.Log.Infof("standby pg%d '%s' belongs to the cluster of pg1 and is in recovery", idx, sb.path)
+			return nil
+		}
+		reasons = append(reasons, reason)
+	}
+	msg := "option 'backup-standby' is enabled but standby is not properly configured"
+	if len(reasons) > 0 {
+		msg += "\n" + strings.Join(reasons, "\n")
+	}
+	e.Log.Warnf("%s", msg)
+	return nil
+}
