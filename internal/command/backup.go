@@ -140,7 +140,7 @@ func (b *backupRun) run() error {
 			return err
 		}
 		if s.InRecovery {
-			return errs.New(errs.FeatureNotSupported, "backup from a standby is not supported by pgbr yet\nHINT: point pg1 at the primary.")
+			return errs.New(errs.FeatureNotSupported, "pg1 '%s' is in recovery: pgbr needs the primary as pg1\nHINT: point pg1 at the primary; to copy from a standby set pg2-path (and pg2-port/pg2-socket-path) to it and backup-standby=y.", b.c.Path)
 		}
 		if archiveCheck {
 			if err := checkArchiveSettings(s); err != nil {

@@ -88,6 +88,9 @@ func (b *backupRun) findStandby(mode string) (*standbyT, error) {
 func (b *backupRun) tryStandby(idx int) (sb *standbyT, reason string, err error) {
 	e := b.e
 	opt := func(n string) string { return fmt.Sprintf("pg%d-%s", idx, n) }
+	if e.Cfg.String(opt("path")) == "" {
+		return nil, fmt.Sprintf("pg%d: option '%s' is not set", idx, opt("path")), nil
+	}
 	path := filepath.Clean(e.Cfg.String(opt("path")))
 	if e.Cfg.String(opt("host")) != "" {
 		return nil, "", errs.New(errs.FeatureNotSupported, "option '%s' is set: pgbr backs up from a standby on this host only", opt("host"))
