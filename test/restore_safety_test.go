@@ -24,7 +24,6 @@ import (
 // has a directory or file is removed by restore --delta, never written
 // through, and the restored cluster starts with the right data.
 func TestRestoreSafety(t *testing.T) {
-	repo.DefaultCipher = testCipher{}
 	for _, encrypted := range []bool{false, true} {
 		name := map[bool]string{false: "plain", true: "encrypted"}[encrypted]
 		t.Run(name, func(t *testing.T) {

@@ -314,6 +314,12 @@ func versionRoundTrip(t *testing.T, major int) {
 	if out := e.MustRun("verify"); !strings.Contains(out, "verify command end: completed successfully") {
 		t.Fatalf("verify:\n%s", out)
 	}
+	if major < 15 {
+		// pgBackRest 2.45 verifies pgbr's repository of PostgreSQL 13 and 14.
+		if out := e.MustPgBackRest("verify"); !strings.Contains(out, "completed successfully") {
+			t.Fatalf("pgBackRest verify:\n%s", out)
+		}
+	}
 	info := e.MustRun("info")
 	if !strings.Contains(info, "status: ok") || !strings.Contains(info, incr) || !strings.Contains(info, fmt.Sprintf("wal archive min/max (%d)", major)) {
 		t.Fatalf("info:\n%s", info)

@@ -29,6 +29,7 @@ type backupRun struct {
 	r        *repoT
 	c        *cluster
 	db       *pgdb.DB
+	sb       *standbyT // backup-standby: the standby files are copied from
 	bi       *repo.BackupInfo
 	ai       *repo.ArchiveInfo
 	m        *repo.Manifest
@@ -76,9 +77,6 @@ func backup(e *Env) error {
 		e.Log.Infof("repo option not specified, defaulting to %s", repos[0].Name())
 	}
 	b := &backupRun{e: e, stanza: stanza, r: repos[0], lock: l, online: e.Cfg.Bool("online"), srcPath: map[string]string{}}
-	if err := b.refuseStandby(); err != nil {
-		return err
-	}
 	if !e.Cfg.IsSet("repo1-retention-full") && !e.Cfg.IsSet(e.ropt(b.r.Key, "retention-full")) {
 		e.Log.Warnf("option '%s' is not set for '%s=count', the repository may run out of space\nHINT: to retain full backups indefinitely (without warning), set option '%s' to the maximum.",
 			e.ropt(b.r.Key, "retention-full"), e.ropt(b.r.Key, "retention-full-type"), e.ropt(b.r.Key, "retention-full"))
@@ -86,6 +84,9 @@ func backup(e *Env) error {
 	defer func() {
 		if b.db != nil {
 			b.db.Close()
+		}
+		if b.sb != nil {
+			b.sb.db.Close()
 		}
 	}()
 	if err := b.run(); err != nil {
@@ -139,10 +140,15 @@ func (b *backupRun) run() error {
 			return err
 		}
 		if s.InRecovery {
-			return errs.New(errs.FeatureNotSupported, "backup from a standby is not supported by pgbr yet\nHINT: point pg1 at the primary.")
+			return errs.New(errs.FeatureNotSupported, "pg1 '%s' is in recovery: pgbr needs the primary as pg1\nHINT: point pg1 at the primary; to copy from a standby set pg2-path (and pg2-port/pg2-socket-path) to it and backup-standby=y.", b.c.Path)
 		}
 		if archiveCheck {
 			if err := checkArchiveSettings(s); err != nil {
+				return err
+			}
+		}
+		if mode := b.standbyMode(); mode != "n" {
+			if b.sb, err = b.findStandby(mode); err != nil {
 				return err
 			}
 		}
@@ -159,6 +165,7 @@ func (b *backupRun) run() error {
 				e.Cfg.Duration("db-timeout").Seconds(), s.CheckpointSecs)
 		}
 	} else {
+		b.standbyMode()
 		if _, err := os.Stat(filepath.Join(b.c.Path, "postmaster.pid")); err == nil {
 			if !e.Cfg.Bool("force") {
 				return errs.New(errs.PgRunning, "--no-online passed but %s/postmaster.pid exists - looks like PostgreSQL is running. Shut down PostgreSQL and try again, or use --force.", b.c.Path)
@@ -239,7 +246,7 @@ func (b *backupRun) run() error {
 	m.Backup = repo.ManifestBackup{Type: typ, Prior: priorLabel, TimestampStart: b.start.Unix(), Bundle: b.bundle}
 	m.DB = repo.BackupDB{CatalogVersion: ctl.Version.CatalogVersion, ControlVersion: ctl.Version.ControlVersion,
 		ID: b.bi.DB.ID, SystemID: ctl.SystemID, Version: ctl.Version.Str}
-	m.Option = repo.ManifestOption{ArchiveCheck: archiveCheck, ArchiveCopy: false, BackupStandby: false,
+	m.Option = repo.ManifestOption{ArchiveCheck: archiveCheck, ArchiveCopy: false, BackupStandby: b.sb != nil,
 		BufferSize: uint64(e.Cfg.Size("buffer-size")), ChecksumPage: b.pageChk, CompressLevel: b.level,
 		CompressLevelNetwork: int(e.Cfg.Int("compress-level-network")), CompressType: string(b.ct),
 		Delta: e.Cfg.Bool("delta"), Hardlink: false, Online: b.online, ProcessMax: int(e.Cfg.Int("process-max"))}
@@ -272,11 +279,19 @@ func (b *backupRun) run() error {
 		if err := b.manifestDB(); err != nil {
 			return err
 		}
+		if b.sb != nil {
+			if err := b.waitReplay(lsn, seg); err != nil {
+				return err
+			}
+		}
 	}
 
 	// Build the manifest from PGDATA.
 	if err := b.buildManifest(); err != nil {
 		return err
+	}
+	if b.sb != nil {
+		b.standbySources()
 	}
 	if b.prior != nil {
 		b.autoDelta()

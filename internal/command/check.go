@@ -33,15 +33,17 @@ func check(e *Env) error {
 		// always are) and pg1 is the only cluster configured.
 		return errs.New(errs.Config, "primary database not found\nHINT: check indexed pg-path/pg-host configurations")
 	}
-	if e.Cfg.Bool("backup-standby") {
-		e.Log.Warnf("option 'backup-standby' is enabled but standby is not properly configured")
-	}
 	c, err := e.readCluster()
 	if err != nil {
 		return err
 	}
 	if err := checkServer(s, c); err != nil {
 		return err
+	}
+	if e.Cfg.Bool("backup-standby") {
+		if err := checkStandby(e, c); err != nil {
+			return err
+		}
 	}
 	if e.Cfg.Bool("archive-check") {
 		as := s

@@ -204,24 +204,28 @@ func (e *Env) pgPath() (string, error) {
 }
 
 // connect opens a connection to the pg1 cluster.
-func (e *Env) connect() (*pgdb.DB, error) {
-	port := int(e.Cfg.Int("pg1-port"))
+func (e *Env) connect() (*pgdb.DB, error) { return e.connectPg(1) }
+
+// connectPg opens a connection to the pg<idx> cluster.
+func (e *Env) connectPg(idx int) (*pgdb.DB, error) {
+	pgo := func(name string) string { return fmt.Sprintf("pg%d-%s", idx, name) }
+	port := int(e.Cfg.Int(pgo("port")))
 	if port == 0 {
 		port = 5432
 	}
-	socket := e.Cfg.String("pg1-socket-path")
+	socket := e.Cfg.String(pgo("socket-path"))
 	db, err := pgdb.Connect(e.Ctx, pgdb.Options{
 		Socket:   socket,
 		Port:     port,
-		User:     e.Cfg.String("pg1-user"),
-		Database: e.Cfg.String("pg1-database"),
+		User:     e.Cfg.String(pgo("user")),
+		Database: e.Cfg.String(pgo("database")),
 		Timeout:  e.Cfg.Duration("db-timeout"),
 	}, e.Cfg.Command())
 	if err != nil && errs.CodeOf(err) == errs.DbConnect && strings.Contains(err.Error(), "dial error") {
 		// Nothing listens where pg1 points: say where that is.
-		where := fmt.Sprintf("on port %d (default socket directory; set pg1-socket-path and pg1-port)", port)
+		where := fmt.Sprintf("on port %d (default socket directory; set %s and %s)", port, pgo("socket-path"), pgo("port"))
 		if socket != "" {
-			where = fmt.Sprintf("on socket '%s' (pg1-socket-path, pg1-port)", filepath.Join(socket, fmt.Sprintf(".s.PGSQL.%d", port)))
+			where = fmt.Sprintf("on socket '%s' (%s, %s)", filepath.Join(socket, fmt.Sprintf(".s.PGSQL.%d", port)), pgo("socket-path"), pgo("port"))
 		}
 		return nil, &errs.Error{Code: errs.DbConnect, Err: err,
 			Msg: err.Error() + "\nHINT: is PostgreSQL running and accepting connections " + where + "?"}

@@ -397,7 +397,7 @@ func (c *Config) LogParams() string {
 			case v.src == SourceDefault || !v.set:
 			case o.redact:
 				add("--" + name + "=<redacted>")
-			case o.typ == tBool:
+			case o.typ == tBool && v.s != "prefer":
 				add("--" + name)
 			default:
 				var vals []string

@@ -941,6 +941,9 @@ func (rs *resolver) resolve(o *optDef, idx int) (*optVal, error) {
 				v.b = !r.negate
 				v.disp = boolText(v.b)
 				v.set = true
+				if o.prefer && len(r.vals) == 1 && r.vals[0] == "prefer" {
+					v.s, v.disp = "prefer", "prefer"
+				}
 			} else {
 				if err := convertValueRaw(v, r, full, c.command); err != nil {
 					return nil, err

@@ -300,3 +300,42 @@ func (d *DB) Tablespaces(ctx context.Context) (map[uint32]string, error) {
 	}
 	return out, rows.Err()
 }
+
+// ReplayLSN returns pg_last_wal_replay_lsn() on a standby; ok is false when
+// the server is not in recovery (the function returns null).
+func (d *DB) ReplayLSN(ctx context.Context) (lsn string, ok bool, err error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	const sql = "select pg_catalog.pg_last_wal_replay_lsn()::text"
+	var s *string
+	if err := d.conn.QueryRow(ctx, sql).Scan(&s); err != nil {
+		return "", false, qerr(err, sql)
+	}
+	if s == nil {
+		return "", false, nil
+	}
+	return *s, true, nil
+}
+
+// Checkpoint runs CHECKPOINT (a restartpoint on a standby).
+func (d *DB) Checkpoint(ctx context.Context) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	if _, err := d.conn.Exec(ctx, "checkpoint"); err != nil {
+		return qerr(err, "checkpoint")
+	}
+	return nil
+}
+
+// CheckpointLSN returns pg_control_checkpoint()'s checkpoint_lsn and
+// timeline_id.
+func (d *DB) CheckpointLSN(ctx context.Context) (lsn string, timeline uint32, err error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	const sql = "select checkpoint_lsn::text, timeline_id::int8 from pg_catalog.pg_control_checkpoint()"
+	var tli int64
+	if err := d.conn.QueryRow(ctx, sql).Scan(&lsn, &tli); err != nil {
+		return "", 0, qerr(err, sql)
+	}
+	return lsn, uint32(tli), nil
+}

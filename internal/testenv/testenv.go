@@ -237,6 +237,8 @@ func NewCluster(t testing.TB, dir string, opts ClusterOptions) *Cluster {
 	args := []string{"-D", c.Data, "-A", "trust", "-U", "postgres", "--encoding=UTF8", "--locale=C"}
 	if !opts.NoChecksums {
 		args = append(args, "-k")
+	} else if major >= 18 {
+		args = append(args, "--no-data-checksums") // on by default from 18
 	}
 	args = append(args, opts.InitdbArgs...)
 	if out, code := AsPostgres(dir, nil, filepath.Join(c.Bin, "initdb"), args...); code != 0 {
