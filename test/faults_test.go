@@ -244,12 +244,12 @@ func TestFaults(t *testing.T) {
 	stored, _ := filepath.Glob(filepath.Join(e.Repo, "archive", e.Stanza, "15-1", "0000000100000000", "*"))
 	var segs []string
 	for _, p := range stored {
-		if n := filepath.Base(p); len(n) > 24 && n[24] == '-' && len(segs) < 8 {
+		if n := filepath.Base(p); len(n) > 24 && n[24] == '-' && len(segs) < 10 {
 			segs = append(segs, n[:24])
 			mustRun("archive-get", e.Stanza, "archive-get", n[:24], filepath.Join(walDir, n[:24]))
 		}
 	}
-	if len(segs) < 8 {
+	if len(segs) < 10 {
 		t.Fatalf("only %d archived segments", len(segs))
 	}
 	segIdx := -1

@@ -228,7 +228,8 @@ func (s *Storage) mkdirAll(dir string, sync bool) error {
 		return fmt.Errorf("unable to create path '%s': %w", dir, err)
 	}
 	if err == nil {
-		if err := os.Chmod(dir, PathMode); err != nil {
+		// A filesystem without POSIX modes (repo1-type=cifs) keeps its own.
+		if err := os.Chmod(dir, PathMode); err != nil && !errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.EOPNOTSUPP) {
 			return fmt.Errorf("unable to set mode of path '%s': %w", dir, err)
 		}
 	}
