@@ -369,6 +369,11 @@ func archiveGetAsync(e *Env, stanza, name string) error {
 	}
 	close(ch)
 	wg.Wait()
+	if e.Ctx.Err() != nil {
+		// A signal: segments fetched so far stay in the spool, but the
+		// process must not report success.
+		return errs.New(errs.Term, "terminated on signal")
+	}
 	return statusFailed
 }
 
