@@ -182,11 +182,14 @@ func (rr *restoreRun) run() error {
 		return err
 	}
 	defer rr.closeRoots()
-	// An interrupted restore must never start: pg_control goes first.
-	// (Through the PGDATA root: a planted link 'global' is not followed;
-	// clean removes it.)
-	if err := rr.pg.Remove("global/pg_control"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return errs.Wrap(errs.FileRemove, err, "unable to remove '%s'", filepath.Join(rr.pgData, "global", "pg_control"))
+	// An interrupted restore must never start: pg_control goes first,
+	// and a failure to remove it fails the restore. Through the PGDATA
+	// root: a 'global' that is not a real directory (a planted link) is
+	// left to clean, which removes it; nothing is followed.
+	if fi, err := rr.pg.Lstat("global"); err == nil && fi.IsDir() {
+		if err := rr.pg.Remove("global/pg_control"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return errs.Wrap(errs.FileRemove, err, "unable to remove '%s'", filepath.Join(rr.pgData, "global", "pg_control"))
+		}
 	}
 	if rr.delta || rr.force {
 		if err := rr.clean(); err != nil {
