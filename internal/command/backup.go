@@ -76,6 +76,9 @@ func backup(e *Env) error {
 		e.Log.Infof("repo option not specified, defaulting to %s", repos[0].Name())
 	}
 	b := &backupRun{e: e, stanza: stanza, r: repos[0], lock: l, online: e.Cfg.Bool("online"), srcPath: map[string]string{}}
+	if err := refuseBlockIncrBackup(e, b.r); err != nil {
+		return err
+	}
 	if !e.Cfg.IsSet("repo1-retention-full") && !e.Cfg.IsSet(e.ropt(b.r.Key, "retention-full")) {
 		e.Log.Warnf("option '%s' is not set for '%s=count', the repository may run out of space\nHINT: to retain full backups indefinitely (without warning), set option '%s' to the maximum.",
 			e.ropt(b.r.Key, "retention-full"), e.ropt(b.r.Key, "retention-full-type"), e.ropt(b.r.Key, "retention-full"))
@@ -204,6 +207,9 @@ func (b *backupRun) run() error {
 			e.Log.Warnf("no prior backup exists, %s backup has been changed to full", typ)
 			typ = repo.BackupTypeFull
 		}
+	}
+	if priorEntry != nil && priorIsBlockIncr(e, priorEntry, typ) {
+		priorEntry, typ = nil, repo.BackupTypeFull
 	}
 	if priorEntry != nil {
 		if b.prior, err = repo.LoadManifest(ctx, b.r.St, b.stanza, priorEntry.Label, b.bi.CipherPass); err != nil {
