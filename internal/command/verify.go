@@ -199,6 +199,11 @@ type verifyJob struct {
 	pass     string
 	checksum string
 	size     int64
+	raw      bool // bundle of a block incremental set: raw format (verify_block.go)
+	// blockIncr is a file stored with block incremental and its manifest:
+	// the file is also assembled from its block map (verify_block.go).
+	blockIncr *repo.ManifestFile
+	blockSet  *repo.Manifest
 
 	archive *archiveResult
 	segment string
@@ -561,6 +566,7 @@ func (v *verifier) verifyBackup(label string, inProgress bool, aInfo *repo.Archi
 		} else {
 			j.ct, j.checksum, j.size, j.pass = ct, f.EffectiveChecksum(), int64(f.Size), m.CipherPass
 		}
+		blockIncrJob(&j, m, f)
 		jobs = append(jobs, j)
 	}
 	if err := v.runJobs(jobs); err != nil {
@@ -827,7 +833,7 @@ func (v *verifier) verifyFile(j *verifyJob) (verifyCode, error) {
 		return verifyOther, storageErr(errs.FileOpen, err)
 	}
 	defer in.Close()
-	p, err := filter.NewReadPipeline(in, j.ct, j.pass)
+	p, err := filter.NewReadPipelineRaw(in, j.ct, j.pass, j.raw)
 	if err != nil {
 		return verifyOther, err
 	}
@@ -841,7 +847,7 @@ func (v *verifier) verifyFile(j *verifyJob) (verifyCode, error) {
 	if p.Size() != j.size {
 		return verifySize, nil
 	}
-	return verifyOK, nil
+	return v.verifyBlockIncr(j)
 }
 
 // render is pgBackRest's result text below "status:".
