@@ -202,7 +202,7 @@ func ParseBlockMap(data []byte, blockSize, checksumSize uint64) ([]BlockMapItem,
 				rd.size = item.Size
 				rd.block = 0
 			}
-			if item.Size > 1<<62 {
+			if item.Size == 0 || item.Size > 1<<62 {
 				return nil, errs.New(errs.Format, "block map has an invalid super block size")
 			}
 			sizeLast = int64(item.Size)
@@ -252,4 +252,151 @@ func ParseBlockMap(data []byte, blockSize, checksumSize uint64) ([]BlockMapItem,
 		return nil, errs.New(errs.Format, "block map has %d unexpected trailing byte(s)", len(data)-r.pos)
 	}
 	return items, nil
+}
+
+// AppendBlockMap encodes items (one per block of the file, in file order,
+// as a backup builds them) in pgBackRest's block map format, the inverse of
+// ParseBlockMap: the blocks of a super block are consecutive items with the
+// same reference and offset, and the super blocks of a reference come in
+// increasing offset order within each run of that reference.
+func AppendBlockMap(b []byte, items []BlockMapItem, blockSize, checksumSize uint64) ([]byte, error) {
+	if blockSize == 0 || checksumSize == 0 || checksumSize > blockIncrChecksumSizeMax || len(items) == 0 {
+		return b, errs.New(errs.Assert, "invalid block map (block size %d, checksum size %d, %d blocks)",
+			blockSize, checksumSize, len(items))
+	}
+	put := func(v uint64) {
+		for v >= 0x80 {
+			b = append(b, byte(v)|0x80)
+			v >>= 7
+		}
+		b = append(b, byte(v))
+	}
+	blocksIn := func(superBlockSize uint64) uint64 {
+		return superBlockSize/blockSize + min(superBlockSize%blockSize, 1)
+	}
+	put(0) // flags: version 0
+	refs := map[uint64]*bmRef{}
+	var sizeLast int64
+	i := 0
+	for i < len(items) {
+		ref := &items[i]
+		sbIdx, blkIdx := i, i
+		refEnc := uint64(bmFlagLast)
+		for i++; i < len(items); i++ {
+			if items[i].Reference != ref.Reference {
+				refEnc = 0
+				break
+			}
+			if items[i].Offset < ref.Offset {
+				return b, errs.New(errs.Assert, "block map offsets of reference %d go backwards", ref.Reference)
+			}
+		}
+		cont := false
+		rd := refs[ref.Reference]
+		if rd == nil {
+			if ref.BundleID > 0 {
+				refEnc |= bmFlagBundleID
+			}
+			if ref.Offset > 0 {
+				refEnc |= bmFlagOffset
+			}
+			put(refEnc | ref.Reference<<bmReferenceShift)
+			if refEnc&bmFlagBundleID != 0 {
+				put(ref.BundleID)
+			}
+			if refEnc&bmFlagOffset != 0 {
+				put(ref.Offset)
+			}
+			rd = &bmRef{superBlockSize: blockSize, bundleID: ref.BundleID, offset: ref.Offset}
+			refs[ref.Reference] = rd
+		} else {
+			if ref.BundleID != rd.bundleID || ref.Offset < rd.offset {
+				return b, errs.New(errs.Assert, "block map reference %d changes bundle or goes backwards", ref.Reference)
+			}
+			if ref.Offset == rd.offset {
+				refEnc |= bmFlagContinue
+				cont = true
+			} else {
+				if ref.Offset > rd.offset+rd.size {
+					refEnc |= bmFlagOffset
+				}
+				put(refEnc | ref.Reference<<bmReferenceShift)
+				if refEnc&bmFlagOffset != 0 {
+					put(ref.Offset - (rd.offset + rd.size))
+				}
+				rd.offset, rd.size = ref.Offset, ref.Size
+			}
+		}
+		runStart := sbIdx
+		for sbIdx < i {
+			sb := &items[sbIdx]
+			if sbIdx > runStart && sb.Offset != items[sbIdx-1].Offset && sb.Offset != items[sbIdx-1].Offset+items[sbIdx-1].Size {
+				return b, errs.New(errs.Assert, "block map super blocks of reference %d are not contiguous", ref.Reference)
+			}
+			sbEnc := uint64(bmFlagLast)
+			for sbIdx++; sbIdx < i; sbIdx++ {
+				if items[sbIdx].Offset != sb.Offset {
+					sbEnc = 0
+					break
+				}
+			}
+			total := uint64(sbIdx - blkIdx)
+			if cont || sb.Block != 0 || total != blocksIn(sb.SuperBlockSize) {
+				sbEnc |= bmFlagTotalOffset
+			}
+			if cont {
+				if sbEnc&bmFlagLast != 0 {
+					refEnc |= bmFlagContinueLast
+				}
+				put(refEnc | ref.Reference<<bmReferenceShift)
+				cont = false
+			} else {
+				rd.offset, rd.size, rd.block = sb.Offset, sb.Size, 0
+				if sb.SuperBlockSize != rd.superBlockSize {
+					sbEnc |= bmFlagSizeChange
+				}
+				size := sb.Size
+				if sizeLast != 0 {
+					d := int64(sb.Size) - sizeLast
+					size = uint64(d<<1) ^ uint64(d>>63)
+				}
+				put(sbEnc | size<<bmSuperBlockShift)
+				if sbEnc&bmFlagSizeChange != 0 {
+					enc := (sb.SuperBlockSize / blockSize) << bmSuperBlockSizeShift
+					if sb.SuperBlockSize%blockSize != 0 {
+						enc |= bmFlagSuperSizeRemain
+					}
+					put(enc)
+					if enc&bmFlagSuperSizeRemain != 0 {
+						put(sb.SuperBlockSize % blockSize)
+					}
+					rd.superBlockSize = sb.SuperBlockSize
+				}
+			}
+			sizeLast = int64(sb.Size)
+			if sb.Block < rd.block {
+				return b, errs.New(errs.Assert, "block map blocks of reference %d go backwards", ref.Reference)
+			}
+			if sbEnc&bmFlagTotalOffset != 0 {
+				enc := (total - 1) << bmBlockTotalShift
+				if sb.Block > rd.block {
+					enc |= bmFlagBlockTotalOffset
+				}
+				put(enc)
+				if enc&bmFlagBlockTotalOffset != 0 {
+					put(sb.Block - rd.block)
+					rd.block = sb.Block
+				}
+			}
+			rd.block += total
+			for ; blkIdx < sbIdx; blkIdx++ {
+				if uint64(len(items[blkIdx].Checksum)) != checksumSize {
+					return b, errs.New(errs.Assert, "block %d has a checksum of %d bytes, expected %d",
+						blkIdx, len(items[blkIdx].Checksum), checksumSize)
+				}
+				b = append(b, items[blkIdx].Checksum...)
+			}
+		}
+	}
+	return b, nil
 }
