@@ -165,7 +165,7 @@ func TestBlockMapErrors(t *testing.T) {
 		{"checksum size", fm.data, 8192, 0, "checksum size"},
 		{"checksum size large", fm.data, 8192, 17, "checksum size"},
 		{"varint", []byte{0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, 8192, 6, "varint"},
-		{"huge block total", []byte{0, 1, 5 << 3 | 4 | 1, 0xfe, 0xff, 0xff, 0x7f}, 8192, 6, "truncated"},
+		{"huge block total", []byte{0, 1, 5<<3 | 4 | 1, 0xfe, 0xff, 0xff, 0x7f}, 8192, 6, "truncated"},
 	}
 	for _, b := range bad {
 		_, err := ParseBlockMap(b.data, b.bs, b.cs)
