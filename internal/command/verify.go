@@ -566,7 +566,7 @@ func (v *verifier) verifyBackup(label string, inProgress bool, aInfo *repo.Archi
 		} else {
 			j.ct, j.checksum, j.size, j.pass = ct, f.EffectiveChecksum(), int64(f.Size), m.CipherPass
 		}
-		blockIncrJob(&j, m, f)
+		v.blockIncrJob(&j, m, f)
 		jobs = append(jobs, j)
 	}
 	if err := v.runJobs(jobs); err != nil {

@@ -15,10 +15,19 @@ import (
 // backup set: files in its bundles are stored in the raw format, and a file
 // with a block map is also assembled end to end from the super blocks its
 // map refers to (possibly in earlier backups of the set).
-func blockIncrJob(j *verifyJob, m *repo.Manifest, f *repo.ManifestFile) {
+func (v *verifier) blockIncrJob(j *verifyJob, m *repo.Manifest, f *repo.ManifestFile) {
 	j.raw = m.Backup.BundleRaw && f.BundleID != 0
-	if f.BlockIncr != 0 && f.Size > 0 {
+	if f.BlockIncrMap != 0 {
 		j.blockIncr, j.blockSet = f, m
+		if f.BundleID == 0 {
+			// Not bundled (larger than repo-bundle-limit): <name>.pgbi.
+			label := f.Reference
+			if label == "" {
+				label = m.Backup.Label
+			}
+			j.name = label + "/" + f.Name + ".pgbi"
+			j.path = v.backupDir() + "/" + j.name
+		}
 	}
 }
 

@@ -414,10 +414,10 @@ func (m *Manifest) FileRepoPath(f *ManifestFile) string {
 func (m *Manifest) CheckRestorable() error {
 	for i := range m.Files {
 		f := &m.Files[i]
-		if f.BlockIncr == 0 {
-			continue
+		if f.BlockIncr == 0 || f.BlockIncrMap == 0 {
+			continue // no map (e.g. truncated to zero during the backup): stored as a normal file
 		}
-		if f.BlockIncrMap == 0 || f.BlockIncrMap > f.RepoSize || f.BlockIncrChecksum > blockIncrChecksumSizeMax ||
+		if f.BlockIncrMap > f.RepoSize || f.BlockIncrChecksum > blockIncrChecksumSizeMax ||
 			f.BlockIncr > 1<<40/BlockIncrSizeFactor {
 			return errs.New(errs.Format, "backup '%s': file '%s' has invalid block incremental keys (bi %d, bic %d, bim %d, repo-size %d)",
 				m.Backup.Label, f.Name, f.BlockIncr, f.BlockIncrChecksum, f.BlockIncrMap, f.RepoSize)
