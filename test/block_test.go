@@ -152,12 +152,6 @@ func TestBlockIncrFixtures(t *testing.T) {
 				t.Fatalf("verify: exit %d\n%s", code, out)
 			}
 
-			// pgbr does not write block incremental backups yet: refused.
-			out, code := run("backup", "--pg1-path="+fullData, "--repo1-bundle", "--repo1-block", "--beta")
-			if code != 31 || !strings.Contains(out, "cannot write block incremental backups") {
-				t.Fatalf("backup with repo1-block: exit %d\n%s", code, out)
-			}
-
 			// expire --set of the diff removes it and the incr based on it.
 			mustRun("expire", "--set="+labels[2])
 			for i, label := range labels {

@@ -49,6 +49,7 @@ type backupRun struct {
 	bundleSize  uint64
 	bundleLimit uint64
 	bundleSeq   atomic.Uint64
+	blk         *blockWriter // repo-block=y (backup_block_write.go)
 
 	// Copy state: plan and removed are indexed like m.Files. mu guards the
 	// entries of m.Files, the progress and the manifest saves while the
@@ -76,7 +77,7 @@ func backup(e *Env) error {
 		e.Log.Infof("repo option not specified, defaulting to %s", repos[0].Name())
 	}
 	b := &backupRun{e: e, stanza: stanza, r: repos[0], lock: l, online: e.Cfg.Bool("online"), srcPath: map[string]string{}}
-	if err := refuseBlockIncrBackup(e, b.r); err != nil {
+	if err := checkBlockIncrOptions(e, b.r); err != nil {
 		return err
 	}
 	if !e.Cfg.IsSet("repo1-retention-full") && !e.Cfg.IsSet(e.ropt(b.r.Key, "retention-full")) {
@@ -208,7 +209,7 @@ func (b *backupRun) run() error {
 			typ = repo.BackupTypeFull
 		}
 	}
-	if priorEntry != nil && priorIsBlockIncr(e, priorEntry, typ) {
+	if priorEntry != nil && !e.Cfg.Bool(e.ropt(b.r.Key, "block")) && priorIsBlockIncr(e, priorEntry, typ) {
 		priorEntry, typ = nil, repo.BackupTypeFull
 	}
 	if priorEntry != nil {
@@ -240,6 +241,7 @@ func (b *backupRun) run() error {
 	m := &repo.Manifest{BackrestVersion: BackrestVersion}
 	b.m = m
 	m.Backup = repo.ManifestBackup{Type: typ, Prior: priorLabel, TimestampStart: b.start.Unix(), Bundle: b.bundle}
+	b.initBlockIncr()
 	m.DB = repo.BackupDB{CatalogVersion: ctl.Version.CatalogVersion, ControlVersion: ctl.Version.ControlVersion,
 		ID: b.bi.DB.ID, SystemID: ctl.SystemID, Version: ctl.Version.Str}
 	m.Option = repo.ManifestOption{ArchiveCheck: archiveCheck, ArchiveCopy: false, BackupStandby: false,
@@ -288,6 +290,7 @@ func (b *backupRun) run() error {
 	if err := b.resumeOrLabel(); err != nil {
 		return err
 	}
+	b.planBlockIncr()
 	label := m.Backup.Label
 	if b.prior != nil {
 		m.Backup.Reference = append(append([]string(nil), b.prior.Backup.Reference...), label)
@@ -574,6 +577,7 @@ func (b *backupRun) inherit(f *repo.ManifestFile) bool {
 	f.ChecksumPageError = pf.ChecksumPageError
 	f.BundleID = pf.BundleID
 	f.BundleOffset = pf.BundleOffset
+	f.BlockIncr, f.BlockIncrChecksum, f.BlockIncrMap = pf.BlockIncr, pf.BlockIncrChecksum, pf.BlockIncrMap
 	f.Reference = pf.Reference
 	if f.Reference == "" {
 		f.Reference = b.prior.Backup.Label
@@ -586,6 +590,8 @@ type copyWorker struct {
 	proc int
 	buf  []byte
 	chk  *pg.PageChecker
+	// bundle and offset the file being stored starts at (0: not bundled)
+	bundleID, bundleOffset uint64
 }
 
 // result kinds of one file job
@@ -611,6 +617,7 @@ type fileResult struct {
 	pages        []uint32
 	bundleID     uint64
 	bundleOffset uint64
+	blockIncrMap uint64 // size of the block map at the end of the stored bytes
 }
 
 // copyFiles runs every file job: large files (and resumed ones) one job
@@ -807,6 +814,10 @@ func (b *backupRun) copySingle(cw *copyWorker, idx int) error {
 	}
 	defer in.Close()
 	dest := b.repoFilePath(f.Name)
+	if b.blk != nil && f.BlockIncr != 0 {
+		dest = b.blockIncrRepoPath(f.Name)
+	}
+	cw.bundleID, cw.bundleOffset = 0, 0
 	// Data files are synced all at once (storage.SyncAll) before the
 	// manifest that makes them part of a backup is saved.
 	w, err := b.r.St.Create(b.e.Ctx, dest, storage.CreateOptions{NoSync: true})
@@ -828,6 +839,9 @@ func (b *backupRun) copySingle(cw *copyWorker, idx int) error {
 // (SHA-1, page checksums, compress, encrypt) into dst, which may already
 // hold other files (a bundle).
 func (b *backupRun) pipeFile(cw *copyWorker, idx int, in *os.File, dst io.Writer, destName string) (fileResult, error) {
+	if res, ok, err := b.pipeBlock(cw, idx, in, dst, destName); ok {
+		return res, err
+	}
 	f := &b.m.Files[idx]
 	src := b.srcPath[f.Name]
 	p, err := filter.NewWritePipeline(dst, b.ct, b.level, b.m.CipherPass)
@@ -917,6 +931,7 @@ func (b *backupRun) apply(cw *copyWorker, res fileResult) error {
 		f.Reference = ""
 		f.BundleID = res.bundleID
 		f.BundleOffset = res.bundleOffset
+		f.BlockIncrMap = res.blockIncrMap
 		f.ChecksumPage, f.ChecksumPageError = nil, ""
 		if res.pageChecked {
 			switch {
