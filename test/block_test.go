@@ -147,6 +147,24 @@ func TestBlockIncrFixtures(t *testing.T) {
 			}
 			cl.Stop()
 
+			// pgbr continues the set with an offline block incremental incr
+			// of that cluster: it reads pgBackRest's maps as the prior ones.
+			mustRun("backup", "--pg1-path="+fullData, "--type=incr", "--no-online", "--repo1-bundle", "--repo1-block", "--beta")
+			if err := json.Unmarshal([]byte(mustRun("info", "--output=json")), &info); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(info[0].Backup); n != 5 || info[0].Backup[4].Info.Repository["delta-map"] == 0 {
+				t.Fatalf("info after pgbr's incr: %+v", info[0].Backup)
+			}
+			pgbrIncr := info[0].Backup[4].Label
+			data := filepath.Join(dir, "pgbr-incr")
+			mustRun("restore", "--pg1-path="+data, "--set="+pgbrIncr, "--type=none")
+			cl = testenv.StartRestored(t, dir, data)
+			if got := cl.QueryOne("postgres", blockHashQuery); got != want["end-of-wal"] {
+				t.Errorf("pgbr's incr %s: table t is %q, expected %q", pgbrIncr, got, want["end-of-wal"])
+			}
+			cl.Stop()
+
 			// verify checks every block incremental file end to end.
 			if out, code := run("verify"); code != 0 {
 				t.Fatalf("verify: exit %d\n%s", code, out)
