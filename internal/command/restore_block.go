@@ -17,9 +17,14 @@ import (
 // repo-block=y; docs/block-incremental.md).
 
 // maxSuperBlockSize bounds the memory a single super block may take: a map
-// asking for more is treated as corrupt (pgBackRest's largest default super
-// block is a few MiB; repo-block-size-super allows up to 1GiB... see docs).
-const maxSuperBlockSize = 1 << 30
+// asking for more is treated as corrupt. repo-block-size-super(-full) is at
+// most 16MiB, rounded up to the block size (at most 88KiB × 4).
+const maxSuperBlockSize = 32 << 20
+
+// maxStoredSize is the largest stored size of a super block of n original
+// bytes: no codec expands data by more than a small fraction, plus the
+// salt and padding of the encryption.
+func maxStoredSize(n uint64) uint64 { return n + n/16 + 4096 }
 
 // blockIncrSource locates the stored data of a backup set.
 type blockIncrSource struct {
@@ -42,7 +47,7 @@ func (s *blockIncrSource) path(label string, bundleID uint64, name string) strin
 
 // readRange reads exactly n bytes at off of path.
 func (s *blockIncrSource) readRange(path string, off, n uint64) ([]byte, error) {
-	if n > maxSuperBlockSize*2 || off > 1<<62 {
+	if n > maxStoredSize(maxSuperBlockSize) || off > 1<<62 {
 		return nil, errs.New(errs.Format, "invalid range %d+%d of '%s'", off, n, s.st.Full(path))
 	}
 	in, err := s.st.OpenRange(s.ctx, path, int64(off), int64(n))
@@ -118,7 +123,7 @@ func (s *blockIncrSource) assemble(f *repo.ManifestFile, out io.Writer) error {
 			return errs.New(errs.Format, "block map of '%s' refers to backup reference %d, the set has %d",
 				f.Name, it.Reference, len(refs))
 		}
-		if it.SuperBlockSize == 0 || it.SuperBlockSize > maxSuperBlockSize || it.Size == 0 || it.Size > 2*maxSuperBlockSize {
+		if it.SuperBlockSize == 0 || it.SuperBlockSize > maxSuperBlockSize || it.Size == 0 || it.Size > maxStoredSize(it.SuperBlockSize) {
 			return errs.New(errs.Format, "block map of '%s' has an invalid super block (size %d, stored %d)",
 				f.Name, it.SuperBlockSize, it.Size)
 		}
