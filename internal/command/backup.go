@@ -50,6 +50,7 @@ type backupRun struct {
 	bundleSize  uint64
 	bundleLimit uint64
 	bundleSeq   atomic.Uint64
+	blk         *blockWriter // repo-block=y (backup_block_write.go)
 
 	// Copy state: plan and removed are indexed like m.Files. mu guards the
 	// entries of m.Files, the progress and the manifest saves while the
@@ -77,6 +78,9 @@ func backup(e *Env) error {
 		e.Log.Infof("repo option not specified, defaulting to %s", repos[0].Name())
 	}
 	b := &backupRun{e: e, stanza: stanza, r: repos[0], lock: l, online: e.Cfg.Bool("online"), srcPath: map[string]string{}}
+	if err := checkBlockIncrOptions(e, b.r); err != nil {
+		return err
+	}
 	if !e.Cfg.IsSet("repo1-retention-full") && !e.Cfg.IsSet(e.ropt(b.r.Key, "retention-full")) {
 		e.Log.Warnf("option '%s' is not set for '%s=count', the repository may run out of space\nHINT: to retain full backups indefinitely (without warning), set option '%s' to the maximum.",
 			e.ropt(b.r.Key, "retention-full"), e.ropt(b.r.Key, "retention-full-type"), e.ropt(b.r.Key, "retention-full"))
@@ -215,6 +219,9 @@ func (b *backupRun) run() error {
 			typ = repo.BackupTypeFull
 		}
 	}
+	if priorEntry != nil && !e.Cfg.Bool(e.ropt(b.r.Key, "block")) && priorIsBlockIncr(e, priorEntry, typ) {
+		priorEntry, typ = nil, repo.BackupTypeFull
+	}
 	if priorEntry != nil {
 		if b.prior, err = repo.LoadManifest(ctx, b.r.St, b.stanza, priorEntry.Label, b.bi.CipherPass); err != nil {
 			return err
@@ -244,6 +251,7 @@ func (b *backupRun) run() error {
 	m := &repo.Manifest{BackrestVersion: BackrestVersion}
 	b.m = m
 	m.Backup = repo.ManifestBackup{Type: typ, Prior: priorLabel, TimestampStart: b.start.Unix(), Bundle: b.bundle}
+	b.initBlockIncr()
 	m.DB = repo.BackupDB{CatalogVersion: ctl.Version.CatalogVersion, ControlVersion: ctl.Version.ControlVersion,
 		ID: b.bi.DB.ID, SystemID: ctl.SystemID, Version: ctl.Version.Str}
 	m.Option = repo.ManifestOption{ArchiveCheck: archiveCheck, ArchiveCopy: false, BackupStandby: b.sb != nil,
@@ -300,6 +308,7 @@ func (b *backupRun) run() error {
 	if err := b.resumeOrLabel(); err != nil {
 		return err
 	}
+	b.planBlockIncr()
 	label := m.Backup.Label
 	if b.prior != nil {
 		m.Backup.Reference = append(append([]string(nil), b.prior.Backup.Reference...), label)
@@ -586,6 +595,7 @@ func (b *backupRun) inherit(f *repo.ManifestFile) bool {
 	f.ChecksumPageError = pf.ChecksumPageError
 	f.BundleID = pf.BundleID
 	f.BundleOffset = pf.BundleOffset
+	f.BlockIncr, f.BlockIncrChecksum, f.BlockIncrMap = pf.BlockIncr, pf.BlockIncrChecksum, pf.BlockIncrMap
 	f.Reference = pf.Reference
 	if f.Reference == "" {
 		f.Reference = b.prior.Backup.Label
@@ -598,6 +608,8 @@ type copyWorker struct {
 	proc int
 	buf  []byte
 	chk  *pg.PageChecker
+	// bundle and offset the file being stored starts at (0: not bundled)
+	bundleID, bundleOffset uint64
 }
 
 // result kinds of one file job
@@ -623,6 +635,7 @@ type fileResult struct {
 	pages        []uint32
 	bundleID     uint64
 	bundleOffset uint64
+	blockIncrMap uint64 // size of the block map at the end of the stored bytes
 }
 
 // copyFiles runs every file job: large files (and resumed ones) one job
@@ -819,6 +832,10 @@ func (b *backupRun) copySingle(cw *copyWorker, idx int) error {
 	}
 	defer in.Close()
 	dest := b.repoFilePath(f.Name)
+	if b.blk != nil && f.BlockIncr != 0 {
+		dest = b.blockIncrRepoPath(f.Name)
+	}
+	cw.bundleID, cw.bundleOffset = 0, 0
 	// Data files are synced all at once (storage.SyncAll) before the
 	// manifest that makes them part of a backup is saved.
 	w, err := b.r.St.Create(b.e.Ctx, dest, storage.CreateOptions{NoSync: true})
@@ -840,6 +857,9 @@ func (b *backupRun) copySingle(cw *copyWorker, idx int) error {
 // (SHA-1, page checksums, compress, encrypt) into dst, which may already
 // hold other files (a bundle).
 func (b *backupRun) pipeFile(cw *copyWorker, idx int, in *os.File, dst io.Writer, destName string) (fileResult, error) {
+	if res, ok, err := b.pipeBlock(cw, idx, in, dst, destName); ok {
+		return res, err
+	}
 	f := &b.m.Files[idx]
 	src := b.srcPath[f.Name]
 	p, err := filter.NewWritePipeline(dst, b.ct, b.level, b.m.CipherPass)
@@ -929,6 +949,7 @@ func (b *backupRun) apply(cw *copyWorker, res fileResult) error {
 		f.Reference = ""
 		f.BundleID = res.bundleID
 		f.BundleOffset = res.bundleOffset
+		f.BlockIncrMap = res.blockIncrMap
 		f.ChecksumPage, f.ChecksumPageError = nil, ""
 		if res.pageChecked {
 			switch {

@@ -92,6 +92,7 @@ func (b *backupRun) fillBundles(cw *copyWorker, take func() (int, bool)) error {
 			}
 			cur = &openBundle{id: id, path: path, w: w}
 		}
+		cw.bundleID, cw.bundleOffset = cur.id, cur.offset
 		res, err := b.pipeFile(cw, idx, in, cur.w, b.r.St.Full(cur.path))
 		in.Close()
 		if err != nil {

@@ -636,6 +636,9 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel st
 // decompression into out, verifying size and SHA-1.
 func (rr *restoreRun) copyFromRepo(f *repo.ManifestFile, out io.Writer, buf []byte) error {
 	e := rr.e
+	if f.BlockIncrMap != 0 {
+		return rr.copyBlockIncr(f, out)
+	}
 	src := "backup/" + rr.stanza + "/" + rr.m.FileRepoPath(f)
 	var in io.ReadCloser
 	var err error
@@ -652,7 +655,7 @@ func (rr *restoreRun) copyFromRepo(f *repo.ManifestFile, out io.Writer, buf []by
 	if ct == "" {
 		ct = filter.None
 	}
-	p, err := filter.NewReadPipeline(in, ct, rr.m.CipherPass)
+	p, err := filter.NewReadPipelineRaw(in, ct, rr.m.CipherPass, rr.m.Backup.BundleRaw && f.BundleID != 0)
 	if err != nil {
 		return err
 	}

@@ -224,6 +224,11 @@ type verifyJob struct {
 	// stored bytes, also compared when set.
 	repoChecksum string
 	repoSize     int64
+	raw          bool // bundle of a block incremental set: raw format (verify_block.go)
+	// blockIncr is a file stored with block incremental and its manifest:
+	// the file is also assembled from its block map (verify_block.go).
+	blockIncr *repo.ManifestFile
+	blockSet  *repo.Manifest
 
 	archive *archiveResult
 	segment string
@@ -593,11 +598,10 @@ func (v *verifier) verifyBackup(label string, inProgress bool, aInfo *repo.Archi
 			j.path = v.backupDir() + "/" + fileLabel + "/bundle/" + strconv.FormatUint(f.BundleID, 10)
 			j.bundled, j.offset, j.limit = true, int64(f.BundleOffset), int64(f.RepoSize)
 		}
-		if f.RepoChecksum != "" && (f.BlockIncrMap != 0 || (m.Backup.BundleRaw && f.BundleID != 0)) {
-			// Block incremental (a block map and blocks, not one stream)
-			// or raw bundled files of pgBackRest 2.46+ (compressed and
-			// encrypted without headers, which pgbr does not read yet):
-			// only the stored bytes' checksum can be compared.
+		if f.RepoChecksum != "" && f.BlockIncrMap != 0 {
+			// Block incremental: the stored bytes are a block map and
+			// blocks, not one stream; their checksum is compared here and
+			// the file is assembled from its map (verifyBlockIncr).
 			j.ct, j.checksum, j.size = filter.None, f.RepoChecksum, int64(f.RepoSize)
 		} else {
 			// End to end: the stored bytes (when the manifest has their
@@ -605,6 +609,7 @@ func (v *verifier) verifyBackup(label string, inProgress bool, aInfo *repo.Archi
 			j.ct, j.checksum, j.size, j.pass = ct, f.EffectiveChecksum(), int64(f.Size), m.CipherPass
 			j.repoChecksum, j.repoSize = f.RepoChecksum, int64(f.RepoSize)
 		}
+		v.blockIncrJob(&j, m, f)
 		jobs = append(jobs, j)
 	}
 	if err := v.runJobs(jobs); err != nil {
@@ -909,7 +914,10 @@ func (v *verifier) verifyFile(j *verifyJob) (verifyCode, error) {
 		return verifyOther, storageErr(errs.FileOpen, err)
 	}
 	defer in.Close()
-	return checkStream(in, j)
+	if code, err := checkStream(in, j); code != verifyOK || err != nil {
+		return code, err
+	}
+	return v.verifyBlockIncr(j)
 }
 
 // storedReader hashes and counts the stored bytes and keeps the error of
@@ -935,7 +943,9 @@ func (s *storedReader) Read(b []byte) (int, error) {
 // the content is always decrypted, decompressed and compared too.
 func checkStream(in io.Reader, j *verifyJob) (verifyCode, error) {
 	raw := &storedReader{r: in, c: filter.NewCounter()}
-	p, err := filter.NewReadPipeline(raw, j.ct, j.pass)
+	// Raw bundled files of pgBackRest 2.46+ are compressed and encrypted
+	// without headers.
+	p, err := filter.NewReadPipelineRaw(raw, j.ct, j.pass, j.raw)
 	if err != nil {
 		return verifyOther, err
 	}

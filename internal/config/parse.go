@@ -274,6 +274,9 @@ func (p *parser) parseArgs(args []string) error {
 				return err
 			}
 			if o == nil {
+				if err := refuseNewer(name, value, "command line"); err != nil {
+					return err
+				}
 				return errs.New(errs.OptionInvalid, "invalid option '--%s'", body)
 			}
 			full := fullName(o, idx)
@@ -407,6 +410,9 @@ func (p *parser) parseEnv(environ []string) error {
 			continue
 		}
 		if o == nil {
+			if err := refuseNewer(key, value, "environment"); err != nil {
+				return err
+			}
 			c.addWarning("environment contains invalid option '%s'", key)
 			continue
 		}
@@ -674,6 +680,9 @@ func (p *parser) applyIni(ini *iniFile) error {
 				continue
 			}
 			if o == nil {
+				if err := refuseNewer(key, first.value, "configuration file '"+first.file+"'"); err != nil {
+					return err
+				}
 				c.addWarning("configuration file contains invalid option '%s' (file '%s' line %d)", key, first.file, first.line)
 				continue
 			}

@@ -33,8 +33,8 @@ const (
 type ManifestBackup struct {
 	ArchiveStart string // "" = absent (offline backup)
 	ArchiveStop  string
-	// BlockIncr marks a block incremental backup. pgbr reads the flag only
-	// to refuse such backups; it never produces one.
+	// BlockIncr marks a block incremental backup (pgBackRest 2.46+,
+	// repo-block=y): its files may carry a block map (bi/bic/bim).
 	BlockIncr          bool
 	Bundle             bool
 	BundleRaw          bool // written only together with Bundle
@@ -126,8 +126,9 @@ type ManifestFile struct {
 	Mode         string // 4-digit octal, e.g. "0600"
 	User         Owner
 	Group        Owner
-	// Block incremental keys (bi, bic, bim) are kept only so a rewritten
-	// manifest stays intact; pgbr refuses to restore such files.
+	// Block incremental keys: block size in units of 8192 (bi), checksum
+	// size (bic, 0 = default 6), size of the block map stored at the end of
+	// the file's RepoSize bytes (bim). See blockmap.go.
 	BlockIncr         uint64
 	BlockIncrChecksum uint64
 	BlockIncrMap      uint64
@@ -408,16 +409,23 @@ func (m *Manifest) FileRepoPath(f *ManifestFile) string {
 	return label + "/" + f.Name + CompressExt(m.Option.CompressType)
 }
 
-// CheckRestorable refuses manifests pgbr cannot restore (block incremental)
-// or must not restore (names that could leave the restore directories, see
-// CheckNames).
+// CheckRestorable refuses manifests pgbr must not or cannot restore: names
+// that could leave the restore directories (see CheckNames), block
+// incremental files with inconsistent keys (see blockmap.go).
 func (m *Manifest) CheckRestorable() error {
 	if err := m.CheckNames(); err != nil {
 		return err
 	}
-	if m.Backup.BlockIncr {
-		return errs.New(errs.FeatureNotSupported,
-			"backup '%s' is a block incremental backup, which pgbr cannot restore", m.Backup.Label)
+	for i := range m.Files {
+		f := &m.Files[i]
+		if f.BlockIncr == 0 || f.BlockIncrMap == 0 {
+			continue // no map (e.g. truncated to zero during the backup): stored as a normal file
+		}
+		if f.BlockIncrMap > f.RepoSize || f.BlockIncrChecksum > blockIncrChecksumSizeMax ||
+			f.BlockIncr > 1<<40/BlockIncrSizeFactor {
+			return errs.New(errs.Format, "backup '%s': file '%s' has invalid block incremental keys (bi %d, bic %d, bim %d, repo-size %d)",
+				m.Backup.Label, f.Name, f.BlockIncr, f.BlockIncrChecksum, f.BlockIncrMap, f.RepoSize)
+		}
 	}
 	return nil
 }

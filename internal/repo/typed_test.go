@@ -339,9 +339,15 @@ func TestManifestBlockIncr(t *testing.T) {
 		t.Fatal(err)
 	}
 	diffBytes(t, m.Bytes(), data)
-	if err := m.CheckRestorable(); errs.CodeOf(err) != errs.FeatureNotSupported {
+	if err := m.CheckRestorable(); err != nil {
 		t.Fatalf("CheckRestorable: %v", err)
 	}
+	bf, _ := m.FindFile("pg_data/base/1/1247")
+	bf.BlockIncrMap = bf.RepoSize + 1 // map larger than the stored file
+	if err := m.CheckRestorable(); errs.CodeOf(err) != errs.Format {
+		t.Fatalf("CheckRestorable: %v", err)
+	}
+	bf.BlockIncrMap = 101
 	e := NewBackupInfoEntry(m)
 	if e.RepoSizeMap == nil || *e.RepoSizeMap != 101 || *e.RepoSizeMapDelta != 101 {
 		t.Fatalf("%+v", e)
