@@ -154,12 +154,19 @@ func (c *crashRun) verify(repoKey int, after string, extra ...string) {
 	if code != 0 {
 		detail, _, _ := c.run(append([]string{"verify", fmt.Sprintf("--repo=%d", repoKey), "--log-level-console=detail", "--output=text"}, extra...)...)
 		c.t.Fatalf("verify %v of repo%d after %s: exit %d\n%s\nagain, in detail:\n%s\nrepository:\n%s", extra, repoKey, after, code, out, tail(detail, 6000),
-			testenv.Tree(filepath.Join(c.e.Dir, fmt.Sprintf("repo%d", repoKey), "backup")))
+			testenv.Tree(filepath.Join(c.repoPath(repoKey), "backup")))
 	}
 	c.mu.Lock()
 	c.verifyTime += d
 	c.verifies++
 	c.mu.Unlock()
+}
+
+func (c *crashRun) repoPath(k int) string {
+	if k == 1 {
+		return c.e.Repo
+	}
+	return filepath.Join(c.e.Dir, "repo2")
 }
 
 // survived records a kill point whose rerun and verify succeeded.
@@ -766,7 +773,7 @@ func (c *crashRun) phaseRestore(target int) map[int]string {
 		}
 		out, hit := c.killed(what, d, nil, args...)
 		if out2, code, _ := c.run(again...); code != 0 {
-			t.Fatalf("%s after a kill at %v: exit %d\nkilled run:\n%s\nrerun %v:\n%s", what, d, code, out, again, out2)
+			t.Fatalf("%s after a kill at %v: exit %d\nkilled run:\n%s\nrerun %v:\n%s\n%s:\n%s", what, d, code, out, again, out2, data, tail(testenv.Tree(data), 3000))
 		}
 		restored[k] = true
 		if hit {
@@ -795,4 +802,34 @@ func TestVerifySetUnbundledOnBundled(t *testing.T) {
 		t.Fatalf("verify --set=%s: exit %d\n%s", diff, code, out)
 	}
 	e.MustRun("verify")
+}
+
+// TestRestoreAgainAfterKillBeforeManifest: a restore killed while writing
+// the backup.manifest it puts into an empty PGDATA first leaves only that
+// file's temporary name; the restore run again (with --delta as a user
+// would, or without) must treat the directory as empty. Found by
+// TestCrashConsistency.
+func TestRestoreAgainAfterKillBeforeManifest(t *testing.T) {
+	t.Parallel()
+	e := testenv.NewEnv(t, testenv.EnvOptions{})
+	e.MustRun("stanza-create")
+	e.MustRun("backup", "--type=full")
+	for _, extra := range []string{"--delta", ""} {
+		dir := testenv.Dir(t, "restore-leftover")
+		data := filepath.Join(dir, "pg")
+		os.MkdirAll(data, 0o700)
+		os.WriteFile(filepath.Join(data, "backup.manifest.pgbackrest.tmp"), []byte("[backup]\nbackup-label="), 0o600)
+		testenv.Chown(t, dir)
+		args := []string{"restore", "--pg1-path=" + data}
+		if extra != "" {
+			args = append(args, extra)
+		}
+		e.MustRun(args...)
+		if _, err := os.Stat(filepath.Join(data, "backup.manifest.pgbackrest.tmp")); !os.IsNotExist(err) {
+			t.Fatalf("restore %s left the temporary manifest (%v)", extra, err)
+		}
+		if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
+			t.Fatalf("restore %s: %v", extra, err)
+		}
+	}
 }
