@@ -30,8 +30,18 @@ import (
 // repository), archive-push under a running workload (synchronous, and
 // asynchronous with a spool), asynchronous archive-get, expire and restore.
 // After every kill the same command run again succeeds and `pgbr verify`
-// of the repository exits 0; at the end the latest backup of each
-// repository restores and replays to the source's data.
+// exits 0: for backup and expire both right after the kill and after the
+// rerun (backup: verify --set of the new backup, the whole repository at the
+// end of the phase); for archive-push after PostgreSQL pushed the killed
+// segments again; for archive-get and restore, which do not write to the
+// repository, once per phase. At the end the latest backup of each
+// repository restores and the restored cluster replays (with the
+// asynchronous archive-get) to the source's data.
+//
+// A kill point is a SIGKILL that reached the running process: for commands
+// the test starts, the process died of SIGKILL; for the archive-push
+// processes PostgreSQL's archiver starts, the process was running (not a
+// zombie) when the signal was sent.
 //
 // Kill delays are drawn from a seeded generator and spread over the
 // duration of an unkilled run of the same command; the seed and every
@@ -46,6 +56,7 @@ type crashKill struct{ tried, killed, survived int }
 type crashRun struct {
 	t     *testing.T
 	e     *testenv.Env
+	repo2 string
 	rng   *rand.Rand
 	uid   uint32
 	gid   uint32
@@ -166,7 +177,7 @@ func (c *crashRun) repoPath(k int) string {
 	if k == 1 {
 		return c.e.Repo
 	}
-	return filepath.Join(c.e.Dir, "repo2")
+	return c.repo2
 }
 
 // survived records a kill point whose rerun and verify succeeded.
@@ -365,18 +376,15 @@ func TestCrashConsistency(t *testing.T) {
 	t.Logf("seed %d (rerun with PGBR_CRASH_SEED=%d)", seed, seed)
 	began := time.Now()
 
+	// repo1 plain, repo2 encrypted; 1 MB WAL segments keep rounds short.
+	repo2 := testenv.Dir(t, "crash-repo2")
 	e := testenv.NewEnv(t, testenv.EnvOptions{
-		Global: []string{"repo2-path=" + "REPO2", "repo2-cipher-type=aes-256-cbc",
+		Global: []string{"repo2-path=" + repo2, "repo2-cipher-type=aes-256-cbc",
 			"repo2-cipher-pass=Crash8uJ2xQ5nV7pL1dR4tY6wZ9aC3eG", "repo2-retention-full=99", "compress-type=lz4"},
 		Cluster: testenv.ClusterOptions{InitdbArgs: []string{"--wal-segsize=1"}, Conf: "checkpoint_timeout = 30min\nmax_wal_size = 512MB\n"},
 	})
-	repo2 := filepath.Join(e.Dir, "repo2")
-	os.MkdirAll(repo2, 0o750)
-	e.Global[0] = "repo2-path=" + repo2
-	e.WriteConf()
-	testenv.Chown(t, e.Dir)
 	uid, gid := pgIDs(t)
-	c := &crashRun{t: t, e: e, rng: rand.New(rand.NewPCG(seed, 0x8c7a5)), uid: uid, gid: gid, stats: map[string]*crashKill{}}
+	c := &crashRun{t: t, e: e, repo2: repo2, rng: rand.New(rand.NewPCG(seed, 0x8c7a5)), uid: uid, gid: gid, stats: map[string]*crashKill{}}
 	defer func() {
 		var b strings.Builder
 		total := 0
@@ -406,32 +414,32 @@ func TestCrashConsistency(t *testing.T) {
 		t.Logf("phase %s: %v", name, time.Since(phase).Round(time.Millisecond))
 		phase = time.Now()
 	}
-	c.phaseArchivePush(8)
+	c.phaseArchivePush(9)
 	wl.Stop(t)
 	e.ArchiveCaughtUp()
 	lap("archive-push")
-	c.phaseBackup(15)
+	c.phaseBackup(12)
 	lap("backup")
 	spool := testenv.Dir(t, "crash-spool")
 	e.Global = append(e.Global, "archive-async=y", "spool-path="+spool, "process-max=2")
 	e.WriteConf()
 	wl = startWorkload(t, e, wl.rows.Load())
-	c.phaseArchivePushAsync(6)
+	c.phaseArchivePushAsync(7)
 	wl.Stop(t)
 	lap("archive-push async")
 
-	// Last backups of both repositories, then the source stops (archiving
-	// its last segment) and holds the data restores must reach.
+	// The source stops (archiving its last segment) and holds the data
+	// the restores must reach.
 	e.Cluster.Exec("postgres", "insert into t select g, 'after the last backup' from generate_series(10001, 10500) g")
 	e.Cluster.Exec("postgres", "select pg_switch_wal()")
 	want := crashDigest(e.Cluster)
 	e.Cluster.Stop()
 
-	c.phaseArchiveGetAsync(8)
+	c.phaseArchiveGetAsync(9)
 	lap("archive-get async")
-	c.phaseExpire(8)
+	c.phaseExpire(9)
 	lap("expire")
-	dirs := c.phaseRestore(8)
+	dirs := c.phaseRestore(9)
 	lap("restore")
 
 	for k, dir := range dirs {
@@ -715,9 +723,10 @@ func (c *crashRun) phaseExpire(target int) {
 	t := c.t
 	const what = "expire"
 	retention := map[int]int{}
-	for k, dir := range map[int]string{1: c.e.Repo, 2: filepath.Join(c.e.Dir, "repo2")} {
+	for k := range 2 {
+		dir := c.repoPath(k + 1)
 		fulls, _ := filepath.Glob(filepath.Join(dir, "backup", c.e.Stanza, "*F"))
-		retention[k] = max(1, len(fulls)-1)
+		retention[k+1] = max(1, len(fulls)-1)
 	}
 	var typical time.Duration
 	for round := 0; c.stat(what).killed < target; round++ {
