@@ -165,7 +165,7 @@ func (rr *restoreRun) run() error {
 			_ = t
 		}
 		if !rr.delta && !rr.force {
-			if ents, err := os.ReadDir(check); err == nil && len(ents) > 0 {
+			if ents, err := os.ReadDir(check); err == nil && len(restoreLeftovers(ents)) > 0 {
 				return errs.New(errs.PathNotEmpty, "unable to restore to path '%s' because it contains files\nHINT: try using --delta if this is what you intended.", check)
 			} else if err != nil && !os.IsNotExist(err) {
 				return errs.Wrap(errs.PathOpen, err, "unable to open path '%s'", check)

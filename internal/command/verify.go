@@ -247,6 +247,7 @@ type verifier struct {
 	archives   []*archiveResult
 	backups    []*backupResult
 	backupIdx  map[string]int
+	bundled    map[string]bool // bundledBackup's answers
 
 	bInfo        *repo.BackupInfo
 	manifestPass string // backup.info sub-passphrase
@@ -571,8 +572,10 @@ func (v *verifier) verifyBackup(label string, inProgress bool, aInfo *repo.Archi
 	for i := range m.Files {
 		f := &m.Files[i]
 		br.totalVerify++
-		// Zero-length files are not stored in a bundle.
-		if f.Size == 0 && m.Backup.Bundle {
+		// Zero-length files are not stored in a bundle, nor when a
+		// reference points to a bundled backup (with --set that backup is
+		// not verified first).
+		if f.Size == 0 && (m.Backup.Bundle || f.Reference != "" && f.BundleID == 0 && v.bundledBackup(f.Reference)) {
 			br.totalValid++
 			continue
 		}
@@ -686,6 +689,30 @@ func (v *verifier) manifest(br *backupResult, inProgress bool, aInfo *repo.Archi
 // loadInfo reads (and decrypts) an info file, hashes the plain text and,
 // when parse is given, parses it. It returns the SHA-1 of the plain text,
 // or the code of the failure (logged at detail level).
+// bundledBackup reports whether the manifest of backup label says it was
+// written with bundling (remembered per label).
+func (v *verifier) bundledBackup(label string) bool {
+	if b, ok := v.bundled[label]; ok {
+		return b
+	}
+	bundled := false
+	parse := func(b []byte) error {
+		m, err := repo.ParseManifest(b)
+		if err == nil {
+			bundled = m.Backup.Bundle
+		}
+		return err
+	}
+	if _, code := v.loadInfo(repo.BackupManifestPath(v.stanza, label), v.manifestPass, parse); code != 0 {
+		v.loadInfo(repo.BackupManifestPath(v.stanza, label)+repo.CopyExt, v.manifestPass, parse)
+	}
+	if v.bundled == nil {
+		v.bundled = map[string]bool{}
+	}
+	v.bundled[label] = bundled
+	return bundled
+}
+
 func (v *verifier) loadInfo(path, pass string, parse func([]byte) error) (string, errs.Code) {
 	sum, _, err := v.loadInfoErr(path, pass, parse)
 	return sum, errs.CodeOf(err)
