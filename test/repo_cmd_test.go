@@ -90,16 +90,24 @@ func repoCmdScenario(t *testing.T, e *testenv.Env, posix bool) {
 		{}, {"--output=json"}, {"--recurse"}, {"--recurse", "--output=json"},
 		{"--recurse", "--sort=desc"}, {"--recurse", "--sort=desc", "--output=json"},
 		{"backup/" + e.Stanza, "--recurse", "--filter=manifest"},
-		{"--recurse", "--filter=^archive/", "--output=json"},
-		{"--recurse", "--filter=^backup", "--sort=desc"},
+		{"--recurse", "--filter=/archive\\.info", "--output=json"},
+		{"--recurse", "--filter=backup\\.", "--sort=desc"},
 		{"backup/" + e.Stanza + "/backup.info", "--output=json"},
 		{"backup/" + e.Stanza + "/backup.info"},
 		{"backup/" + e.Stanza + "/backup.info", "--filter=nomatch", "--output=json"},
 		{e.Repo + "/archive/", "--output=json"},
-		{e.Repo},
 		{"nothere", "--output=json"}, {"nothere"},
 		// errors
 		{"a", "b"}, {"/tmp"}, {"backup//x"},
+	}
+	if posix {
+		// On S3 pgBackRest 2.45 turns a filter's literal prefix into the
+		// listing prefix of every subpath and so misses entries when it
+		// recurses; pgbr lists them (README, differences).
+		// The repository path itself: pgBackRest 2.45 asks S3 for the
+		// prefix "<path>//" and fails.
+		lsArgs = append(lsArgs, []string{e.Repo}, []string{"--recurse", "--filter=^archive/", "--output=json"},
+			[]string{"--recurse", "--filter=^backup", "--sort=desc"})
 	}
 	for _, a := range lsArgs {
 		sameRepoCmd(t, e, false, append([]string{"repo-ls"}, a...)...)
@@ -214,6 +222,9 @@ func TestRepoLsGetS3MatchesPgBackRest(t *testing.T) {
 	m := testenv.StartMinIO(t)
 	e := testenv.NewEnv(t, testenv.EnvOptions{Global: append(s3Global(m, m.Port), repoCmdGlobal()...)})
 	repoCmdScenario(t, e, false)
+	// The exporter on S3: stanza status and the credential statistics each
+	// command run left.
+	exporterS3Check(t, e)
 }
 
 // TestAnnotate: pgbr annotate changes what both tools show; both tools

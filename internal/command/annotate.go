@@ -69,3 +69,19 @@ func annotate(e *Env) error {
 	}
 	return nil
 }
+
+// backupAnnotations are backup's --annotation options (empty values are
+// left out, as pgBackRest does).
+func backupAnnotations(e *Env) map[string]string {
+	var m map[string]string
+	for _, p := range e.Cfg.Hash("annotation") {
+		if p[1] == "" {
+			continue
+		}
+		if m == nil {
+			m = map[string]string{}
+		}
+		m[p[0]] = p[1]
+	}
+	return m
+}

@@ -27,10 +27,6 @@ func init() {
 		}
 		if r, ok := o.cmds["info"]; ok && o.name != "output" && o.name != "set" {
 			cp := *r
-			cp.required = nil
-			if o.name == "stanza" {
-				cp.required = boolp(false)
-			}
 			o.cmds["exporter"] = &cp
 		}
 		if o.name == "lock-path" {
