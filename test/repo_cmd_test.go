@@ -149,9 +149,12 @@ func repoCmdScenario(t *testing.T, e *testenv.Env, posix bool) {
 		t.Fatalf("repository lacks files to get:\n%s", all)
 	}
 	s := e.Stanza
-	for _, f := range []string{"backup/" + s + "/backup.info", "backup/" + s + "/backup.info.copy",
-		"archive/" + s + "/archive.info", e.Repo + "/archive/" + s + "/archive.info.copy",
-		manifest, manifest + ".copy", pgVersion, pgControl, wal, history} {
+	files := []string{"backup/" + s + "/backup.info", "archive/" + s + "/archive.info", manifest, pgVersion, wal}
+	if posix {
+		files = append(files, "backup/"+s+"/backup.info.copy", e.Repo+"/archive/"+s+"/archive.info.copy",
+			manifest+".copy", pgControl, history)
+	}
+	for _, f := range files {
 		for _, extra := range [][]string{nil, {"--raw"}} {
 			out, code := sameRepoCmd(t, e, false, append([]string{"repo-get", f}, extra...)...)
 			if code != 0 || len(out) == 0 {
