@@ -21,7 +21,7 @@ import (
 func TestRepoPathValid(t *testing.T) {
 	for _, c := range []struct {
 		in, repo, want string
-		code       errs.Code
+		code           errs.Code
 	}{
 		{"backup/main", "/r", "backup/main", 0},
 		{"backup/main/", "/r", "backup/main", 0},
