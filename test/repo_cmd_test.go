@@ -197,6 +197,14 @@ func repoCmdScenario(t *testing.T, e *testenv.Env, posix bool) {
 			t.Fatalf("repo-get %v succeeded", a)
 		}
 	}
+	// A wrong passphrase: the same code and nothing on stdout (pgbr's
+	// message says more than pgBackRest's "unable to flush").
+	for _, tool := range []string{"pgbr", "pgbackrest"} {
+		out, stderr, code := runSplit(t, e, tool, false, "repo-get", "backup/"+s+"/backup.info", "--cipher-pass=wrong")
+		if code != 95 || out != "" || !strings.Contains(stderr, "ERROR: [095]: unable to flush") {
+			t.Fatalf("%s repo-get with a wrong passphrase: exit %d, %d bytes out, %s", tool, code, len(out), stderr)
+		}
+	}
 	// pgbr refuses a relative path that leaves the repository (pgBackRest
 	// follows it).
 	if _, stderr, code := runSplit(t, e, "pgbr", false, "repo-get", "backup/../../pgbackrest.conf"); code != 96 ||

@@ -239,14 +239,19 @@ func repoGet(e *Env) error {
 		}
 	}
 	// Write errors (a reader that went away) end the copy quietly, as in
-	// pgBackRest; read and decryption errors are errors.
+	// pgBackRest; read and decryption errors are errors. Output goes out in
+	// buffer-size pieces, and what is buffered when an error happens is
+	// dropped (as pgBackRest: a small file that fails to decrypt prints
+	// nothing).
 	w := &stickyWriter{w: e.Stdout}
-	if _, err := io.Copy(w, rd); err != nil && w.err == nil {
+	bw := bufio.NewWriterSize(w, max(int(e.Cfg.Size("buffer-size")), 64*1024))
+	if _, err := io.Copy(bw, rd); err != nil && w.err == nil {
 		if errs.CodeOf(err) == errs.Unknown {
 			return errs.Wrap(errs.FileRead, err, "unable to read '%s'", r.St.Full(file))
 		}
 		return err
 	}
+	bw.Flush()
 	return nil
 }
 
