@@ -160,7 +160,7 @@ func TestExporterMatchesPgBackRestInfo(t *testing.T) {
 	e.Cluster.Exec("postgres", "create table t(id int, v text); insert into t select g, md5(g::text) from generate_series(1,3000) g")
 	e.MustPgBackRest("backup", "--type=full", "--annotation=by=pgbackrest")
 	e.Cluster.Exec("postgres", "insert into t select g, md5(g::text) from generate_series(1,500) g")
-	e.MustRun("backup", "--type=incr")
+	e.MustRun("backup", "--type=incr", "--annotation=keep=1", "--annotation=drop=2")
 	// A failing run: check with the cluster down.
 	e.Cluster.Stop()
 	_, checkCode := e.Run("check")
@@ -226,6 +226,9 @@ func TestExporterMatchesPgBackRestInfo(t *testing.T) {
 	}
 	if v := one(t, fams, "pgbackrest_backup_last_annotations", with("backup_type", "full")); v != 1 {
 		t.Fatalf("last_annotations full = %v", v)
+	}
+	if v := one(t, fams, "pgbackrest_backup_last_annotations", with("backup_type", "incr")); v != 2 {
+		t.Fatalf("last_annotations incr = %v (pgbr backup --annotation)", v)
 	}
 	for _, b := range info[0].Backup {
 		lbl := with("backup_name", b.Label, "backup_type", b.Type, "repo_key", "1", "database_id", "1", "block_incr", "n")
@@ -299,6 +302,8 @@ func TestExporterMatchesPgBackRestInfo(t *testing.T) {
 	if l, _ := query(fams, "pgbr_command_last_result", nil); len(l) != 0 {
 		t.Fatalf("--stanza=nosuch exports other stanzas' runs: %v", l)
 	}
+
+	annotateChecks(t, e, incr.Label)
 }
 
 // exporterS3Check scrapes an exporter on an S3 repository and requires

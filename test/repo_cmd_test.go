@@ -238,16 +238,10 @@ func TestRepoLsGetS3MatchesPgBackRest(t *testing.T) {
 	exporterS3Check(t, e)
 }
 
-// TestAnnotate: pgbr annotate changes what both tools show; both tools
-// reject the same bad input with the same codes.
-func TestAnnotate(t *testing.T) {
-	t.Parallel()
-	testenv.RequirePgBackRest(t)
-	e := testenv.NewEnv(t, testenv.EnvOptions{})
-	e.MustRun("stanza-create")
-	e.MustRun("backup", "--type=full", "--annotation=keep=1", "--annotation=drop=2")
-	labels := backupLabels(t, e)
-	l := labels[0]
+// annotateChecks: pgbr annotate changes what both tools show (l is a
+// backup pgbr took with --annotation=keep=1 --annotation=drop=2); both
+// tools reject the same bad input with the same codes.
+func annotateChecks(t *testing.T, e *testenv.Env, l string) {
 	e.MustRun("annotate", "--set="+l, "--annotation=drop=", "--annotation=new=v w")
 	for _, tool := range []string{"pgbr", "pgbackrest"} {
 		out, _, code := runSplit(t, e, tool, true, "info", "--set="+l)
