@@ -78,7 +78,6 @@ func TestBlockIncrWrite(t *testing.T) {
 	// Layout.
 	ctx := context.Background()
 	st := posix.New(e.Repo)
-	repo.DefaultCipher = testCipher{}
 	bi, err := repo.LoadBackupInfo(ctx, st, "main", pass)
 	if err != nil {
 		t.Fatal(err)

@@ -69,7 +69,7 @@ func Main(args, environ []string, stdout, stderr io.Writer) (code int) {
 	// Like pgBackRest, info logs its begin/end lines at debug so its output
 	// stays clean on the console.
 	beginEnd := logger.Infof
-	if cfg.Command() == "info" {
+	if c := cfg.Command(); c == "info" || c == "repo-ls" || c == "repo-get" {
 		beginEnd = logger.Debugf
 	}
 	beginEnd("%s command begin %s: %s", cfg.Command(), command.Version, cfg.LogParams())

@@ -250,6 +250,7 @@ func (b *backupRun) run() error {
 	// keeps the label of the interrupted one.
 	m := &repo.Manifest{BackrestVersion: BackrestVersion}
 	b.m = m
+	m.Annotation = backupAnnotations(e)
 	m.Backup = repo.ManifestBackup{Type: typ, Prior: priorLabel, TimestampStart: b.start.Unix(), Bundle: b.bundle}
 	b.initBlockIncr()
 	m.DB = repo.BackupDB{CatalogVersion: ctl.Version.CatalogVersion, ControlVersion: ctl.Version.ControlVersion,

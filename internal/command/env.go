@@ -42,6 +42,10 @@ type Env struct {
 
 	reposMu    sync.Mutex
 	reposCache []*repoT
+
+	// Run statistics for the command's state file (runstate.go).
+	counters runCounters
+	creds    credRegistry
 }
 
 // ExitError ends a command with a specific exit code and no error message
@@ -53,11 +57,24 @@ type ExitError struct {
 
 func (e *ExitError) Error() string { return e.Msg }
 
-// Run dispatches the configured command.
-func Run(e *Env) error {
+// Run dispatches the configured command and leaves its metrics state file
+// (runstate.go).
+func Run(e *Env) (err error) {
 	if e.Now == nil {
 		e.Now = time.Now
 	}
+	start := e.Now()
+	defer func() {
+		if r := recover(); r != nil {
+			e.writeRunState(start, errs.New(errs.Assert, "panic"))
+			panic(r)
+		}
+		e.writeRunState(start, err)
+	}()
+	return dispatch(e)
+}
+
+func dispatch(e *Env) error {
 	switch c := e.Cfg.Command(); c {
 	case "stanza-create":
 		return stanzaCreate(e)
@@ -85,6 +102,14 @@ func Run(e *Env) error {
 		return startCommand(e)
 	case "stop":
 		return stopCommand(e)
+	case "repo-ls":
+		return repoLs(e)
+	case "repo-get":
+		return repoGet(e)
+	case "annotate":
+		return annotate(e)
+	case "exporter":
+		return exporter(e)
 	default:
 		return errs.New(errs.CommandInvalid, "command '%s' is not implemented by pgbr yet", c)
 	}
@@ -182,6 +207,7 @@ func (e *Env) openRepo(key int) (*repoT, error) {
 	if r.CipherPass != "" {
 		e.Log.Redact(r.CipherPass)
 	}
+	r.St = countingStorage{Storage: r.St, c: &e.counters}
 	return r, nil
 }
 

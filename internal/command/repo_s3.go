@@ -65,6 +65,7 @@ func (e *Env) openS3(key int) (storage.Storage, error) {
 		return nil, err
 	}
 	so.Creds = cache
+	e.noteCreds(key, keyType, co.RoleARN, cache)
 	return s3.New(e.Ctx, so)
 }
 
