@@ -17,6 +17,7 @@ import (
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/log"
 	"github.com/pgbr-dev/pgbr/internal/pgdb"
+	"github.com/pgbr-dev/pgbr/internal/progress"
 	"github.com/pgbr-dev/pgbr/internal/storage"
 	"github.com/pgbr-dev/pgbr/internal/storage/posix"
 )
@@ -34,6 +35,7 @@ type Env struct {
 	Cfg    *config.Config
 	Log    *log.Logger
 	Stdout io.Writer
+	Stderr io.Writer // the progress line goes here (nil: no progress)
 	Cwd    string
 	Now    func() time.Time
 	ExecID string
@@ -42,6 +44,8 @@ type Env struct {
 
 	reposMu    sync.Mutex
 	reposCache []*repoT
+
+	progress *progress.Counter // nil unless a progress line is shown
 }
 
 // ExitError ends a command with a specific exit code and no error message
@@ -66,9 +70,9 @@ func Run(e *Env) error {
 	case "archive-get":
 		return archiveGet(e)
 	case "backup":
-		return backup(e)
+		return e.withProgress("backup", backup)
 	case "restore":
-		return restore(e)
+		return e.withProgress("restore", restore)
 	case "info":
 		return info(e)
 	case "expire":
@@ -76,7 +80,7 @@ func Run(e *Env) error {
 	case "check":
 		return check(e)
 	case "verify":
-		return verify(e)
+		return e.withProgress("verify", verify)
 	case "stanza-upgrade":
 		return stanzaUpgrade(e)
 	case "stanza-delete":
