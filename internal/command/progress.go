@@ -8,7 +8,7 @@ import (
 )
 
 // progressInterval is how often the progress line is redrawn.
-const progressInterval = 250 * time.Millisecond
+const progressInterval = 150 * time.Millisecond
 
 // withProgress runs a long command (backup, restore, verify) with a live
 // progress line on stderr when --progress=y, or when --progress is not

@@ -98,6 +98,7 @@ type Renderer struct {
 	mu      sync.Mutex // serializes every write to w by the bar and Around
 	bar     *progressbar.ProgressBar
 	max     int64
+	shown   int64 // bytes last given to the bar
 	stopped bool
 
 	stop chan struct{}
@@ -166,8 +167,13 @@ func (r *Renderer) update() {
 		// just below while files remain.
 		s.Bytes = max - 1
 	}
+	if s.Bytes != r.shown {
+		// Only real changes: the bar's rate is bytes over the time since
+		// its last sample, which then spans the time a large file took.
+		r.shown = s.Bytes
+		r.bar.Set64(s.Bytes)
+	}
 	r.bar.Describe(r.describe(s)) // draws
-	r.bar.Set64(s.Bytes)
 }
 
 // Around runs write (a log write to the same terminal) with the line
