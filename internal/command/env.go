@@ -46,6 +46,7 @@ type Env struct {
 	reposCache []*repoT
 
 	progress *progress.Counter // nil unless a progress line is shown
+	s3Creds  sync.Map          // repo key -> *credentials.Cache (check reports on them)
 }
 
 // ExitError ends a command with a specific exit code and no error message

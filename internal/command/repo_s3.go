@@ -65,6 +65,7 @@ func (e *Env) openS3(key int) (storage.Storage, error) {
 		return nil, err
 	}
 	so.Creds = cache
+	e.s3Creds.Store(key, cache)
 	return s3.New(e.Ctx, so)
 }
 
