@@ -36,12 +36,21 @@ func checkCredentials(e *Env, r *repoT, b *repo.BackupInfo) {
 			if l := h.TokenLifetime(); l > 0 {
 				msg += ", lifetime " + fmtDur(l)
 			}
+			if h.TokenSubject != "" {
+				msg += ", subject " + h.TokenSubject
+			}
+			if h.TokenIssuer != "" {
+				msg += ", issuer " + h.TokenIssuer
+			}
+			if h.TokenAudience != "" {
+				msg += ", audience " + h.TokenAudience
+			}
 			e.Log.Infof("%s", msg)
 		}
 	}
 	accepted := fmt.Sprintf("%s: S3 accepted key %s", name, h.AccessKeyPrefix())
 	if id, err := cache.CallerIdentity(e.Ctx); err != nil {
-		accepted += " (identity unknown: " + err.Error() + ")"
+		accepted += " (identity not reported: " + err.Error() + ")"
 	} else if id != "" {
 		accepted += ", identity " + id
 	}

@@ -2,6 +2,7 @@ package credentials
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"time"
 
@@ -29,6 +30,9 @@ type Health struct {
 	// TokenIssued/TokenExpiry are the JWT iat/exp claims of the token in
 	// the file now (zero when it is not a JWT or has no such claim).
 	TokenIssued, TokenExpiry time.Time
+	// TokenSubject/TokenIssuer/TokenAudience are the token's sub, iss and
+	// aud claims (who the role trusts), not secrets.
+	TokenSubject, TokenIssuer, TokenAudience string
 
 	// AccessKeyID of the current credentials ("" before the first fetch).
 	AccessKeyID string
@@ -76,6 +80,7 @@ func (c *Cache) Health() Health {
 					if cl.Iat != nil {
 						h.TokenIssued = time.Unix(int64(*cl.Iat), 0)
 					}
+					h.TokenSubject, h.TokenIssuer, h.TokenAudience = cl.Sub, cl.Iss, cl.audience()
 				}
 			}
 		}
@@ -94,6 +99,7 @@ func (c *Cache) Health() Health {
 // CallerIdentity asks STS who the current credentials are
 // (GetCallerIdentity) and returns the ARN. Only web identity credentials
 // come from a known STS endpoint; for other key types it returns "", nil.
+// The error is short: the STS error code or the transport error.
 func (c *Cache) CallerIdentity(ctx context.Context) (string, error) {
 	s, ok := c.src.(*webIDSource)
 	if !ok {
@@ -109,11 +115,11 @@ func (c *Cache) CallerIdentity(ctx context.Context) (string, error) {
 	}
 	out, err := sts.New(so).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		code, msg := apiCode(err)
+		code, _ := apiCode(err)
 		if code == "" {
-			return "", c.newError("", "STS GetCallerIdentity: "+errText(err), "", err)
+			return "", fmt.Errorf("STS GetCallerIdentity: %s", c.secrets.redact(errText(err)))
 		}
-		return "", c.newError(code, "STS GetCallerIdentity: "+code+": "+msg, "", err)
+		return "", fmt.Errorf("STS GetCallerIdentity: %s", code)
 	}
 	return aws.ToString(out.Arn), nil
 }
