@@ -81,7 +81,7 @@ func Main(args, environ []string, stdout, stderr io.Writer) (code int) {
 	defer stop()
 	cwd, _ := os.Getwd()
 	self, _ := os.Executable()
-	env := &command.Env{Ctx: ctx, Cfg: cfg, Log: logger, Stdout: stdout, Cwd: cwd, Now: time.Now,
+	env := &command.Env{Ctx: ctx, Cfg: cfg, Log: logger, Stdout: stdout, Stderr: stderr, Cwd: cwd, Now: time.Now,
 		ExecID: lock.ExecID(), Self: self}
 
 	err = safeRun(env)

@@ -679,7 +679,8 @@ func (b *backupRun) copyFiles() error {
 	if t := e.Cfg.Size("manifest-save-threshold"); t > b.saveEvery {
 		b.saveEvery = t
 	}
-	b.lock.Progress(0)
+	b.lock.ProgressSize(0, b.total)
+	e.progress.SetTotal(len(single)+len(small), b.total)
 
 	workers := e.processMax()
 	var next, nextSmall atomic.Int64
@@ -915,6 +916,7 @@ func (b *backupRun) apply(cw *copyWorker, res fileResult) error {
 	defer b.mu.Unlock()
 	f := &b.m.Files[res.idx]
 	src := b.srcPath[f.Name]
+	e.progress.Add(1, int64(res.size))
 	if res.kind == resGone {
 		b.removed[res.idx] = true
 		e.Log.ProcDetailf(cw.proc, "skip file removed by database %s", src)
@@ -968,7 +970,7 @@ func (b *backupRun) apply(cw *copyWorker, res fileResult) error {
 	}
 	if p100 := int64(pct * 100); p100-b.lastPct >= 10 {
 		b.lastPct = p100
-		b.lock.Progress(int(p100))
+		b.lock.ProgressSize(b.copied, b.total)
 	}
 	if b.e.Cfg.Bool("resume") && b.copied-b.lastSave >= b.saveEvery {
 		b.lastSave = b.copied

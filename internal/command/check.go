@@ -73,6 +73,7 @@ func check(e *Env) error {
 		if err := checkInfoPair(a, b, c.Control.SystemID, c.Control.Version); err != nil {
 			return err
 		}
+		checkCredentials(e, r, b)
 		archiveIDs[i] = a.ArchiveID()
 	}
 

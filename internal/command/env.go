@@ -17,6 +17,7 @@ import (
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/log"
 	"github.com/pgbr-dev/pgbr/internal/pgdb"
+	"github.com/pgbr-dev/pgbr/internal/progress"
 	"github.com/pgbr-dev/pgbr/internal/storage"
 	"github.com/pgbr-dev/pgbr/internal/storage/posix"
 )
@@ -34,6 +35,7 @@ type Env struct {
 	Cfg    *config.Config
 	Log    *log.Logger
 	Stdout io.Writer
+	Stderr io.Writer // the progress line goes here (nil: no progress)
 	Cwd    string
 	Now    func() time.Time
 	ExecID string
@@ -46,6 +48,8 @@ type Env struct {
 	// Run statistics for the command's state file (runstate.go).
 	counters runCounters
 	creds    credRegistry
+	progress *progress.Counter // nil unless a progress line is shown
+	s3Creds  sync.Map          // repo key -> *credentials.Cache (check reports on them)
 }
 
 // ExitError ends a command with a specific exit code and no error message
@@ -83,9 +87,9 @@ func dispatch(e *Env) error {
 	case "archive-get":
 		return archiveGet(e)
 	case "backup":
-		return backup(e)
+		return e.withProgress("backup", backup)
 	case "restore":
-		return restore(e)
+		return e.withProgress("restore", restore)
 	case "info":
 		return info(e)
 	case "expire":
@@ -93,7 +97,7 @@ func dispatch(e *Env) error {
 	case "check":
 		return check(e)
 	case "verify":
-		return verify(e)
+		return e.withProgress("verify", verify)
 	case "stanza-upgrade":
 		return stanzaUpgrade(e)
 	case "stanza-delete":

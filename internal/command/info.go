@@ -1,10 +1,7 @@
 package command
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -12,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
-	"github.com/pgbr-dev/pgbr/internal/lock"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 )
 
@@ -338,28 +334,6 @@ func infoUpdateStanza(e *Env, s *infoStanza, idx int, exists bool, label string)
 	if s.curVersion == "" && ir.bi != nil {
 		s.curVersion, s.curSystemID = ir.bi.DB.Version, ir.bi.DB.SystemID
 	}
-}
-
-// infoBackupLock reports whether a backup/expire holds the stanza's backup
-// lock, with its progress when the lock file has one. As pgBackRest does,
-// a held lock whose content cannot be read counts as not held.
-func infoBackupLock(lockPath, stanza string) (bool, *uint64) {
-	if !lock.Held(lockPath, stanza, lock.Backup) {
-		return false, nil
-	}
-	data, err := os.ReadFile(filepath.Join(lockPath, stanza+"-"+string(lock.Backup)+".lock"))
-	if err != nil {
-		return false, nil
-	}
-	var body struct {
-		ExecID  *string `json:"execId"`
-		PctCplt *uint64 `json:"pctCplt"`
-		Pid     *int64  `json:"pid"`
-	}
-	if json.Unmarshal(data, &body) != nil || body.ExecID == nil || body.Pid == nil {
-		return false, nil
-	}
-	return true, body.PctCplt
 }
 
 // infoArchiveID finds the archive id of a backup.info history entry: the

@@ -66,6 +66,7 @@ func (e *Env) openS3(key int) (storage.Storage, error) {
 	}
 	so.Creds = cache
 	e.noteCreds(key, keyType, co.RoleARN, cache)
+	e.s3Creds.Store(key, cache)
 	return s3.New(e.Ctx, so)
 }
 

@@ -455,6 +455,7 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 		total += f.Size
 	}
 	sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].f.Size > jobs[j].f.Size })
+	e.progress.SetTotal(len(jobs), int64(total))
 	workers := e.processMax()
 	ch := make(chan restoreJob)
 	var wg sync.WaitGroup
@@ -475,6 +476,7 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 					mu.Unlock()
 					continue
 				}
+				e.progress.Add(1, int64(j.f.Size))
 				mu.Lock()
 				done += j.f.Size
 				pct := 100.0

@@ -850,6 +850,7 @@ func (v *verifier) runJobs(jobs []verifyJob) error {
 		err  error
 		proc int
 	}
+	v.e.progress.AddTotal(verifyJobsTotal(jobs))
 	next := make(chan int)
 	results := make(chan result)
 	var wg sync.WaitGroup
@@ -875,6 +876,7 @@ func (v *verifier) runJobs(jobs []verifyJob) error {
 	}()
 	for r := range results {
 		v.record(&jobs[r.i], r.code, r.err, r.proc)
+		v.e.progress.Add(1, jobs[r.i].size)
 	}
 	if err := ctx.Err(); err != nil {
 		return errs.New(errs.Term, "terminated on signal")

@@ -272,6 +272,9 @@ func optionTable() []*optDef {
 			cmds: with(cmds("info", "repo-ls", "manifest"), "verify",
 				&cmdRule{dflt: strp("none"), allow: []string{"none", "text"}}),
 			desc: "Output format."},
+		{name: "progress", typ: tBool, negate: true, roles: mainOnly, newer: "pgbr",
+			cmds: cmds("backup", "restore", "verify"),
+			desc: "Show a live progress line (files, bytes, rate, time left) (default: when stdout and stderr are terminals)."},
 		{name: "set", typ: tString, required: false, roles: mainOnly,
 			cmds: map[string]*cmdRule{
 				"annotate": {required: isReq},

@@ -71,6 +71,20 @@ func (l *Lock) Progress(pct int) {
 	l.f.WriteAt([]byte(body), 0)
 }
 
+// ProgressSize rewrites the lock body with the progress of a backup as
+// pgBackRest 2.48 and later write it: percent complete in hundredths
+// ("pctCplt", which 2.45 reads too), then the bytes done ("szCplt") of the
+// total ("sz").
+func (l *Lock) ProgressSize(done, total int64) {
+	pct := uint64(0)
+	if total > 0 && done >= 0 {
+		pct = Percent(uint64(min(done, total)), uint64(total))
+	}
+	body := fmt.Sprintf(`{"execId":"%s","pctCplt":%d,"pid":%d,"sz":%d,"szCplt":%d}`, l.execID, pct, os.Getpid(), total, done)
+	l.f.Truncate(0)
+	l.f.WriteAt([]byte(body), 0)
+}
+
 // Release removes the lock file and unlocks.
 func (l *Lock) Release() {
 	if l == nil || l.f == nil {
@@ -81,9 +95,22 @@ func (l *Lock) Release() {
 	l.f = nil
 }
 
+// Percent is done of total in hundredths of a percent, rounded as
+// pgBackRest rounds it (10000 only when done == total).
+func Percent(done, total uint64) uint64 {
+	if total == 0 || done >= total {
+		return 10000
+	}
+	return (uint64(float64(done)/float64(total)*100000) + 5) / 10
+}
+
 // Held reports whether another process holds the lock (used by info).
 func Held(lockPath, stanza string, t Type) bool {
-	path := filepath.Join(lockPath, fmt.Sprintf("%s-%s.lock", stanza, t))
+	return HeldFile(filepath.Join(lockPath, fmt.Sprintf("%s-%s.lock", stanza, t)))
+}
+
+// HeldFile reports whether another process holds the lock file path.
+func HeldFile(path string) bool {
 	f, err := os.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return false

@@ -56,6 +56,7 @@ type Logger struct {
 	file      io.WriteCloser
 	now       func() time.Time
 	secrets   []string
+	around    func(write func()) // wraps console writes (progress line); nil: none
 }
 
 // New returns a logger that writes to the given console writers.
@@ -109,6 +110,15 @@ func (l *Logger) Redact(values ...string) {
 	}
 }
 
+// SetConsoleHook makes every console write (stdout and stderr, not the
+// log file) run inside around, which clears a progress line before and
+// redraws it after; nil removes the hook.
+func (l *Logger) SetConsoleHook(around func(write func())) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.around = around
+}
+
 // Enabled reports whether anything would be written at lvl.
 func (l *Logger) Enabled(lvl Level) bool {
 	return lvl <= l.Console || lvl <= l.Stderr || (l.file != nil && lvl <= l.FileLevel)
@@ -130,10 +140,18 @@ func (l *Logger) Log(lvl Level, proc int, code int, msg string) {
 	}
 	lines := strings.Split(strings.TrimRight(msg, "\n"), "\n")
 	long := l.format(lvl, proc, lines, true)
+	var console func()
 	if lvl <= l.Stderr && lvl != Off {
-		io.WriteString(l.stderr, l.format(lvl, proc, lines, false))
+		console = func() { io.WriteString(l.stderr, l.format(lvl, proc, lines, false)) }
 	} else if lvl <= l.Console {
-		io.WriteString(l.stdout, long)
+		console = func() { io.WriteString(l.stdout, long) }
+	}
+	if console != nil {
+		if l.around != nil {
+			l.around(console)
+		} else {
+			console()
+		}
 	}
 	if l.file != nil && lvl <= l.FileLevel {
 		io.WriteString(l.file, l.format(lvl, proc, lines, true))
