@@ -138,3 +138,35 @@ func TestBackupStandby(t *testing.T) {
 		t.Fatalf("verify:\n%s", out)
 	}
 }
+
+// TestBackupStandby13: backup from a standby where the primary predates
+// PostgreSQL 15 (pg_start_backup/pg_stop_backup): an incremental from the
+// standby on top of a full of the primary restores to the primary's data.
+func TestBackupStandby13(t *testing.T) {
+	t.Parallel()
+	e := testenv.NewEnv(t, testenv.EnvOptions{Cluster: testenv.ClusterOptions{Major: 13}})
+	e.MustRun("stanza-create")
+	pgbench(t, e.Cluster, "-i", "-s", "1", "-q")
+	e.Cluster.Exec("postgres", "create table marker(v text)")
+	e.MustRun("backup", "--type=full")
+	sb := testenv.NewStandby(t, e.Cluster)
+	if sb.Major != 13 {
+		t.Fatalf("standby runs PostgreSQL %d", sb.Major)
+	}
+	pgbench(t, e.Cluster, "-t", "200", "-c", "2", "-n")
+	out := e.MustRun(append([]string{"backup", "--type=incr", "--backup-standby=y"}, pg2Args(sb)...)...)
+	if !strings.Contains(out, "replay on the standby reached") {
+		t.Fatalf("incr from the PostgreSQL 13 standby:\n%s", out)
+	}
+	label := backupLabel(t, out)
+	if m := loadManifest(t, e, label, ""); !m.Option.BackupStandby || m.DB.Version != "13" {
+		t.Fatalf("manifest: backup-standby %v version %s", m.Option.BackupStandby, m.DB.Version)
+	}
+	e.Cluster.Exec("postgres", "insert into marker values ('after')")
+	want := benchDigest(t, e.Cluster)
+	e.ArchiveCaughtUp()
+	r := restoreInto(t, e, "pgbr", testenv.Dir(t, "restore-standby13"))
+	if got := benchDigest(t, r); got != want || r.Major != 13 {
+		t.Fatalf("restore of the PostgreSQL 13 standby backup on %d differs\n got %s\nwant %s\n%s", r.Major, got, want, tailStr(r.RestoredLog()))
+	}
+}

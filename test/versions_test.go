@@ -517,10 +517,13 @@ func compareWithPgBackRest260(t *testing.T, e *testenv.Env, fixture, pass, label
 	ourArch := iniOf(t, filepath.Join(e.Repo, "archive", e.Stanza, "archive.info"), "")
 	diffShape(t, "archive.info", iniShape(fxArch, generic), iniShape(ourArch, generic))
 	// Archive id directory: <version>-<history id>.
-	fxVer, _ := fxInfo.Get("db", "db-version")
 	ourVer, _ := ourInfo.Get("db", "db-version")
-	if fxVer != ourVer {
-		t.Fatalf("db-version %s, pgBackRest 2.60 writes %s", ourVer, fxVer)
+	for _, k := range []string{"db-version", "db-catalog-version", "db-control-version"} {
+		theirs, _ := fxInfo.Get("db", k)
+		ours, _ := ourInfo.Get("db", k)
+		if theirs != ours || ours == "" {
+			t.Fatalf("backup.info %s %s, pgBackRest 2.60 writes %s for the same major version", k, ours, theirs)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(e.Repo, "archive", e.Stanza, strings.Trim(ourVer, `"`)+"-1")); err != nil {
 		t.Fatalf("archive id directory: %v", err)
@@ -557,6 +560,13 @@ func compareWithPgBackRest260(t *testing.T, e *testenv.Env, fixture, pass, label
 	fxMan := iniOf(t, filepath.Join(fxBackup, fxLabel, "backup.manifest"), subPass)
 	ourMan := iniOf(t, filepath.Join(e.Repo, "backup", e.Stanza, label, "backup.manifest"), "")
 	diffShape(t, "backup.manifest", iniShape(fxMan, fileKey), iniShape(ourMan, fileKey))
+	for _, k := range []string{"db-version", "db-catalog-version", "db-control-version"} {
+		theirs, _ := fxMan.Get("backup:db", k)
+		ours, _ := ourMan.Get("backup:db", k)
+		if theirs != ours || ours == "" {
+			t.Fatalf("manifest %s %s, pgBackRest 2.60 writes %s for the same major version", k, ours, theirs)
+		}
+	}
 }
 
 func diffShape(t *testing.T, what string, theirs, ours []string) {

@@ -178,11 +178,14 @@ func (b *backupRun) waitReplay(startLSN, startSegment string) error {
 		}
 	}
 	e.Log.Infof("replay on the standby reached %s", startLSN)
-	if err := sb.db.Checkpoint(e.Ctx); err != nil {
-		return err
-	}
+	// A restartpoint at the backup start checkpoint: replay may have passed
+	// the start (redo) LSN before the checkpoint record itself, so the
+	// restartpoint is requested again until it is there.
 	deadline = time.Now().Add(timeout)
 	for {
+		if err := sb.db.Checkpoint(e.Ctx); err != nil {
+			return err
+		}
 		s, tli, err := sb.db.CheckpointLSN(e.Ctx)
 		if err != nil {
 			return err

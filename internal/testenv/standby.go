@@ -32,6 +32,14 @@ func NewStandby(t testing.TB, primary *Cluster) *Cluster {
 	}
 	fmt.Fprintf(f, "\nport = %d\nunix_socket_directories = '%s'\nhot_standby = on\n", c.Port, c.Socket)
 	f.Close()
+	// pg_basebackup 15 writes connection options (sslsni) that the libpq
+	// of older servers rejects: a plain primary_conninfo overrides it.
+	f, err = os.OpenFile(filepath.Join(c.Data, "postgresql.auto.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "primary_conninfo = 'host=%s port=%d user=postgres application_name=standby'\n", primary.Socket, primary.Port)
+	f.Close()
 	c.Start()
 	t.Cleanup(func() { c.Stop() })
 	deadline := time.Now().Add(120 * time.Second)
