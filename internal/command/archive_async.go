@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -158,48 +159,28 @@ func archivePushAsync(e *Env, stanza, walPath string) error {
 		// A status file that cannot be written leaves the foreground
 		// waiting until archive-timeout: the first such error ends this
 		// process with it (in the async log).
-		var statusMu sync.Mutex
-		var statusFailed error
-		statusErr := func(err error) {
+		err = e.runPool(workers, len(todo), func(_ context.Context, _, i int) error {
+			name := todo[i]
+			err := guardErr(e, func() error { return pushWAL(e, stanza, filepath.Join(walDir, name)) })
 			if err == nil {
-				return
+				return logStatusErr(e, writeStatus(filepath.Join(out, name+".ok"), ""))
 			}
-			e.Log.Errorf(int(errs.CodeOf(err)), "%v", err)
-			statusMu.Lock()
-			if statusFailed == nil {
-				statusFailed = err
-			}
-			statusMu.Unlock()
-		}
-		ch := make(chan string)
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for name := range ch {
-					err := guardErr(e, func() error { return pushWAL(e, stanza, filepath.Join(walDir, name)) })
-					if err == nil {
-						statusErr(writeStatus(filepath.Join(out, name+".ok"), ""))
-						continue
-					}
-					statusErr(writeStatus(filepath.Join(out, name+".error"), fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error())))
-					e.Log.Warnf("could not push WAL file %s to the archive: [%03d] %s", name, errs.CodeOf(err), err.Error())
-				}
-			}()
-		}
-		for _, n := range todo {
-			ch <- n
-		}
-		close(ch)
-		wg.Wait()
-		if e.Ctx.Err() != nil {
-			return errs.New(errs.Term, "terminated on signal")
-		}
-		if statusFailed != nil {
-			return statusFailed
+			e.Log.Warnf("could not push WAL file %s to the archive: [%03d] %s", name, errs.CodeOf(err), err.Error())
+			return logStatusErr(e, writeStatus(filepath.Join(out, name+".error"), fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error())))
+		})
+		if err != nil {
+			return err
 		}
 	}
+}
+
+// logStatusErr logs a failed status file write (the foreground cannot
+// report it) and returns it.
+func logStatusErr(e *Env, err error) error {
+	if err != nil && e.Ctx.Err() == nil {
+		e.Log.Errorf(int(errs.CodeOf(err)), "%v", err)
+	}
+	return err
 }
 
 // readyWAL lists the WAL files PostgreSQL marked ready, oldest first.
@@ -312,69 +293,43 @@ func archiveGetAsync(e *Env, stanza, name string) error {
 	workers := e.processMax()
 	var mu sync.Mutex
 	missing := ""
-	var statusFailed error
-	statusErr := func(err error) {
-		if err == nil {
-			return
-		}
-		e.Log.Errorf(int(errs.CodeOf(err)), "%v", err)
+	err = e.runPool(workers, len(queue), func(_ context.Context, _, i int) error {
+		seg := queue[i]
 		mu.Lock()
-		if statusFailed == nil {
-			statusFailed = err
-		}
+		stop := missing != "" && seg > missing
 		mu.Unlock()
-	}
-	ch := make(chan string)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for seg := range ch {
-				mu.Lock()
-				stop := missing != "" && seg > missing
-				mu.Unlock()
-				if stop {
-					continue
-				}
-				if _, err := os.Stat(filepath.Join(in, seg)); err == nil {
-					continue
-				}
-				err := guardErr(e, func() error { return fetchWAL(e, stanza, seg, filepath.Join(in, seg)) })
-				var ee *ExitError
-				switch {
-				case err == nil:
-				case errorsAs(err, &ee):
-					// Not in the archive: only the requested segment's
-					// answer matters; later ones are simply not queued.
-					mu.Lock()
-					if missing == "" || seg < missing {
-						missing = seg
-					}
-					mu.Unlock()
-					if seg == name {
-						statusErr(writeStatus(filepath.Join(in, seg+".ok"), ""))
-					}
-				default:
-					if seg == name {
-						statusErr(writeStatus(filepath.Join(in, seg+".error"), fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error())))
-					}
-					e.Log.Warnf("could not get WAL file %s from the archive: [%03d] %s", seg, errs.CodeOf(err), err.Error())
-				}
+		if stop {
+			return nil
+		}
+		if _, err := os.Stat(filepath.Join(in, seg)); err == nil {
+			return nil
+		}
+		err := guardErr(e, func() error { return fetchWAL(e, stanza, seg, filepath.Join(in, seg)) })
+		var ee *ExitError
+		switch {
+		case err == nil:
+		case errorsAs(err, &ee):
+			// Not in the archive: only the requested segment's answer
+			// matters; later ones are simply not queued.
+			mu.Lock()
+			if missing == "" || seg < missing {
+				missing = seg
 			}
-		}()
-	}
-	for _, seg := range queue {
-		ch <- seg
-	}
-	close(ch)
-	wg.Wait()
-	if e.Ctx.Err() != nil {
-		// A signal: segments fetched so far stay in the spool, but the
-		// process must not report success.
-		return errs.New(errs.Term, "terminated on signal")
-	}
-	return statusFailed
+			mu.Unlock()
+			if seg == name {
+				return logStatusErr(e, writeStatus(filepath.Join(in, seg+".ok"), ""))
+			}
+		default:
+			e.Log.Warnf("could not get WAL file %s from the archive: [%03d] %s", seg, errs.CodeOf(err), err.Error())
+			if seg == name {
+				return logStatusErr(e, writeStatus(filepath.Join(in, seg+".error"), fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error())))
+			}
+		}
+		return nil
+	})
+	// A signal fails the process (segments fetched so far stay in the
+	// spool); runPool says so.
+	return err
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }

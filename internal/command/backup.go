@@ -2,6 +2,7 @@ package command
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -682,60 +683,38 @@ func (b *backupRun) copyFiles() error {
 	b.lock.ProgressSize(0, b.total)
 	e.progress.SetTotal(len(single)+len(small), b.total)
 
+	// One pool: the single files, largest first, then one bundle filler
+	// per worker; a worker done with its single files starts filling
+	// bundles at once. Each worker keeps its buffers (copyWorker).
 	workers := e.processMax()
-	var next, nextSmall atomic.Int64
-	var failed atomic.Bool
-	var errMu sync.Mutex
-	var firstErr error
-	fail := func(err error) {
-		errMu.Lock()
-		if firstErr == nil {
-			firstErr = err
+	cws := make([]*copyWorker, workers+1)
+	var nextSmall atomic.Int64
+	fillers := 0
+	if len(small) > 0 {
+		fillers = workers
+	}
+	err := e.runPool(workers, len(single)+fillers, func(ctx context.Context, proc, i int) error {
+		if cws[proc] == nil {
+			cws[proc] = &copyWorker{proc: proc, buf: make([]byte, 256*1024), chk: pg.NewPageChecker(0)}
 		}
-		errMu.Unlock()
-		failed.Store(true)
-	}
-	stop := func() bool { return failed.Load() || e.Ctx.Err() != nil }
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(proc int) {
-			defer wg.Done()
-			cw := &copyWorker{proc: proc, buf: make([]byte, 256*1024), chk: pg.NewPageChecker(0)}
-			for !stop() {
-				i := int(next.Add(1)) - 1
-				if i >= len(single) {
-					break
-				}
-				if err := guardErr(e, func() error { return b.copySingle(cw, single[i]) }); err != nil {
-					fail(err)
-					return
-				}
+		cw := cws[proc]
+		if i < len(single) {
+			return b.copySingle(cw, single[i])
+		}
+		take := func() (int, bool) {
+			if ctx.Err() != nil {
+				return 0, false
 			}
-			if len(small) == 0 || stop() {
-				return
+			i := int(nextSmall.Add(1)) - 1
+			if i >= len(small) {
+				return 0, false
 			}
-			take := func() (int, bool) {
-				if stop() {
-					return 0, false
-				}
-				i := int(nextSmall.Add(1)) - 1
-				if i >= len(small) {
-					return 0, false
-				}
-				return small[i], true
-			}
-			if err := guardErr(e, func() error { return b.fillBundles(cw, take) }); err != nil {
-				fail(err)
-			}
-		}(w + 1)
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	if err := e.Ctx.Err(); err != nil {
-		return errs.New(errs.Term, "terminated on signal")
+			return small[i], true
+		}
+		return b.fillBundles(cw, take)
+	})
+	if err != nil {
+		return err
 	}
 	kept := m.Files[:0]
 	for i := range m.Files {

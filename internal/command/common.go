@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/pgbr-dev/pgbr/internal/pg"
 	"github.com/pgbr-dev/pgbr/internal/pgdb"
 	"github.com/pgbr-dev/pgbr/internal/repo"
+	"github.com/pgbr-dev/pgbr/internal/workpool"
 )
 
 // compressSettings returns compress-type and level (the type's default
@@ -100,6 +102,19 @@ func guard[T any](e *Env, f func() (T, error)) (v T, err error) {
 // guardErr is guard for a job that returns only an error.
 func guardErr(e *Env, f func() error) error {
 	_, err := guard(e, func() (struct{}, error) { return struct{}{}, f() })
+	return err
+}
+
+// runPool runs n jobs on workers goroutines (workpool): a panic in a job
+// becomes an AssertError, the first error stops the pool, and a pool
+// stopped by a signal fails with [063] whatever its jobs returned.
+func (e *Env) runPool(workers, n int, job func(ctx context.Context, proc, i int) error) error {
+	err := workpool.Run(e.Ctx, workers, n, func(ctx context.Context, proc, i int) error {
+		return guardErr(e, func() error { return job(ctx, proc, i) })
+	})
+	if e.Ctx.Err() != nil {
+		return errs.New(errs.Term, "terminated on signal")
+	}
 	return err
 }
 

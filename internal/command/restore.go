@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
@@ -457,53 +458,30 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 	sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].f.Size > jobs[j].f.Size })
 	e.progress.SetTotal(len(jobs), int64(total))
 	workers := e.processMax()
-	ch := make(chan restoreJob)
-	var wg sync.WaitGroup
+	bufs := make([][]byte, workers+1) // one per worker (proc 1..workers)
 	var mu sync.Mutex
-	var firstErr error
 	var done uint64
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(proc int) {
-			defer wg.Done()
-			buf := make([]byte, 256*1024)
-			for j := range ch {
-				if err := guardErr(e, func() error { return rr.restoreFile(j.f, j.root, j.rel, buf, false) }); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					continue
-				}
-				e.progress.Add(1, int64(j.f.Size))
-				mu.Lock()
-				done += j.f.Size
-				pct := 100.0
-				if total > 0 {
-					pct = float64(done) * 100 / float64(total)
-				}
-				mu.Unlock()
-				e.Log.ProcDetailf(proc, "restore file %s (%s, %s%%) checksum %s", j.root.Full(j.rel), sizeFormat(j.f.Size), pctFormat(pct), j.f.EffectiveChecksum())
-			}
-		}(w + 1)
-	}
-	for _, j := range jobs {
-		mu.Lock()
-		failed := firstErr != nil
-		mu.Unlock()
-		if failed || e.Ctx.Err() != nil {
-			break
+	err := e.runPool(workers, len(jobs), func(_ context.Context, proc, i int) error {
+		j := jobs[i]
+		if bufs[proc] == nil {
+			bufs[proc] = make([]byte, 256*1024)
 		}
-		ch <- j
-	}
-	close(ch)
-	wg.Wait()
-	if firstErr != nil {
-		return 0, 0, firstErr
-	}
-	if e.Ctx.Err() != nil {
-		return 0, 0, errs.New(errs.Term, "terminated on signal")
+		if err := rr.restoreFile(j.f, j.root, j.rel, bufs[proc], false); err != nil {
+			return err
+		}
+		e.progress.Add(1, int64(j.f.Size))
+		mu.Lock()
+		done += j.f.Size
+		pct := 100.0
+		if total > 0 {
+			pct = float64(done) * 100 / float64(total)
+		}
+		mu.Unlock()
+		e.Log.ProcDetailf(proc, "restore file %s (%s, %s%%) checksum %s", j.root.Full(j.rel), sizeFormat(j.f.Size), pctFormat(pct), j.f.EffectiveChecksum())
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
 	}
 	pc, _ := rr.m.FindFile("pg_data/global/pg_control")
 	if pc != nil {

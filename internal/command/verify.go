@@ -2,6 +2,7 @@ package command
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
@@ -843,45 +844,18 @@ func (v *verifier) runJobs(jobs []verifyJob) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	ctx := v.e.Ctx
-	type result struct {
-		i    int
-		code verifyCode
-		err  error
-		proc int
-	}
 	v.e.progress.AddTotal(verifyJobsTotal(jobs))
-	next := make(chan int)
-	results := make(chan result)
-	var wg sync.WaitGroup
-	for p := 1; p <= min(v.procs, len(jobs)); p++ {
-		wg.Add(1)
-		go func(proc int) {
-			defer wg.Done()
-			for i := range next {
-				code, err := v.verifyFile(&jobs[i])
-				results <- result{i, code, err, proc}
-			}
-		}(p)
-	}
-	go func() {
-		defer func() { close(next); wg.Wait(); close(results) }()
-		for i := range jobs {
-			select {
-			case next <- i:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	for r := range results {
-		v.record(&jobs[r.i], r.code, r.err, r.proc)
-		v.e.progress.Add(1, jobs[r.i].size)
-	}
-	if err := ctx.Err(); err != nil {
-		return errs.New(errs.Term, "terminated on signal")
-	}
-	return nil
+	// A file's problem is recorded, not returned: the pool stops only on a
+	// signal or a panic.
+	var mu sync.Mutex
+	return v.e.runPool(v.procs, len(jobs), func(_ context.Context, proc, i int) error {
+		code, err := v.verifyFile(&jobs[i])
+		mu.Lock()
+		v.record(&jobs[i], code, err, proc)
+		mu.Unlock()
+		v.e.progress.Add(1, jobs[i].size)
+		return nil
+	})
 }
 
 // record logs and counts one file's result.
