@@ -2,6 +2,7 @@ package command
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -40,5 +41,40 @@ func TestGuardWorkerPanic(t *testing.T) {
 	want := errors.New("plain")
 	if err := guardErr(e, func() error { return want }); err != want {
 		t.Fatalf("error not passed through: %v", err)
+	}
+}
+
+// Every pool of the commands fails with [063] once a signal ended the
+// context, even when its jobs swallow the cancellation (the asynchronous
+// archive-get once exited 0 on SIGTERM); a panic in a job is [025] and
+// stops the pool.
+func TestRunPool(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Env{Ctx: ctx, Log: log.Discard()}
+	ran := 0
+	err := e.runPool(1, 10, func(context.Context, int, int) error {
+		ran++
+		if ran == 3 {
+			cancel()
+		}
+		return nil
+	})
+	if errs.CodeOf(err) != errs.Term || ran != 3 {
+		t.Fatalf("got %v after %d jobs, want [063] after 3", err, ran)
+	}
+	e.Ctx = context.Background()
+	ran = 0
+	err = e.runPool(1, 10, func(_ context.Context, _, i int) error {
+		ran++
+		if i == 1 {
+			panic("boom")
+		}
+		return nil
+	})
+	if errs.CodeOf(err) != errs.Assert || ran != 2 {
+		t.Fatalf("got %v after %d jobs, want [025] after 2", err, ran)
+	}
+	if err := e.runPool(2, 5, func(context.Context, int, int) error { return nil }); err != nil {
+		t.Fatal(err)
 	}
 }
