@@ -322,3 +322,33 @@ func exporterS3Check(t *testing.T, e *testenv.Env) {
 		t.Fatal(fmt.Sprint("S3 stanza status ", v))
 	}
 }
+
+// checkCredentialState requires the state file of a command run on a
+// web-id S3 repository to hold the credential counts its log showed.
+func checkCredentialState(t *testing.T, e *testenv.Env, command, role string, refreshes, invalidations int, start time.Time) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(e.Dir, "lock", e.Stanza+"-"+command+".metrics.json"))
+	if err != nil {
+		t.Fatalf("state file of %s: %v", command, err)
+	}
+	var st struct {
+		Result      int `json:"result"`
+		Credentials []struct {
+			Repo          string `json:"repo"`
+			KeyType       string `json:"key_type"`
+			Role          string `json:"role"`
+			Refreshes     int    `json:"refreshes"`
+			Failures      int    `json:"failures"`
+			Invalidations int    `json:"invalidations"`
+			LastExpiry    int64  `json:"last_expiry"`
+		} `json:"credentials"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil || st.Result != 0 || len(st.Credentials) != 1 {
+		t.Fatalf("state file of %s: %v\n%s", command, err, data)
+	}
+	c := st.Credentials[0]
+	if c.Repo != "repo1" || c.KeyType != "web-id" || c.Role != role || c.Refreshes != refreshes ||
+		c.Invalidations != invalidations || c.LastExpiry <= start.Unix() {
+		t.Fatalf("credential state of %s (log: %d refreshes, %d invalidations):\n%s", command, refreshes, invalidations, data)
+	}
+}

@@ -74,15 +74,20 @@ func gunzip(t *testing.T, b []byte) []byte {
 }
 
 // repoCmdScenario fills an encrypted, gz-compressed repository with a
-// backup by pgBackRest and one by pgbr, stops the cluster (nothing changes
+// backup by pgBackRest and one by pgbr (posix; on S3 one by pgbr), stops the cluster (nothing changes
 // the repository afterwards) and compares repo-ls and repo-get of both
 // tools byte for byte.
 func repoCmdScenario(t *testing.T, e *testenv.Env, posix bool) {
 	e.MustRun("stanza-create")
 	e.Cluster.Exec("postgres", "create table t(id int, v text); insert into t select g, md5(g::text) from generate_series(1,3000) g")
-	e.MustPgBackRest("backup", "--type=full")
-	e.Cluster.Exec("postgres", "insert into t select g, md5(g::text) from generate_series(1,500) g")
-	e.MustRun("backup", "--type=incr")
+	if posix {
+		e.MustPgBackRest("backup", "--type=full")
+		e.Cluster.Exec("postgres", "insert into t select g, md5(g::text) from generate_series(1,500) g")
+		e.MustRun("backup", "--type=incr")
+	} else {
+		// One backup is enough to compare listing and reading on S3.
+		e.MustRun("backup", "--type=full")
+	}
 	e.Cluster.Stop()
 
 	// repo-ls: every option, text and json.

@@ -77,6 +77,9 @@ func TestS3WebIdentityShortCredentials(t *testing.T) {
 	if max := int(backupTime/(rotate/2)) + 3; refreshes < int(backupTime/lifetime) || refreshes > max {
 		t.Fatalf("%d credential refreshes in %s (want between %d and %d)", refreshes, backupTime, int(backupTime/lifetime), max)
 	}
+	// The backup's metrics state file carries the same counts as its log
+	// (pgbr exporter serves them as pgbr_s3_credential_*).
+	checkCredentialState(t, e, "backup", m.RoleARN, refreshes, invalidations, start)
 	e.Cluster.Exec("postgres", "select pg_switch_wal()")
 	want := e.Cluster.QueryOne("postgres", digestSQL+"t")
 	e.Cluster.Stop()
