@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -178,6 +179,18 @@ func (c *crashRun) repoPath(k int) string {
 		return c.e.Repo
 	}
 	return c.repo2
+}
+
+var pgbrVerifyErrors = regexp.MustCompile(`(missing|checksum invalid|size invalid|other): [1-9]|status: error`)
+
+// pgBackRestVerify has pgBackRest 2.45 verify a repository: what pgbr left
+// after the kills is a valid repository for it too.
+func (c *crashRun) pgBackRestVerify(repoKey int, after string) {
+	c.t.Helper()
+	out := c.e.MustPgBackRest("verify", fmt.Sprintf("--repo=%d", repoKey), "--output=text", "--verbose")
+	if pgbrVerifyErrors.MatchString(out) || !strings.Contains(out, "stanza: main") {
+		c.t.Fatalf("pgBackRest verify of repo%d after %s:\n%s", repoKey, after, out)
+	}
 }
 
 // survived records a kill point whose rerun and verify succeeded.
@@ -614,6 +627,8 @@ func (c *crashRun) phaseBackup(target int) {
 	}
 	c.verify(1, "backups")
 	c.verify(2, "backups")
+	c.pgBackRestVerify(1, "backups")
+	c.pgBackRestVerify(2, "backups")
 }
 
 // phaseArchivePushAsync kills the asynchronous archive-push process
