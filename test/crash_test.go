@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -54,15 +55,16 @@ import (
 type crashKill struct{ tried, killed, survived int }
 
 type crashRun struct {
-	t     *testing.T
-	e     *testenv.Env
-	repo2 string
-	rng   *rand.Rand
-	uid   uint32
-	gid   uint32
-	mu    sync.Mutex
-	stats map[string]*crashKill
-	order []string
+	t        *testing.T
+	e        *testenv.Env
+	repo2    string
+	archiver int // pid of PostgreSQL's archiver last seen
+	rng      *rand.Rand
+	uid      uint32
+	gid      uint32
+	mu       sync.Mutex
+	stats    map[string]*crashKill
+	order    []string
 
 	verifies   int
 	verifyTime time.Duration
@@ -180,6 +182,18 @@ func (c *crashRun) repoPath(k int) string {
 	return c.repo2
 }
 
+var pgbrVerifyErrors = regexp.MustCompile(`(missing|checksum invalid|size invalid|other): [1-9]|status: error`)
+
+// pgBackRestVerify has pgBackRest 2.45 verify a repository: what pgbr left
+// after the kills is a valid repository for it too.
+func (c *crashRun) pgBackRestVerify(repoKey int, after string) {
+	c.t.Helper()
+	out := c.e.MustPgBackRest("verify", fmt.Sprintf("--repo=%d", repoKey), "--output=text", "--verbose")
+	if pgbrVerifyErrors.MatchString(out) || !strings.Contains(out, "stanza: main") {
+		c.t.Fatalf("pgBackRest verify of repo%d after %s:\n%s", repoKey, after, out)
+	}
+}
+
 // survived records a kill point whose rerun and verify succeeded.
 func (c *crashRun) survived(what string) { c.stat(what).survived++ }
 
@@ -234,17 +248,25 @@ func (c *crashRun) killPid(pid int, word string) bool {
 // exits when its command dies of a signal and the postmaster starts a new
 // one, so it is looked up each time among the postmaster's children.
 func (c *crashRun) archiverPush() int {
-	b, _ := os.ReadFile(filepath.Join(c.e.Cluster.Data, "postmaster.pid"))
-	first, _, _ := strings.Cut(string(b), "\n")
-	postmaster, _ := strconv.Atoi(strings.TrimSpace(first))
-	archiver := 0
-	for _, ch := range procChildren(postmaster) {
-		if a := procArgs(ch); len(a) > 0 && strings.HasPrefix(a[0], "postgres: archiver") {
-			archiver = ch
-		}
+	isArchiver := func(pid int) bool {
+		a := procArgs(pid)
+		return len(a) > 0 && strings.HasPrefix(a[0], "postgres: archiver")
 	}
-	if archiver == 0 {
-		return 0
+	archiver := c.archiver
+	if archiver == 0 || !isArchiver(archiver) {
+		archiver = 0
+		b, _ := os.ReadFile(filepath.Join(c.e.Cluster.Data, "postmaster.pid"))
+		first, _, _ := strings.Cut(string(b), "\n")
+		postmaster, _ := strconv.Atoi(strings.TrimSpace(first))
+		for _, ch := range procChildren(postmaster) {
+			if isArchiver(ch) {
+				archiver = ch
+			}
+		}
+		c.archiver = archiver
+		if archiver == 0 {
+			return 0
+		}
 	}
 	for _, ch := range procChildren(archiver) {
 		if c.isPgbr(ch, "archive-push") {
@@ -614,6 +636,8 @@ func (c *crashRun) phaseBackup(target int) {
 	}
 	c.verify(1, "backups")
 	c.verify(2, "backups")
+	c.pgBackRestVerify(1, "backups")
+	c.pgBackRestVerify(2, "backups")
 }
 
 // phaseArchivePushAsync kills the asynchronous archive-push process
