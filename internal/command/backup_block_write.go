@@ -61,6 +61,8 @@ func (b *backupRun) initBlockIncr() {
 	if !e.Cfg.Bool(e.ropt(b.r.Key, "block")) {
 		return
 	}
+	e.Log.Warnf("block incremental backups use the format of pgBackRest 2.46 and later\n" +
+		"HINT: pgBackRest 2.45 cannot restore them; use pgbr or pgBackRest 2.46+ to restore this backup set.")
 	m := b.m
 	m.Backup.BlockIncr = true
 	if b.prior != nil {
