@@ -118,18 +118,16 @@ func checkFinalScreen(t *testing.T, what, screen string) {
 func TestProgressLineInTerminal(t *testing.T) {
 	t.Parallel()
 	testenv.RequirePgBackRest(t)
-	// The backup is bz2-compressed: slow enough that a few tens of MiB take
-	// seconds to back up, restore and verify on any machine. (WAL is not:
-	// pgbr's verify reports a bz2-compressed WAL segment pushed by pgbr as
-	// "invalid checksum", which pgBackRest 2.45 verify and bzip2 accept.)
-	e := testenv.NewEnv(t, testenv.EnvOptions{Global: []string{"process-max=1"}})
+	// bz2 is slow enough that a few tens of MiB take seconds to back up,
+	// restore and verify on any machine.
+	e := testenv.NewEnv(t, testenv.EnvOptions{Global: []string{"compress-type=bz2", "process-max=1"}})
 	e.Cluster.Exec("postgres", "create table big as select i, (select string_agg(md5((i*j)::text), '') from generate_series(1,24) j) pad from generate_series(1,4000) i")
 	e.Cluster.Exec("postgres", "checkpoint")
 	e.MustRun("stanza-create")
 
 	// Backup at detail level: a log line per file while the line shows.
 	var infoOut, infoPgBackRest string
-	b := startTmux(t, e, "backup", "backup", "--type=full", "--compress-type=bz2", "--log-level-console=detail")
+	b := startTmux(t, e, "backup", "backup", "--type=full", "--log-level-console=detail")
 	running := regexp.MustCompile(`status: .*backup/expire running - \d{1,3}\.\d\d% complete\)`)
 	seen, final, code := b.watch(func() {
 		infoOut = e.MustRun("info")
