@@ -114,7 +114,8 @@ func checkFinalScreen(t *testing.T, what, screen string) {
 // MiB done of the total, log lines printed meanwhile stay whole, and at the
 // end the line is gone and the output is the normal log. info shows the
 // running backup's percentage from the lock file (pgBackRest 2.45 reads it
-// too). With output piped there is no progress unless --progress=y.
+// too), and shows pgBackRest 2.45's running backup. With output piped
+// there is no progress unless --progress=y.
 func TestProgressLineInTerminal(t *testing.T) {
 	t.Parallel()
 	testenv.RequirePgBackRest(t)
@@ -183,6 +184,34 @@ func TestProgressLineInTerminal(t *testing.T) {
 		t.Fatalf("verify exit %s, progress seen %q; final screen:\n%s", code, progressLineText(seen), final)
 	}
 	checkFinalScreen(t, "verify", final)
+
+	// pgBackRest 2.45's backup lock file, read by pgbr info while it runs.
+	pb := exec.Command("runuser", "-u", "postgres", "--", testenv.PgBackRest, "--config="+e.Conf, "--stanza="+e.Stanza,
+		"backup", "--type=full", "--log-level-console=off")
+	pb.Dir = e.Dir
+	if err := pb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pbDone := make(chan error, 1)
+	go func() { pbDone <- pb.Wait() }()
+	pbRunning := regexp.MustCompile(`status: ok \(backup/expire running( - \d{1,3}\.\d\d% complete)?\)`)
+	var seenRunning string
+	for seenRunning == "" {
+		select {
+		case err := <-pbDone:
+			if seenRunning == "" {
+				t.Fatalf("pgBackRest backup ended (%v) before pgbr info showed it running", err)
+			}
+		default:
+		}
+		if m := pbRunning.FindString(e.MustRun("info")); m != "" {
+			seenRunning = m
+		}
+	}
+	if err := <-pbDone; err != nil {
+		t.Fatalf("pgBackRest backup: %v", err)
+	}
+	t.Logf("pgbr info during pgBackRest 2.45's backup: %s", seenRunning)
 
 	// restore into a new directory in the terminal.
 	dest := filepath.Join(e.Dir, "restored")
