@@ -114,22 +114,21 @@ func checkFinalScreen(t *testing.T, what, screen string) {
 // MiB done of the total, log lines printed meanwhile stay whole, and at the
 // end the line is gone and the output is the normal log. info shows the
 // running backup's percentage from the lock file (pgBackRest 2.45 reads it
-// too). With output piped there is no progress unless --progress=y.
+// too), and shows pgBackRest 2.45's running backup. With output piped
+// there is no progress unless --progress=y.
 func TestProgressLineInTerminal(t *testing.T) {
 	t.Parallel()
 	testenv.RequirePgBackRest(t)
-	// The backup is bz2-compressed: slow enough that a few tens of MiB take
-	// seconds to back up, restore and verify on any machine. (WAL is not:
-	// pgbr's verify reports a bz2-compressed WAL segment pushed by pgbr as
-	// "invalid checksum", which pgBackRest 2.45 verify and bzip2 accept.)
-	e := testenv.NewEnv(t, testenv.EnvOptions{Global: []string{"process-max=1"}})
+	// bz2 is slow enough that a few tens of MiB take seconds to back up,
+	// restore and verify on any machine.
+	e := testenv.NewEnv(t, testenv.EnvOptions{Global: []string{"compress-type=bz2", "process-max=1"}})
 	e.Cluster.Exec("postgres", "create table big as select i, (select string_agg(md5((i*j)::text), '') from generate_series(1,24) j) pad from generate_series(1,4000) i")
 	e.Cluster.Exec("postgres", "checkpoint")
 	e.MustRun("stanza-create")
 
 	// Backup at detail level: a log line per file while the line shows.
 	var infoOut, infoPgBackRest string
-	b := startTmux(t, e, "backup", "backup", "--type=full", "--compress-type=bz2", "--log-level-console=detail")
+	b := startTmux(t, e, "backup", "backup", "--type=full", "--log-level-console=detail")
 	running := regexp.MustCompile(`status: .*backup/expire running - \d{1,3}\.\d\d% complete\)`)
 	seen, final, code := b.watch(func() {
 		infoOut = e.MustRun("info")
@@ -185,6 +184,34 @@ func TestProgressLineInTerminal(t *testing.T) {
 		t.Fatalf("verify exit %s, progress seen %q; final screen:\n%s", code, progressLineText(seen), final)
 	}
 	checkFinalScreen(t, "verify", final)
+
+	// pgBackRest 2.45's backup lock file, read by pgbr info while it runs.
+	pb := exec.Command("runuser", "-u", "postgres", "--", testenv.PgBackRest, "--config="+e.Conf, "--stanza="+e.Stanza,
+		"backup", "--type=full", "--log-level-console=off")
+	pb.Dir = e.Dir
+	if err := pb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pbDone := make(chan error, 1)
+	go func() { pbDone <- pb.Wait() }()
+	pbRunning := regexp.MustCompile(`status: ok \(backup/expire running( - \d{1,3}\.\d\d% complete)?\)`)
+	var seenRunning string
+	for seenRunning == "" {
+		select {
+		case err := <-pbDone:
+			if seenRunning == "" {
+				t.Fatalf("pgBackRest backup ended (%v) before pgbr info showed it running", err)
+			}
+		default:
+		}
+		if m := pbRunning.FindString(e.MustRun("info")); m != "" {
+			seenRunning = m
+		}
+	}
+	if err := <-pbDone; err != nil {
+		t.Fatalf("pgBackRest backup: %v", err)
+	}
+	t.Logf("pgbr info during pgBackRest 2.45's backup: %s", seenRunning)
 
 	// restore into a new directory in the terminal.
 	dest := filepath.Join(e.Dir, "restored")

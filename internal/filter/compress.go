@@ -385,7 +385,14 @@ func (d *decompressor) start() error {
 			}
 		}
 		d.dec = z
-		d.close = func() { bz2ReaderPool.Put(z) }
+		// dsnet's Reset keeps the run-length decoder's pending output: a
+		// reader left in the middle of a stream (a WAL header read) would
+		// hand its leftovers to the next stream. Pool only finished ones.
+		d.close = func() {
+			if d.err == io.EOF {
+				bz2ReaderPool.Put(z)
+			}
+		}
 	case Lz4:
 		var z *lz4.Reader
 		if v := lz4ReaderPool.Get(); v != nil {
