@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,12 +44,11 @@ func archivePushQueued(e *Env, stanza, walPath string) error {
 	if err := checkSpoolName(name); err != nil {
 		return err
 	}
-	out, err := openSpool(spoolOut(e, stanza))
-	if err != nil {
+	out := spoolOut(e, stanza)
+	if err := makeSpool(out); err != nil {
 		return err
 	}
-	defer out.Close()
-	return waitSpool(e, stanza, "push WAL file '"+name+"' to", out, name+".error", func() (bool, error) {
+	return waitSpool(e, stanza, "push WAL file '"+name+"' to", out, name+".error", func(out *local.Root) (bool, error) {
 		if _, err := out.Lstat(name + ".ok"); err == nil {
 			e.Log.Infof("pushed WAL file '%s' to the archive asynchronously", name)
 			return true, nil
@@ -60,19 +60,30 @@ func archivePushQueued(e *Env, stanza, walPath string) error {
 // waitSpool is the foreground wait of an asynchronous archive command:
 // done reports the outcome it looks for; <errFile> (error code, message) is
 // a failure the next attempt retries; the background process is started
-// (again) every second until archive-timeout.
-func waitSpool(e *Env, stanza, what string, spool *local.Root, errFile string, done func() (bool, error), params ...string) error {
+// (again) every second until archive-timeout. The spool directory is
+// opened afresh for each look (it may be removed and made again meanwhile).
+func waitSpool(e *Env, stanza, what, spoolDir, errFile string, done func(spool *local.Root) (bool, error), params ...string) error {
 	timeout := e.Cfg.Duration("archive-timeout")
 	deadline := time.Now().Add(timeout)
 	var lastStart time.Time
 	for {
-		if ok, err := done(); ok || err != nil {
-			return err
-		}
-		if b, err := spool.ReadFile(errFile); err == nil {
-			spool.Remove(errFile)
-			code, msg := parseStatus(b)
-			return errs.New(code, "%s", msg)
+		if spool, err := local.Open(spoolDir); err == nil {
+			ok, err := done(spool)
+			var status []byte
+			var serr error = fs.ErrNotExist
+			if !ok && err == nil {
+				if status, serr = spool.ReadFile(errFile); serr == nil {
+					spool.Remove(errFile)
+				}
+			}
+			spool.Close()
+			if ok || err != nil {
+				return err
+			}
+			if serr == nil {
+				code, msg := parseStatus(status)
+				return errs.New(code, "%s", msg)
+			}
 		}
 		if time.Since(lastStart) > time.Second {
 			if err := startAsync(e, params...); err != nil {
@@ -259,12 +270,11 @@ func archiveGetQueued(e *Env, stanza, name, dest string) error {
 	if err := checkSpoolName(name); err != nil {
 		return err
 	}
-	in, err := openSpool(spoolIn(e, stanza))
-	if err != nil {
+	dir := spoolIn(e, stanza)
+	if err := makeSpool(dir); err != nil {
 		return err
 	}
-	defer in.Close()
-	return waitSpool(e, stanza, "get WAL file '"+name+"' from", in, name+".error", func() (bool, error) {
+	return waitSpool(e, stanza, "get WAL file '"+name+"' from", dir, name+".error", func(in *local.Root) (bool, error) {
 		if _, err := in.Lstat(name); err == nil {
 			if err := moveFile(in, name, dest); err != nil {
 				return false, err
@@ -277,7 +287,7 @@ func archiveGetQueued(e *Env, stanza, name, dest string) error {
 			return false, &ExitError{Code: 1, Msg: fmt.Sprintf("unable to find %s in the archive asynchronously", name)}
 		}
 		return false, nil
-	}, name, in.Full(name))
+	}, name, filepath.Join(dir, name))
 }
 
 // moveFile moves name from the spool to dest, renaming when they are on
@@ -287,7 +297,7 @@ func moveFile(spool *local.Root, name, dest string) error {
 	destDir := filepath.Dir(dest)
 	dst, err := local.Open(destDir)
 	if err != nil {
-		return errs.Wrap(errs.PathOpen, err, "unable to open path '%s'", destDir)
+		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", dest+".pgbackrest.tmp")
 	}
 	defer dst.Close()
 	base := filepath.Base(dest)
