@@ -9,6 +9,7 @@ import (
 
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/repo"
+	"github.com/pgbr-dev/pgbr/internal/storage"
 	"github.com/pgbr-dev/pgbr/internal/storage/posix"
 	"github.com/pgbr-dev/pgbr/internal/testenv"
 )
@@ -51,68 +52,12 @@ func restoreSafety(t *testing.T, encrypted bool) {
 	want := e.Cluster.QueryOne("postgres", digestSQL+"t") + "/" + e.Cluster.QueryOne("postgres", digestSQL+"tts")
 	e.Cluster.Stop()
 
-	// The manifest as plain text, and how to put a crafted one in place.
-	labels, _ := filepath.Glob(filepath.Join(e.Repo, "backup", e.Stanza, "*F"))
-	if len(labels) != 1 {
-		t.Fatalf("want one full backup, got %v", labels)
-	}
-	manifestPath := filepath.Join(labels[0], repo.ManifestName)
-	stored, err := os.ReadFile(manifestPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pass := ""
-	plain := stored
-	if encrypted {
-		bi, err := repo.LoadBackupInfo(context.Background(), posix.New(e.Repo), e.Stanza, repoPass)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pass = bi.CipherPass
-		if plain, err = filter.DecryptBytes(stored, pass); err != nil {
-			t.Fatal(err)
-		}
-	}
-	base, err := repo.ParseIni(plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oid := ""
-	for _, v := range base.Values {
-		if v.Section == "backup:target" && strings.HasPrefix(v.Key, "pg_tblspc/") {
-			oid = strings.TrimPrefix(v.Key, "pg_tblspc/")
-		}
-	}
-	pgVersion, ok := base.Get("target:file", "pg_data/PG_VERSION")
-	if oid == "" || !ok {
-		t.Fatalf("manifest without tablespace or PG_VERSION:\n%s", plain)
-	}
-	install := func(data []byte) {
-		t.Helper()
-		if encrypted {
-			if data, err = filter.EncryptBytes(data, pass); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, p := range []string{manifestPath, manifestPath + repo.CopyExt} {
-			if err := os.WriteFile(p, data, 0o640); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	craft := func(edit func(ini *repo.Ini)) {
-		t.Helper()
-		ini, err := repo.ParseIni(plain)
-		if err != nil {
-			t.Fatal(err)
-		}
-		edit(ini)
-		out := ini.Bytes() // with a fresh, valid checksum
-		if _, err := repo.ParseIni(out); err != nil {
-			t.Fatalf("crafted manifest has a bad checksum: %v", err)
-		}
-		install(out)
-	}
+	// Rewrite the existing files in place: they keep their owner (the
+	// repository user restore runs as).
+	put := func(p string, data []byte) error { return os.WriteFile(filepath.Join(e.Repo, p), data, 0o640) }
+	m := loadManifestCrafter(t, posix.New(e.Repo), put, e.Stanza, repoPass, encrypted)
+	plain, install, craft := m.plain, m.install, m.craft
+	oid, pgVersion := m.tablespaceOID, m.pgVersion
 
 	// The neighbourhood: <rdir>/a/b/pg is PGDATA, <rdir>/ts the tablespace,
 	// <rdir>/outside a directory nobody may touch.
@@ -238,4 +183,85 @@ func restoreSafety(t *testing.T, encrypted bool) {
 	if got := r.QueryOne("postgres", digestSQL+"t") + "/" + r.QueryOne("postgres", digestSQL+"tts"); got != want {
 		t.Fatalf("restored data differs: %s, want %s", got, want)
 	}
+}
+
+// manifestCrafter rewrites the manifest (and its copy) of a repository's
+// only backup with valid checksums, encrypted when the repository is, on
+// any storage. put writes a repository file (path relative to the
+// repository).
+type manifestCrafter struct {
+	plain         []byte // the genuine manifest, decrypted
+	tablespaceOID string // the backup's one tablespace
+	pgVersion     string // the pg_data/PG_VERSION file entry
+	install       func(data []byte)
+	craft         func(edit func(ini *repo.Ini))
+}
+
+func loadManifestCrafter(t *testing.T, st storage.Storage, put func(path string, data []byte) error, stanza, repoPass string, encrypted bool) *manifestCrafter {
+	t.Helper()
+	ctx := context.Background()
+	pass := ""
+	if !encrypted {
+		repoPass = ""
+	}
+	bi, err := repo.LoadBackupInfo(ctx, st, stanza, repoPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bi.Current) != 1 {
+		t.Fatalf("want one backup, got %d", len(bi.Current))
+	}
+	manifestPath := "backup/" + stanza + "/" + bi.Current[0].Label + "/" + repo.ManifestName
+	stored, err := storage.ReadAll(ctx, st, manifestPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &manifestCrafter{plain: stored}
+	if encrypted {
+		pass = bi.CipherPass
+		if m.plain, err = filter.DecryptBytes(stored, pass); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base, err := repo.ParseIni(m.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range base.Values {
+		if v.Section == "backup:target" && strings.HasPrefix(v.Key, "pg_tblspc/") {
+			m.tablespaceOID = strings.TrimPrefix(v.Key, "pg_tblspc/")
+		}
+	}
+	pgVersion, ok := base.Get("target:file", "pg_data/PG_VERSION")
+	if m.tablespaceOID == "" || !ok {
+		t.Fatalf("manifest without tablespace or PG_VERSION:\n%s", m.plain)
+	}
+	m.pgVersion = pgVersion
+	m.install = func(data []byte) {
+		t.Helper()
+		if encrypted {
+			if data, err = filter.EncryptBytes(data, pass); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, p := range []string{manifestPath, manifestPath + repo.CopyExt} {
+			if err := put(p, data); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	m.craft = func(edit func(ini *repo.Ini)) {
+		t.Helper()
+		ini, err := repo.ParseIni(m.plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(ini)
+		out := ini.Bytes() // with a fresh, valid checksum
+		if _, err := repo.ParseIni(out); err != nil {
+			t.Fatalf("crafted manifest has a bad checksum: %v", err)
+		}
+		m.install(out)
+	}
+	return m
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/pgbr-dev/pgbr/internal/pg"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 	"github.com/pgbr-dev/pgbr/internal/storage"
+	"github.com/pgbr-dev/pgbr/internal/storage/local"
 )
 
 // isSegmentName reports a WAL segment or partial segment name (those get a
@@ -321,12 +322,19 @@ func archiveGet(e *Env) error {
 	if e.Cfg.Bool("archive-async") && pg.IsWalSegment(name) {
 		return archiveGetQueued(e, stanza, name, dest)
 	}
-	return fetchWAL(e, stanza, name, dest)
+	destDir := filepath.Dir(dest)
+	root, err := local.Open(destDir)
+	if err != nil {
+		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", dest+".pgbackrest.tmp")
+	}
+	defer root.Close()
+	return fetchWAL(e, stanza, name, root, filepath.Base(dest))
 }
 
-// fetchWAL copies one archive file to dest: nil when found, an *ExitError
-// with code 1 when it is in no repository, another error otherwise.
-func fetchWAL(e *Env, stanza, name, dest string) error {
+// fetchWAL copies one archive file to dest in destDir: nil when found, an
+// *ExitError with code 1 when it is in no repository, another error
+// otherwise.
+func fetchWAL(e *Env, stanza, name string, destDir *local.Root, dest string) error {
 	c, err := e.readCluster()
 	if err != nil {
 		return err
@@ -387,7 +395,7 @@ func fetchWAL(e *Env, stanza, name, dest string) error {
 			if segment {
 				sum = stored[len(name)+1 : len(name)+41]
 			}
-			if err := getFile(e, r.St, dir+"/"+stored, dest, filter.CompressTypeFromName(stored), a.CipherPass, sum); err != nil {
+			if err := getFile(e, r.St, dir+"/"+stored, destDir, dest, filter.CompressTypeFromName(stored), a.CipherPass, sum); err != nil {
 				getErrs = append(getErrs, fmt.Sprintf("%s: %s [%s] %s", r.Name(), strings.TrimPrefix(dir+"/"+stored, "archive/"+stanza+"/"),
 					errs.CodeOf(err).Name(), err.Error()))
 				continue
@@ -409,9 +417,9 @@ func fetchWAL(e *Env, stanza, name, dest string) error {
 	return &ExitError{Code: 1, Msg: fmt.Sprintf("unable to find %s in the archive", name)}
 }
 
-// getFile copies a stored archive file to dest (atomically), verifying the
-// SHA-1 of a segment against its name.
-func getFile(e *Env, st storage.Storage, src, dest string, ct filter.CompressType, pass, sum string) error {
+// getFile copies a stored archive file to dest in dir (atomically),
+// verifying the SHA-1 of a segment against its name.
+func getFile(e *Env, st storage.Storage, src string, dir *local.Root, dest string, ct filter.CompressType, pass, sum string) error {
 	r, err := st.Open(e.Ctx, src)
 	if err != nil {
 		return errs.Wrap(errs.FileOpen, err, "unable to open '%s'", st.Full(src))
@@ -423,9 +431,9 @@ func getFile(e *Env, st storage.Storage, src, dest string, ct filter.CompressTyp
 	}
 	defer p.Close()
 	tmp := dest + ".pgbackrest.tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := dir.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", tmp)
+		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", dir.Full(tmp))
 	}
 	buf := make([]byte, 256*1024)
 	_, err = io.CopyBuffer(f, p, buf)
@@ -439,14 +447,17 @@ func getFile(e *Env, st storage.Storage, src, dest string, ct filter.CompressTyp
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, dest)
+		err = dir.Rename(tmp, dest)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		dir.Remove(tmp)
 		if errs.CodeOf(err) == errs.Unknown {
-			err = errs.Wrap(errs.FileWrite, err, "unable to copy '%s' to '%s'", st.Full(src), dest)
+			err = errs.Wrap(errs.FileWrite, err, "unable to copy '%s' to '%s'", st.Full(src), dir.Full(dest))
 		}
 		return err
 	}
-	return syncDirPath(filepath.Dir(dest))
+	if err := dir.SyncDir("."); err != nil {
+		return errs.Wrap(errs.PathSync, err, "unable to sync path '%s'", dir.Name())
+	}
+	return nil
 }

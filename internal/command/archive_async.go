@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/lock"
 	"github.com/pgbr-dev/pgbr/internal/pg"
+	"github.com/pgbr-dev/pgbr/internal/storage/local"
 )
 
 // Asynchronous archive-push (archive-async=y), as pgBackRest: PostgreSQL's
@@ -25,6 +27,12 @@ import (
 // error code and message); a background "archive-push:async" process pushes
 // every WAL file PostgreSQL has marked ready, process-max at a time, and
 // writes those status files. Spool files are host-local.
+//
+// Every spool file is created, read, renamed and removed through a
+// local.Root on the spool directory, by a name that must be one plain
+// component (checkSpoolName): a WAL name from PostgreSQL, from a command
+// line or from the archive can never reach outside the spool, even through
+// a symbolic link planted in it.
 
 func spoolOut(e *Env, stanza string) string {
 	return filepath.Join(e.Cfg.String("spool-path"), "archive", stanza, "out")
@@ -33,13 +41,15 @@ func spoolOut(e *Env, stanza string) string {
 // archivePushQueued is the foreground side.
 func archivePushQueued(e *Env, stanza, walPath string) error {
 	name := filepath.Base(walPath)
+	if err := checkSpoolName(name); err != nil {
+		return err
+	}
 	out := spoolOut(e, stanza)
 	if err := makeSpool(out); err != nil {
 		return err
 	}
-	okFile := filepath.Join(out, name+".ok")
-	return waitSpool(e, stanza, "push WAL file '"+name+"' to", filepath.Join(out, name+".error"), func() (bool, error) {
-		if _, err := os.Stat(okFile); err == nil {
+	return waitSpool(e, stanza, "push WAL file '"+name+"' to", out, name+".error", func(out *local.Root) (bool, error) {
+		if _, err := out.Lstat(name + ".ok"); err == nil {
 			e.Log.Infof("pushed WAL file '%s' to the archive asynchronously", name)
 			return true, nil
 		}
@@ -50,19 +60,30 @@ func archivePushQueued(e *Env, stanza, walPath string) error {
 // waitSpool is the foreground wait of an asynchronous archive command:
 // done reports the outcome it looks for; <errFile> (error code, message) is
 // a failure the next attempt retries; the background process is started
-// (again) every second until archive-timeout.
-func waitSpool(e *Env, stanza, what, errFile string, done func() (bool, error), params ...string) error {
+// (again) every second until archive-timeout. The spool directory is
+// opened afresh for each look (it may be removed and made again meanwhile).
+func waitSpool(e *Env, stanza, what, spoolDir, errFile string, done func(spool *local.Root) (bool, error), params ...string) error {
 	timeout := e.Cfg.Duration("archive-timeout")
 	deadline := time.Now().Add(timeout)
 	var lastStart time.Time
 	for {
-		if ok, err := done(); ok || err != nil {
-			return err
-		}
-		if b, err := os.ReadFile(errFile); err == nil {
-			os.Remove(errFile)
-			code, msg := parseStatus(b)
-			return errs.New(code, "%s", msg)
+		if spool, err := local.Open(spoolDir); err == nil {
+			ok, err := done(spool)
+			var status []byte
+			var serr error = fs.ErrNotExist
+			if !ok && err == nil {
+				if status, serr = spool.ReadFile(errFile); serr == nil {
+					spool.Remove(errFile)
+				}
+			}
+			spool.Close()
+			if ok || err != nil {
+				return err
+			}
+			if serr == nil {
+				code, msg := parseStatus(status)
+				return errs.New(code, "%s", msg)
+			}
 		}
 		if time.Since(lastStart) > time.Second {
 			if err := startAsync(e, params...); err != nil {
@@ -113,12 +134,16 @@ func parseStatus(b []byte) (errs.Code, string) {
 
 // archivePushAsync is the background side: push every ready WAL file.
 func archivePushAsync(e *Env, stanza, walPath string) error {
-	out := spoolOut(e, stanza)
-	l, err := lockAsync(e, stanza, out)
+	l, err := lockAsync(e, stanza, spoolOut(e, stanza))
 	if l == nil {
 		return err
 	}
 	defer l.Release()
+	out, err := openSpool(spoolOut(e, stanza))
+	if err != nil {
+		return err
+	}
+	defer out.Close()
 	walDir := filepath.Dir(walPath)
 	workers := e.processMax()
 	for round := 0; ; round++ {
@@ -132,21 +157,21 @@ func archivePushAsync(e *Env, stanza, walPath string) error {
 		}
 		// Status files of WAL PostgreSQL no longer waits for are stale.
 		if round == 0 {
-			if ents, err := os.ReadDir(out); err == nil {
+			if ents, err := out.ReadDir("."); err == nil {
 				for _, en := range ents {
 					n := strings.TrimSuffix(strings.TrimSuffix(en.Name(), ".ok"), ".error")
 					if !readySet[n] {
-						os.Remove(filepath.Join(out, en.Name()))
+						out.Remove(en.Name())
 					}
 				}
 			}
 		}
 		var todo []string
 		for _, r := range ready {
-			if _, err := os.Stat(filepath.Join(out, r+".ok")); err == nil {
+			if _, err := out.Lstat(r + ".ok"); err == nil {
 				continue
 			}
-			if _, err := os.Stat(filepath.Join(out, r+".error")); err == nil && round > 0 {
+			if _, err := out.Lstat(r + ".error"); err == nil && round > 0 {
 				continue // failed in this run: the foreground reports it
 			}
 			todo = append(todo, r)
@@ -163,10 +188,10 @@ func archivePushAsync(e *Env, stanza, walPath string) error {
 			name := todo[i]
 			err := guardErr(e, func() error { return pushWAL(e, stanza, filepath.Join(walDir, name)) })
 			if err == nil {
-				return logStatusErr(e, writeStatus(filepath.Join(out, name+".ok"), ""))
+				return logStatusErr(e, writeStatus(out, name+".ok", ""))
 			}
 			e.Log.Warnf("could not push WAL file %s to the archive: [%03d] %s", name, errs.CodeOf(err), err.Error())
-			return logStatusErr(e, writeStatus(filepath.Join(out, name+".error"), fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error())))
+			return logStatusErr(e, writeStatus(out, name+".error", fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error())))
 		})
 		if err != nil {
 			return err
@@ -202,8 +227,32 @@ func readyWAL(walDir string) ([]string, error) {
 // writeStatus writes a spool status file durably through a temporary
 // name (the foreground trusts it: a lost .ok after a power loss would be
 // harmless, a torn .error not).
-func writeStatus(path, content string) error {
-	return writeFileAtomic(path, []byte(content), 0o640, -1, -1)
+func writeStatus(spool *local.Root, name, content string) error {
+	if err := checkSpoolName(name); err != nil {
+		return err
+	}
+	return writeFileAtomicIn(spool, name, []byte(content), 0o640, -1, -1)
+}
+
+// checkSpoolName refuses a WAL or status file name that is not one plain
+// file name (empty, ".", "..", containing '/' or NUL).
+func checkSpoolName(name string) error {
+	if name == "." || strings.IndexByte(name, '/') >= 0 || local.CheckName(name) != nil {
+		return errs.New(errs.ParamInvalid, "invalid WAL file name '%s': not a plain file name", name)
+	}
+	return nil
+}
+
+// openSpool creates (when missing) and opens a spool directory.
+func openSpool(dir string) (*local.Root, error) {
+	if err := makeSpool(dir); err != nil {
+		return nil, err
+	}
+	r, err := local.Open(dir)
+	if err != nil {
+		return nil, errs.Wrap(errs.PathOpen, err, "unable to open spool path '%s'", dir)
+	}
+	return r, nil
 }
 
 // Asynchronous archive-get (archive-async=y): the foreground waits for
@@ -218,56 +267,76 @@ func spoolIn(e *Env, stanza string) string {
 
 // archiveGetQueued is the foreground side.
 func archiveGetQueued(e *Env, stanza, name, dest string) error {
-	in := spoolIn(e, stanza)
-	if err := makeSpool(in); err != nil {
+	if err := checkSpoolName(name); err != nil {
 		return err
 	}
-	file, okFile := filepath.Join(in, name), filepath.Join(in, name+".ok")
-	return waitSpool(e, stanza, "get WAL file '"+name+"' from", filepath.Join(in, name+".error"), func() (bool, error) {
-		if _, err := os.Stat(file); err == nil {
-			if err := moveFile(file, dest); err != nil {
+	dir := spoolIn(e, stanza)
+	if err := makeSpool(dir); err != nil {
+		return err
+	}
+	return waitSpool(e, stanza, "get WAL file '"+name+"' from", dir, name+".error", func(in *local.Root) (bool, error) {
+		if _, err := in.Lstat(name); err == nil {
+			if err := moveFile(in, name, dest); err != nil {
 				return false, err
 			}
 			e.Log.Infof("found %s in the archive asynchronously", name)
 			return true, nil
 		}
-		if _, err := os.Stat(okFile); err == nil {
-			os.Remove(okFile)
+		if _, err := in.Lstat(name + ".ok"); err == nil {
+			in.Remove(name + ".ok")
 			return false, &ExitError{Code: 1, Msg: fmt.Sprintf("unable to find %s in the archive asynchronously", name)}
 		}
 		return false, nil
-	}, name, file)
+	}, name, filepath.Join(dir, name))
 }
 
-// moveFile renames src to dest, copying when they are on different
-// filesystems (the spool and pg_wal often are).
-func moveFile(src, dest string) error {
-	if err := os.Rename(src, dest); err == nil {
-		return syncDirPath(filepath.Dir(dest))
-	}
-	b, err := os.ReadFile(src)
+// moveFile moves name from the spool to dest, renaming when they are on
+// the same file system, else copying (the spool and pg_wal often are on
+// different ones); either way durably.
+func moveFile(spool *local.Root, name, dest string) error {
+	destDir := filepath.Dir(dest)
+	dst, err := local.Open(destDir)
 	if err != nil {
-		return errs.Wrap(errs.FileRead, err, "unable to read '%s'", src)
+		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", dest+".pgbackrest.tmp")
 	}
-	if err := writeFileAtomic(dest, b, 0o600, -1, -1); err != nil {
+	defer dst.Close()
+	base := filepath.Base(dest)
+	if err := spool.RenameTo(name, dst, base); err == nil {
+		if err := dst.SyncDir("."); err != nil {
+			return errs.Wrap(errs.PathSync, err, "unable to sync path '%s'", destDir)
+		}
+		return nil
+	}
+	b, err := spool.ReadFile(name)
+	if err != nil {
+		return errs.Wrap(errs.FileRead, err, "unable to read '%s'", spool.Full(name))
+	}
+	if err := writeFileAtomicIn(dst, base, b, 0o600, -1, -1); err != nil {
 		return err
 	}
-	os.Remove(src)
+	spool.Remove(name)
 	return nil
 }
 
 // archiveGetAsync is the background side: fetch the requested segment and
 // the next ones into the spool.
 func archiveGetAsync(e *Env, stanza, name string) error {
-	in := spoolIn(e, stanza)
-	l, err := lockAsync(e, stanza, in)
+	if err := checkSpoolName(name); err != nil {
+		return err
+	}
+	l, err := lockAsync(e, stanza, spoolIn(e, stanza))
 	if l == nil {
 		return err
 	}
 	defer l.Release()
+	in, err := openSpool(spoolIn(e, stanza))
+	if err != nil {
+		return err
+	}
+	defer in.Close()
 	c, err := e.readCluster()
 	if err != nil {
-		if serr := writeStatus(filepath.Join(in, name+".error"), fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error())); serr != nil {
+		if serr := writeStatus(in, name+".error", fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error())); serr != nil {
 			e.Log.Errorf(int(errs.CodeOf(serr)), "%v", serr)
 		}
 		return err
@@ -276,10 +345,10 @@ func archiveGetAsync(e *Env, stanza, name string) error {
 	count := int(e.Cfg.Size("archive-get-queue-max") / int64(segSize))
 	count = max(count, 1)
 	// Segments before the requested one were consumed (or are not wanted).
-	if ents, err := os.ReadDir(in); err == nil {
+	if ents, err := in.ReadDir("."); err == nil {
 		for _, en := range ents {
 			if len(en.Name()) >= 24 && en.Name()[:24] < name {
-				os.Remove(filepath.Join(in, en.Name()))
+				in.Remove(en.Name())
 			}
 		}
 	}
@@ -301,10 +370,10 @@ func archiveGetAsync(e *Env, stanza, name string) error {
 		if stop {
 			return nil
 		}
-		if _, err := os.Stat(filepath.Join(in, seg)); err == nil {
+		if _, err := in.Lstat(seg); err == nil {
 			return nil
 		}
-		err := guardErr(e, func() error { return fetchWAL(e, stanza, seg, filepath.Join(in, seg)) })
+		err := guardErr(e, func() error { return fetchWAL(e, stanza, seg, in, seg) })
 		var ee *ExitError
 		switch {
 		case err == nil:
@@ -317,12 +386,12 @@ func archiveGetAsync(e *Env, stanza, name string) error {
 			}
 			mu.Unlock()
 			if seg == name {
-				return logStatusErr(e, writeStatus(filepath.Join(in, seg+".ok"), ""))
+				return logStatusErr(e, writeStatus(in, seg+".ok", ""))
 			}
 		default:
 			e.Log.Warnf("could not get WAL file %s from the archive: [%03d] %s", seg, errs.CodeOf(err), err.Error())
 			if seg == name {
-				return logStatusErr(e, writeStatus(filepath.Join(in, seg+".error"), fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error())))
+				return logStatusErr(e, writeStatus(in, seg+".error", fmt.Sprintf("%d\n%s", errs.CodeOf(err), err.Error())))
 			}
 		}
 		return nil

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/storage/local"
 )
 
 // hookSync replaces the flush calls for one test: fsync of a file (or a
@@ -103,11 +104,16 @@ func TestWriteFileAtomicErrors(t *testing.T) {
 func TestWriteStatusErrors(t *testing.T) {
 	h := hookSync(t)
 	out := t.TempDir()
-	if err := writeStatus(filepath.Join(out, "000000010000000000000001.ok"), ""); err != nil {
+	spool, err := local.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spool.Close()
+	if err := writeStatus(spool, "000000010000000000000001.ok", ""); err != nil {
 		t.Fatal(err)
 	}
 	h.failFile = true
-	err := writeStatus(filepath.Join(out, "000000010000000000000002.error"), "45\nboom")
+	err = writeStatus(spool, "000000010000000000000002.error", "45\nboom")
 	if errs.CodeOf(err) != errs.FileSync {
 		t.Fatalf("status write with a failing sync: %v", err)
 	}
@@ -115,7 +121,15 @@ func TestWriteStatusErrors(t *testing.T) {
 		t.Fatal("status file visible after a failed write")
 	}
 	h.failFile = false
-	if err := writeStatus(filepath.Join(out, "missing", "000000010000000000000002.ok"), ""); errs.CodeOf(err) != errs.FileOpen {
-		t.Fatalf("status write into a missing spool: %v", err)
+	missing := filepath.Join(out, "missing")
+	os.Mkdir(missing, 0o700)
+	gone, err := local.Open(missing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gone.Close()
+	os.Remove(missing)
+	if err := writeStatus(gone, "000000010000000000000002.ok", ""); errs.CodeOf(err) != errs.FileOpen {
+		t.Fatalf("status write into a removed spool: %v", err)
 	}
 }

@@ -405,7 +405,7 @@ func writeFileAtomicIn(root *local.Root, name string, data []byte, mode os.FileM
 			return fail(errs.FileOwner, err, "unable to set ownership for '%s'")
 		}
 	}
-	if err := f.Sync(); err != nil {
+	if err := fileSync(f); err != nil {
 		return fail(errs.FileSync, err, "unable to sync '%s'")
 	}
 	if err := f.Close(); err != nil {

@@ -334,6 +334,36 @@ func (r *Root) Rename(oldname, newname string) error {
 	return nil
 }
 
+// RenameTo moves oldname, a file directly in r, to newname directly in
+// dst (another Root): one renameat between the two directory handles, so
+// neither name is resolved outside its directory and a final symbolic link
+// is moved, never followed. Across file systems it fails with EXDEV (the
+// caller copies instead).
+func (r *Root) RenameTo(oldname string, dst *Root, newname string) error {
+	if CheckName(oldname) != nil || oldname == "." || strings.IndexByte(oldname, '/') >= 0 {
+		return r.pathErr("rename", oldname, ErrName)
+	}
+	if CheckName(newname) != nil || newname == "." || strings.IndexByte(newname, '/') >= 0 {
+		return dst.pathErr("rename", newname, ErrName)
+	}
+	r.forget(oldname)
+	dst.forget(newname)
+	sd, err := r.r.Open(".")
+	if err != nil {
+		return r.pathErr("rename", oldname, err)
+	}
+	defer sd.Close()
+	dd, err := dst.r.Open(".")
+	if err != nil {
+		return dst.pathErr("rename", newname, err)
+	}
+	defer dd.Close()
+	if err := unix.Renameat(int(sd.Fd()), oldname, int(dd.Fd()), newname); err != nil {
+		return &os.LinkError{Op: "rename", Old: r.Full(oldname), New: dst.Full(newname), Err: err}
+	}
+	return nil
+}
+
 // SyncDir flushes a directory's entries to disk.
 func (r *Root) SyncDir(name string) error {
 	return r.do("sync", name, func(d *os.Root, base string) error {

@@ -94,3 +94,39 @@ func TestRootConfines(t *testing.T) {
 		t.Error("read through lnk")
 	}
 }
+
+func TestRenameTo(t *testing.T) {
+	base := t.TempDir()
+	a, b := filepath.Join(base, "a"), filepath.Join(base, "b")
+	os.MkdirAll(a, 0o700)
+	os.MkdirAll(b, 0o700)
+	os.WriteFile(filepath.Join(a, "f"), []byte("x"), 0o600)
+	os.WriteFile(filepath.Join(base, "victim"), []byte("keep"), 0o600)
+	ra, err := Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.Close()
+	rb, err := Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rb.Close()
+	for _, n := range [][2]string{{"../victim", "g"}, {"f", "../g"}, {"f", "d/g"}, {".", "g"}, {"f", "."}} {
+		if err := ra.RenameTo(n[0], rb, n[1]); !errors.Is(err, ErrName) {
+			t.Errorf("RenameTo(%q, %q): %v, want ErrName", n[0], n[1], err)
+		}
+	}
+	if err := ra.RenameTo("f", rb, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(b, "g")); err != nil || string(got) != "x" {
+		t.Fatalf("moved file: %q %v", got, err)
+	}
+	if _, err := os.Lstat(filepath.Join(a, "f")); !os.IsNotExist(err) {
+		t.Fatalf("source still there: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(base, "victim")); string(got) != "keep" {
+		t.Fatal("victim changed")
+	}
+}
