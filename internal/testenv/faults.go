@@ -1,11 +1,6 @@
 package testenv
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 )
@@ -23,23 +18,7 @@ var (
 // its path.
 func PgbrFaults(t testing.TB) string {
 	t.Helper()
-	faultsOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		os.MkdirAll(baseDir, 0o755)
-		dir, err := os.MkdirTemp(baseDir, "bin-faults-")
-		if err != nil {
-			faultsErr = err
-			return
-		}
-		os.Chmod(dir, 0o755)
-		faultsPath = filepath.Join(dir, "pgbr")
-		c := exec.Command("go", "build", "-tags", "pgbr_faults", "-o", faultsPath, "./cmd/pgbr")
-		c.Dir = root
-		if out, err := c.CombinedOutput(); err != nil {
-			faultsErr = fmt.Errorf("go build -tags pgbr_faults: %v\n%s", err, out)
-		}
-	})
+	faultsOnce.Do(func() { faultsPath, faultsErr = buildPgbr("bin-faults-", "-tags", "pgbr_faults") })
 	if faultsErr != nil {
 		t.Fatal(faultsErr)
 	}

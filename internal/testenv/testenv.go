@@ -160,28 +160,31 @@ var (
 // and executable by postgres).
 func Pgbr(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		os.MkdirAll(baseDir, 0o755)
-		dir, err := os.MkdirTemp(baseDir, "bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		os.Chmod(dir, 0o755)
-		buildPath = filepath.Join(dir, "pgbr")
-		c := exec.Command("go", "build", "-o", buildPath, "./cmd/pgbr")
-		c.Dir = root
-		out, err := c.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
+	buildOnce.Do(func() { buildPath, buildErr = buildPgbr("bin-") })
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return buildPath
+}
+
+// buildPgbr builds cmd/pgbr with go build args into a fresh directory
+// (prefix) under the test base directory, readable by postgres.
+func buildPgbr(prefix string, args ...string) (string, error) {
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	os.MkdirAll(baseDir, 0o755)
+	dir, err := os.MkdirTemp(baseDir, prefix)
+	if err != nil {
+		return "", err
+	}
+	os.Chmod(dir, 0o755)
+	path := filepath.Join(dir, "pgbr")
+	c := exec.Command("go", append(append([]string{"build"}, args...), "-o", path, "./cmd/pgbr")...)
+	c.Dir = root
+	if out, err := c.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %v: %v\n%s", args, err, out)
+	}
+	return path, nil
 }
 
 // RequirePgBackRest fails the test when pgBackRest 2.45 is not installed.
