@@ -106,3 +106,14 @@ func TestOptIndex(t *testing.T) {
 		t.Errorf("Index: %s %s %s", RepoPath.Index(2), PgPort.Index(1), RepoPath.Index(3).Index(4))
 	}
 }
+
+// testOpt returns the Opt of an option name given at run time (test tables);
+// the test fails for an unknown name.
+func testOpt(t *testing.T, name string) Opt {
+	t.Helper()
+	o, _, _, _, err := parseName(name, false)
+	if err != nil || o == nil {
+		t.Fatalf("unknown option name %q (%v)", name, err)
+	}
+	return Opt{name: name}
+}
