@@ -8,6 +8,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/filter"
 )
 
 var updateOptNames = flag.Bool("update", false, "rewrite optnames.go from the option table")
@@ -116,4 +119,40 @@ func testOpt(t *testing.T, name string) Opt {
 		t.Fatalf("unknown option name %q (%v)", name, err)
 	}
 	return Opt{name: name}
+}
+
+func TestByName(t *testing.T) {
+	c := mustParse(t, []string{"--no-config", "--stanza=main", "--pg1-path=/pg", "--repo2-path=/r2", "backup"}, nil)
+	if v, found := c.StringByName("repo2-path"); !found || v != "/r2" || v != c.String(RepoPath.Index(2)) {
+		t.Errorf("StringByName(repo2-path) = %q, %v", v, found)
+	}
+	if v, found := c.StringByName("repo-pth"); found || v != "" {
+		t.Errorf("StringByName(repo-pth) = %q, %v: want not found", v, found)
+	}
+	if err := c.SetByName("repo-pth", "/x"); err == nil {
+		t.Error("SetByName(repo-pth): no error")
+	}
+}
+
+// TestCompressLevelsFromFilter: the compress-level default and range the
+// configuration applies are filter's (one table).
+func TestCompressLevelsFromFilter(t *testing.T) {
+	for _, ct := range []string{"gz", "bz2", "lz4", "zst"} {
+		dflt, lo, hi, ok := filter.Levels(filter.CompressType(ct))
+		if !ok {
+			t.Fatalf("%s: no levels", ct)
+		}
+		base := []string{"--no-config", "--stanza=main", "--pg1-path=/pg", "backup", "--compress-type=" + ct}
+		if c := mustParse(t, base, nil); c.Int(CompressLevel) != int64(dflt) {
+			t.Errorf("%s: default level %d, want %d", ct, c.Int(CompressLevel), dflt)
+		}
+		for _, l := range []int{lo, hi} {
+			mustParse(t, append(base, sprintf("--compress-level=%d", l)), nil)
+		}
+		for _, l := range []int{lo - 1, hi + 1} {
+			if _, err := Parse(append(base, sprintf("--compress-level=%d", l)), nil); errs.CodeOf(err) != errs.OptionInvalidValue {
+				t.Errorf("%s: level %d: %v", ct, l, err)
+			}
+		}
+	}
 }

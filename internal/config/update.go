@@ -4,23 +4,8 @@ import (
 	"strings"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/filter"
 )
-
-// Compression level defaults and ranges per type (pgBackRest 2.45).
-var compressLevels = map[string][3]int64{ // default, min, max
-	"gz":  {6, -1, 9},
-	"bz2": {9, 1, 9},
-	"lz4": {1, -5, 12},
-	"zst": {3, -7, 22},
-}
-
-// CompressLevelDefault returns pgBackRest's default level for a compression type.
-func CompressLevelDefault(compressType string) int64 {
-	if l, ok := compressLevels[compressType]; ok {
-		return l[0]
-	}
-	return 0
-}
 
 // valid reports whether the option (full or base name) is valid for the command.
 func (c *Config) valid(name string) bool {
@@ -230,12 +215,13 @@ func (p *parser) update() error {
 	if c.valid("compress-level") {
 		t := c.String(CompressType)
 		lv := c.vals["compress-level"]
+		dflt, lo, hi, ok := filter.Levels(filter.CompressType(t))
 		if lv == nil || !lv.set || lv.src == SourceDefault {
-			c.setDefault("compress-level", sprintf("%d", CompressLevelDefault(t)))
-		} else if r, ok := compressLevels[t]; ok && (lv.i < r[1] || lv.i > r[2]) {
+			c.setDefault("compress-level", sprintf("%d", dflt))
+		} else if ok && (lv.i < int64(lo) || lv.i > int64(hi)) {
 			return errs.New(errs.OptionInvalidValue,
 				"'%d' is out of range for 'compress-level' option when 'compress-type' option = '%s'%s: must be between %d and %d",
-				lv.i, t, p.whereOf("compress-level"), r[1], r[2])
+				lv.i, t, p.whereOf("compress-level"), lo, hi)
 		}
 	}
 	return nil
