@@ -46,21 +46,21 @@ func Main(args, environ []string, stdout, stderr io.Writer) (code int) {
 		return 0
 	}
 
-	console, _ := log.ParseLevel(cfg.String("log-level-console"))
-	stderrLvl, _ := log.ParseLevel(cfg.String("log-level-stderr"))
+	console, _ := log.ParseLevel(cfg.String(config.LogLevelConsole))
+	stderrLvl, _ := log.ParseLevel(cfg.String(config.LogLevelStderr))
 	logger := log.New(stdout, stderr, console, stderrLvl)
-	logger.Timestamp = cfg.Bool("log-timestamp")
+	logger.Timestamp = cfg.Bool(config.LogTimestamp)
 	async := cfg.Role() == "async"
-	if (fileLogCommands[cfg.Command()] || async) && cfg.String("stanza") != "" {
-		fileLvl, _ := log.ParseLevel(cfg.String("log-level-file"))
-		name := fmt.Sprintf("%s-%s.log", cfg.String("stanza"), cfg.Command())
+	if (fileLogCommands[cfg.Command()] || async) && cfg.String(config.Stanza) != "" {
+		fileLvl, _ := log.ParseLevel(cfg.String(config.LogLevelFile))
+		name := fmt.Sprintf("%s-%s.log", cfg.String(config.Stanza), cfg.Command())
 		if async {
 			// The background archive-push/get process has no console.
-			name = fmt.Sprintf("%s-%s-async.log", cfg.String("stanza"), cfg.Command())
+			name = fmt.Sprintf("%s-%s-async.log", cfg.String(config.Stanza), cfg.Command())
 			logger.Console, logger.Stderr = log.Off, log.Off
 		}
-		if err := logger.OpenFile(cfg.String("log-path"), name, fileLvl); err != nil {
-			logger.Warnf("unable to open log file '%s/%s': %v\nNOTE: process will continue without log file.", cfg.String("log-path"), name, err)
+		if err := logger.OpenFile(cfg.String(config.LogPath), name, fileLvl); err != nil {
+			logger.Warnf("unable to open log file '%s/%s': %v\nNOTE: process will continue without log file.", cfg.String(config.LogPath), name, err)
 		}
 	}
 	defer logger.Close()

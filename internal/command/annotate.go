@@ -1,6 +1,7 @@
 package command
 
 import (
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 )
@@ -11,7 +12,7 @@ import (
 // backup.info to the default repository whichever repository it loaded it
 // from; pgbr saves it back to the repository it came from.
 func annotate(e *Env) error {
-	label := e.Cfg.String("set")
+	label := e.Cfg.String(config.Set)
 	if !repo.IsLabel(label) {
 		return errs.New(errs.OptionInvalidValue, "'%s' is not a valid backup label format", label)
 	}
@@ -24,7 +25,7 @@ func annotate(e *Env) error {
 	if err != nil {
 		return err
 	}
-	kv := e.Cfg.Hash("annotation")
+	kv := e.Cfg.Hash(config.Annotation)
 	processed, failed := 0, 0
 	for _, r := range rs {
 		err := func() error {
@@ -74,7 +75,7 @@ func annotate(e *Env) error {
 // left out, as pgBackRest does).
 func backupAnnotations(e *Env) map[string]string {
 	var m map[string]string
-	for _, p := range e.Cfg.Hash("annotation") {
+	for _, p := range e.Cfg.Hash(config.Annotation) {
 		if p[1] == "" {
 			continue
 		}

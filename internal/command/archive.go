@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/lock"
@@ -87,7 +88,7 @@ func archivePush(e *Env) error {
 	if len(params) != 1 {
 		return errs.New(errs.ParamRequired, "WAL segment to push required")
 	}
-	if err := lock.CheckStop(e.Cfg.String("lock-path"), stanza); err != nil {
+	if err := lock.CheckStop(e.Cfg.String(config.LockPath), stanza); err != nil {
 		return err
 	}
 	walPath, err := e.resolvePgPath(params[0])
@@ -97,7 +98,7 @@ func archivePush(e *Env) error {
 	if e.Cfg.Role() == "async" {
 		return archivePushAsync(e, stanza, walPath)
 	}
-	if e.Cfg.Bool("archive-async") {
+	if e.Cfg.Bool(config.ArchiveAsync) {
 		return archivePushQueued(e, stanza, walPath)
 	}
 	return pushWAL(e, stanza, walPath)
@@ -122,7 +123,7 @@ func pushWAL(e *Env, stanza, walPath string) error {
 	// end, after pushing to the healthy ones; none healthy is
 	// RepoInvalidError.
 	var want *repo.ArchiveHistory
-	if e.Cfg.String("pg1-path") != "" {
+	if e.Cfg.String(config.PgPath.Index(1)) != "" {
 		c, err := e.readCluster()
 		if err != nil {
 			return err
@@ -136,7 +137,7 @@ func pushWAL(e *Env, stanza, walPath string) error {
 		a, err := repo.LoadArchiveInfo(e.Ctx, r.St, stanza, r.CipherPass)
 		if err == nil && want != nil && mismatch(want.Version, want.SystemID, a) {
 			what := "PostgreSQL"
-			if e.Cfg.String("pg1-path") == "" {
+			if e.Cfg.String(config.PgPath.Index(1)) == "" {
 				what = repos[0].Name() + " stanza"
 			}
 			err = errs.New(errs.ArchiveMismatch, "%s version %s, system-id %d do not match %s stanza version %s, system-id %d\nHINT: are you archiving to the correct stanza?",
@@ -163,7 +164,7 @@ func pushWAL(e *Env, stanza, walPath string) error {
 		return errs.Wrap(errs.FileOpen, err, "unable to open file '%s' for read", walPath)
 	}
 	segment := isSegmentName(name)
-	if segment && e.Cfg.Bool("archive-header-check") {
+	if segment && e.Cfg.Bool(config.ArchiveHeaderCheck) {
 		if err := checkWalHeader(walPath, name, infos[0]); err != nil {
 			return err
 		}
@@ -201,7 +202,7 @@ func pushWAL(e *Env, stanza, walPath string) error {
 		}
 		if len(existing) == 1 {
 			if existing[0][len(name)+1:len(name)+41] == sum {
-				if e.Cfg.Bool("archive-mode-check") {
+				if e.Cfg.Bool(config.ArchiveModeCheck) {
 					e.Log.Warnf("WAL file '%s' already exists in the %s archive with the same checksum\nHINT: this is valid in some recovery scenarios but may also indicate a problem.", name, r.Name())
 				}
 				warned = true
@@ -313,13 +314,13 @@ func archiveGet(e *Env) error {
 	if err != nil {
 		return err
 	}
-	if err := lock.CheckStop(e.Cfg.String("lock-path"), stanza); err != nil {
+	if err := lock.CheckStop(e.Cfg.String(config.LockPath), stanza); err != nil {
 		return err
 	}
 	if e.Cfg.Role() == "async" {
 		return archiveGetAsync(e, stanza, name)
 	}
-	if e.Cfg.Bool("archive-async") && pg.IsWalSegment(name) {
+	if e.Cfg.Bool(config.ArchiveAsync) && pg.IsWalSegment(name) {
 		return archiveGetQueued(e, stanza, name, dest)
 	}
 	destDir := filepath.Dir(dest)

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/lock"
 	"github.com/pgbr-dev/pgbr/internal/pg"
@@ -35,7 +36,7 @@ import (
 // a symbolic link planted in it.
 
 func spoolOut(e *Env, stanza string) string {
-	return filepath.Join(e.Cfg.String("spool-path"), "archive", stanza, "out")
+	return filepath.Join(e.Cfg.String(config.SpoolPath), "archive", stanza, "out")
 }
 
 // archivePushQueued is the foreground side.
@@ -63,7 +64,7 @@ func archivePushQueued(e *Env, stanza, walPath string) error {
 // (again) every second until archive-timeout. The spool directory is
 // opened afresh for each look (it may be removed and made again meanwhile).
 func waitSpool(e *Env, stanza, what, spoolDir, errFile string, done func(spool *local.Root) (bool, error), params ...string) error {
-	timeout := e.Cfg.Duration("archive-timeout")
+	timeout := e.Cfg.Duration(config.ArchiveTimeout)
 	deadline := time.Now().Add(timeout)
 	var lastStart time.Time
 	for {
@@ -93,7 +94,7 @@ func waitSpool(e *Env, stanza, what, spoolDir, errFile string, done func(spool *
 		}
 		if time.Now().After(deadline) {
 			return errs.New(errs.ArchiveTimeout, "unable to %s the archive asynchronously after %g second(s)\nHINT: check '%s' for errors.",
-				what, timeout.Seconds(), filepath.Join(e.Cfg.String("log-path"), stanza+"-"+e.Cfg.Command()+"-async.log"))
+				what, timeout.Seconds(), filepath.Join(e.Cfg.String(config.LogPath), stanza+"-"+e.Cfg.Command()+"-async.log"))
 		}
 		select {
 		case <-e.Ctx.Done():
@@ -262,7 +263,7 @@ func openSpool(dir string) (*local.Root, error) {
 // after it (up to archive-get-queue-max) with process-max workers.
 
 func spoolIn(e *Env, stanza string) string {
-	return filepath.Join(e.Cfg.String("spool-path"), "archive", stanza, "in")
+	return filepath.Join(e.Cfg.String(config.SpoolPath), "archive", stanza, "in")
 }
 
 // archiveGetQueued is the foreground side.
@@ -342,7 +343,7 @@ func archiveGetAsync(e *Env, stanza, name string) error {
 		return err
 	}
 	segSize := c.Control.WalSegmentSize
-	count := int(e.Cfg.Size("archive-get-queue-max") / int64(segSize))
+	count := int(e.Cfg.Size(config.ArchiveGetQueueMax) / int64(segSize))
 	count = max(count, 1)
 	// Segments before the requested one were consumed (or are not wanted).
 	if ents, err := in.ReadDir("."); err == nil {
@@ -415,7 +416,7 @@ func makeSpool(dir string) error {
 // its spool directory. A nil lock means: do not run (another background
 // process holds the lock, nil error; or the spool cannot be made).
 func lockAsync(e *Env, stanza, spool string) (*lock.Lock, error) {
-	l, err := lock.Acquire(e.Cfg.String("lock-path"), stanza, lock.Archive, e.ExecID)
+	l, err := lock.Acquire(e.Cfg.String(config.LockPath), stanza, lock.Archive, e.ExecID)
 	if err != nil {
 		e.Log.Debugf("asynchronous %s already running: %v", e.Cfg.Command(), err)
 		return nil, nil

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/lock"
@@ -75,16 +76,16 @@ func backup(e *Env) error {
 	if err != nil {
 		return err
 	}
-	if len(repos) > 1 && !e.Cfg.IsSet("repo") {
+	if len(repos) > 1 && !e.Cfg.IsSet(config.Repo) {
 		e.Log.Infof("repo option not specified, defaulting to %s", repos[0].Name())
 	}
-	b := &backupRun{e: e, stanza: stanza, r: repos[0], lock: l, online: e.Cfg.Bool("online"), srcPath: map[string]string{}}
+	b := &backupRun{e: e, stanza: stanza, r: repos[0], lock: l, online: e.Cfg.Bool(config.Online), srcPath: map[string]string{}}
 	if err := checkBlockIncrOptions(e, b.r); err != nil {
 		return err
 	}
-	if !e.Cfg.IsSet("repo1-retention-full") && !e.Cfg.IsSet(e.ropt(b.r.Key, "retention-full")) {
+	if !e.Cfg.IsSet(config.RepoRetentionFull.Index(1)) && !e.Cfg.IsSet(config.RepoRetentionFull.Index(b.r.Key)) {
 		e.Log.Warnf("option '%s' is not set for '%s=count', the repository may run out of space\nHINT: to retain full backups indefinitely (without warning), set option '%s' to the maximum.",
-			e.ropt(b.r.Key, "retention-full"), e.ropt(b.r.Key, "retention-full-type"), e.ropt(b.r.Key, "retention-full"))
+			config.RepoRetentionFull.Index(b.r.Key), config.RepoRetentionFullType.Index(b.r.Key), config.RepoRetentionFull.Index(b.r.Key))
 	}
 	defer func() {
 		if b.db != nil {
@@ -97,7 +98,7 @@ func backup(e *Env) error {
 	if err := b.run(); err != nil {
 		return err
 	}
-	if e.Cfg.Bool("expire-auto") {
+	if e.Cfg.Bool(config.ExpireAuto) {
 		// pgBackRest runs expire after every successful backup, under the
 		// same lock.
 		return expireRepo(e, b.r, stanza)
@@ -121,16 +122,16 @@ func (b *backupRun) run() error {
 	if _, err := reconstructBackupInfo(e, b.r, b.stanza, b.bi); err != nil {
 		return err
 	}
-	if b.bundle = e.Cfg.Bool(e.ropt(b.r.Key, "bundle")); b.bundle {
-		b.bundleSize = uint64(e.Cfg.Size(e.ropt(b.r.Key, "bundle-size")))
-		b.bundleLimit = uint64(e.Cfg.Size(e.ropt(b.r.Key, "bundle-limit")))
+	if b.bundle = e.Cfg.Bool(config.RepoBundle.Index(b.r.Key)); b.bundle {
+		b.bundleSize = uint64(e.Cfg.Size(config.RepoBundleSize.Index(b.r.Key)))
+		b.bundleLimit = uint64(e.Cfg.Size(config.RepoBundleLimit.Index(b.r.Key)))
 	}
 	ctl := b.c.Control
 	if b.bi.DB.SystemID != ctl.SystemID || b.bi.DB.Version != ctl.Version.Str {
 		return errs.New(errs.BackupMismatch, "PostgreSQL version %s, system-id %d do not match stanza version %s, system-id %d\nHINT: is this the correct stanza?",
 			ctl.Version.Str, ctl.SystemID, b.bi.DB.Version, b.bi.DB.SystemID)
 	}
-	archiveCheck := e.Cfg.Bool("archive-check") && b.online
+	archiveCheck := e.Cfg.Bool(config.ArchiveCheck) && b.online
 
 	// Start time and the database connection.
 	if b.online {
@@ -165,14 +166,14 @@ func (b *backupRun) run() error {
 			return err
 		}
 		b.start = time.Unix(ms/1000, 0)
-		if !e.Cfg.Bool("start-fast") && e.Cfg.Duration("db-timeout") <= time.Duration(s.CheckpointSecs)*time.Second {
+		if !e.Cfg.Bool(config.StartFast) && e.Cfg.Duration(config.DBTimeout) <= time.Duration(s.CheckpointSecs)*time.Second {
 			e.Log.Warnf("start-fast is disabled and db-timeout (%gs) is smaller than the PostgreSQL checkpoint_timeout (%ds) - timeout may occur before the backup actually starts",
-				e.Cfg.Duration("db-timeout").Seconds(), s.CheckpointSecs)
+				e.Cfg.Duration(config.DBTimeout).Seconds(), s.CheckpointSecs)
 		}
 	} else {
 		b.standbyMode()
 		if _, err := os.Stat(filepath.Join(b.c.Path, "postmaster.pid")); err == nil {
-			if !e.Cfg.Bool("force") {
+			if !e.Cfg.Bool(config.Force) {
 				return errs.New(errs.PgRunning, "--no-online passed but %s/postmaster.pid exists - looks like PostgreSQL is running. Shut down PostgreSQL and try again, or use --force.", b.c.Path)
 			}
 			e.Log.Warnf("--no-online passed and %s/postmaster.pid exists but --force was passed so backup will continue though it looks like PostgreSQL is running and the backup will probably not be consistent", b.c.Path)
@@ -190,8 +191,8 @@ func (b *backupRun) run() error {
 
 	// Page checksums.
 	b.pageChk = b.online && ctl.DataChecksumVersion != 0
-	if e.Cfg.IsSet("checksum-page") {
-		b.pageChk = e.Cfg.Bool("checksum-page")
+	if e.Cfg.IsSet(config.ChecksumPage) {
+		b.pageChk = e.Cfg.Bool(config.ChecksumPage)
 		if b.pageChk && b.online && ctl.DataChecksumVersion == 0 {
 			e.Log.Warnf("checksum-page option set to true but checksums are not enabled on the cluster, resetting to false")
 			b.pageChk = false
@@ -199,7 +200,7 @@ func (b *backupRun) run() error {
 	}
 
 	// Backup type and prior backup.
-	typ := e.Cfg.String("type")
+	typ := e.Cfg.String(config.Type)
 	if typ == "" {
 		typ = repo.BackupTypeIncr
 	}
@@ -220,7 +221,7 @@ func (b *backupRun) run() error {
 			typ = repo.BackupTypeFull
 		}
 	}
-	if priorEntry != nil && !e.Cfg.Bool(e.ropt(b.r.Key, "block")) && priorIsBlockIncr(e, priorEntry, typ) {
+	if priorEntry != nil && !e.Cfg.Bool(config.RepoBlock.Index(b.r.Key)) && priorIsBlockIncr(e, priorEntry, typ) {
 		priorEntry, typ = nil, repo.BackupTypeFull
 	}
 	if priorEntry != nil {
@@ -257,9 +258,9 @@ func (b *backupRun) run() error {
 	m.DB = repo.BackupDB{CatalogVersion: ctl.Version.CatalogVersion, ControlVersion: ctl.Version.ControlVersion,
 		ID: b.bi.DB.ID, SystemID: ctl.SystemID, Version: ctl.Version.Str}
 	m.Option = repo.ManifestOption{ArchiveCheck: archiveCheck, ArchiveCopy: false, BackupStandby: b.sb != nil,
-		BufferSize: uint64(e.Cfg.Size("buffer-size")), ChecksumPage: b.pageChk, CompressLevel: b.level,
-		CompressLevelNetwork: int(e.Cfg.Int("compress-level-network")), CompressType: string(b.ct),
-		Delta: e.Cfg.Bool("delta"), Hardlink: false, Online: b.online, ProcessMax: int(e.Cfg.Int("process-max"))}
+		BufferSize: uint64(e.Cfg.Size(config.BufferSize)), ChecksumPage: b.pageChk, CompressLevel: b.level,
+		CompressLevelNetwork: int(e.Cfg.Int(config.CompressLevelNetwork)), CompressType: string(b.ct),
+		Delta: e.Cfg.Bool(config.Delta), Hardlink: false, Online: b.online, ProcessMax: int(e.Cfg.Int(config.ProcessMax))}
 	if b.r.CipherPass != "" {
 		if b.prior != nil {
 			m.CipherPass = b.prior.CipherPass
@@ -277,8 +278,8 @@ func (b *backupRun) run() error {
 				return err
 			}
 		}
-		e.Log.Infof("execute non-exclusive backup start: backup begins after the %s checkpoint completes", map[bool]string{true: "requested immediate", false: "next regular"}[e.Cfg.Bool("start-fast")])
-		lsn, seg, err := b.db.BackupStart(ctx, "pgBackRest backup started at "+b.start.Format("2006-01-02 15:04:05-07"), e.Cfg.Bool("start-fast"))
+		e.Log.Infof("execute non-exclusive backup start: backup begins after the %s checkpoint completes", map[bool]string{true: "requested immediate", false: "next regular"}[e.Cfg.Bool(config.StartFast)])
+		lsn, seg, err := b.db.BackupStart(ctx, "pgBackRest backup started at "+b.start.Format("2006-01-02 15:04:05-07"), e.Cfg.Bool(config.StartFast))
 		if err != nil {
 			return err
 		}
@@ -327,7 +328,7 @@ func (b *backupRun) run() error {
 		time.Sleep(time.Until(copyStart))
 	}
 	m.Backup.TimestampCopyStart = copyStart.Unix()
-	if e.Cfg.Bool("resume") {
+	if e.Cfg.Bool(config.Resume) {
 		if err := repo.SaveManifestCopy(ctx, b.r.St, b.stanza, m, b.bi.CipherPass); err != nil {
 			return err
 		}
@@ -357,7 +358,7 @@ func (b *backupRun) run() error {
 				return err
 			}
 		}
-		if e.Cfg.Bool("resume") {
+		if e.Cfg.Bool(config.Resume) {
 			m.Sort()
 			if err := repo.SaveManifestCopy(ctx, b.r.St, b.stanza, m, b.bi.CipherPass); err != nil {
 				return err
@@ -420,7 +421,7 @@ func (b *backupRun) buildManifest() error {
 	m := b.m
 	ctl := b.c.Control
 	tsDir := fmt.Sprintf("PG_%s_%d", ctl.Version.Str, ctl.Version.CatalogVersion)
-	w, err := walkPgData(b.c.Path, b.online, tsDir, e.Cfg.List("exclude"))
+	w, err := walkPgData(b.c.Path, b.online, tsDir, e.Cfg.List(config.Exclude))
 	if err != nil {
 		return err
 	}
@@ -677,7 +678,7 @@ func (b *backupRun) copyFiles() error {
 	})
 	b.removed = make([]bool, len(m.Files))
 	b.saveEvery = b.total / 100
-	if t := e.Cfg.Size("manifest-save-threshold"); t > b.saveEvery {
+	if t := e.Cfg.Size(config.ManifestSaveThreshold); t > b.saveEvery {
 		b.saveEvery = t
 	}
 	b.lock.ProgressSize(0, b.total)
@@ -951,7 +952,7 @@ func (b *backupRun) apply(cw *copyWorker, res fileResult) error {
 		b.lastPct = p100
 		b.lock.ProgressSize(b.copied, b.total)
 	}
-	if b.e.Cfg.Bool("resume") && b.copied-b.lastSave >= b.saveEvery {
+	if b.e.Cfg.Bool(config.Resume) && b.copied-b.lastSave >= b.saveEvery {
 		b.lastSave = b.copied
 		if err := repo.SaveManifestCopy(e.Ctx, b.r.St, b.stanza, b.m, b.bi.CipherPass); err != nil {
 			return err
@@ -1023,7 +1024,7 @@ func (b *backupRun) writeGenerated(name string, data []byte, ts int64) error {
 // archive.
 func (b *backupRun) waitArchived(segments []string, prior bool) error {
 	e := b.e
-	timeout := e.Cfg.Duration("archive-timeout")
+	timeout := e.Cfg.Duration(config.ArchiveTimeout)
 	deadline := time.Now().Add(timeout)
 	archiveID := b.ai.ArchiveID()
 	for _, seg := range segments {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/repo"
@@ -38,15 +39,15 @@ var (
 
 // blockIncrUnsupported lists the repo-block options pgbr does not
 // implement yet (custom maps).
-var blockIncrUnsupported = []string{"block-size-map", "block-age-map", "block-checksum-size-map"}
+var blockIncrUnsupported = []config.Opt{config.RepoBlockSizeMap, config.RepoBlockAgeMap, config.RepoBlockChecksumSizeMap}
 
 // checkBlockIncrOptions refuses repo-block options pgbr does not implement.
 func checkBlockIncrOptions(e *Env, r *repoT) error {
-	if !e.Cfg.Bool(e.ropt(r.Key, "block")) {
+	if !e.Cfg.Bool(config.RepoBlock.Index(r.Key)) {
 		return nil
 	}
 	for _, o := range blockIncrUnsupported {
-		if opt := e.ropt(r.Key, o); e.Cfg.IsSet(opt) {
+		if opt := o.Index(r.Key); e.Cfg.IsSet(opt) {
 			return errs.New(errs.OptionInvalid, "option '%s' is not supported by pgbr yet\n"+
 				"HINT: remove it to use pgBackRest's default map.", opt)
 		}
@@ -58,7 +59,7 @@ func checkBlockIncrOptions(e *Env, r *repoT) error {
 // bundle format never changes inside a backup set.
 func (b *backupRun) initBlockIncr() {
 	e := b.e
-	if !e.Cfg.Bool(e.ropt(b.r.Key, "block")) {
+	if !e.Cfg.Bool(config.RepoBlock.Index(b.r.Key)) {
 		return
 	}
 	e.Log.Warnf("block incremental backups use the format of pgBackRest 2.46 and later\n" +
@@ -70,11 +71,11 @@ func (b *backupRun) initBlockIncr() {
 	} else {
 		m.Backup.BundleRaw = true
 	}
-	opt := "block-size-super"
+	opt := config.RepoBlockSizeSuper
 	if m.Backup.Type == repo.BackupTypeFull {
-		opt = "block-size-super-full"
+		opt = config.RepoBlockSizeSuperFull
 	}
-	b.blk = &blockWriter{superSize: uint64(e.Cfg.Size(e.ropt(b.r.Key, opt))), prior: map[int]*repo.ManifestFile{}}
+	b.blk = &blockWriter{superSize: uint64(e.Cfg.Size(opt.Index(b.r.Key))), prior: map[int]*repo.ManifestFile{}}
 }
 
 // blockIncrSizes returns pgBackRest's block size and checksum size for a

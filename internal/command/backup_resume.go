@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/repo"
@@ -62,7 +63,7 @@ func (b *backupRun) tryResume() (bool, error) {
 	} else if ok {
 		return false, nil
 	}
-	resume := e.Cfg.Bool("resume")
+	resume := e.Cfg.Bool(config.Resume)
 	reason := "partially deleted by prior resume or invalid"
 	var rm *repo.Manifest
 	hasCopy, err := st.Exists(ctx, manifestPath+repo.CopyExt)

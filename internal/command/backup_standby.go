@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/pg"
 	"github.com/pgbr-dev/pgbr/internal/pgdb"
@@ -40,7 +41,7 @@ func copiedFromStandby(name string) bool {
 // Offline, pgBackRest backs up the primary with a warning.
 func (b *backupRun) standbyMode() string {
 	e := b.e
-	mode := e.Cfg.String("backup-standby")
+	mode := e.Cfg.String(config.BackupStandby)
 	if mode == "" || mode == "n" {
 		return "n"
 	}
@@ -87,13 +88,13 @@ func (b *backupRun) findStandby(mode string) (*standbyT, error) {
 // an error that must stop the backup whatever the mode.
 func (b *backupRun) tryStandby(idx int) (sb *standbyT, reason string, err error) {
 	e := b.e
-	opt := func(n string) string { return fmt.Sprintf("pg%d-%s", idx, n) }
-	if e.Cfg.String(opt("path")) == "" {
-		return nil, fmt.Sprintf("pg%d: option '%s' is not set", idx, opt("path")), nil
+	opt := func(o config.Opt) config.Opt { return o.Index(idx) }
+	if e.Cfg.String(opt(config.PgPath)) == "" {
+		return nil, fmt.Sprintf("pg%d: option '%s' is not set", idx, opt(config.PgPath)), nil
 	}
-	path := filepath.Clean(e.Cfg.String(opt("path")))
-	if e.Cfg.String(opt("host")) != "" {
-		return nil, "", errs.New(errs.FeatureNotSupported, "option '%s' is set: pgbr backs up from a standby on this host only", opt("host"))
+	path := filepath.Clean(e.Cfg.String(opt(config.PgPath)))
+	if e.Cfg.String(opt(config.PgHost)) != "" {
+		return nil, "", errs.New(errs.FeatureNotSupported, "option '%s' is set: pgbr backs up from a standby on this host only", opt(config.PgHost))
 	}
 	db, err := e.connectPg(idx)
 	if err != nil {
@@ -110,7 +111,7 @@ func (b *backupRun) tryStandby(idx int) (sb *standbyT, reason string, err error)
 		return nil, fmt.Sprintf("pg%d: [%s] %s", idx, errs.CodeOf(err).Name(), err.Error()), nil
 	}
 	if !s.InRecovery {
-		return nil, fmt.Sprintf("pg%d: the cluster at '%s' (port %d) is not in recovery: it is not a standby", idx, s.DataDirectory, e.Cfg.Int(opt("port"))), nil
+		return nil, fmt.Sprintf("pg%d: the cluster at '%s' (port %d) is not in recovery: it is not a standby", idx, s.DataDirectory, e.Cfg.Int(opt(config.PgPort))), nil
 	}
 	ctl, err := pg.ReadControl(path)
 	if err != nil {
@@ -118,12 +119,12 @@ func (b *backupRun) tryStandby(idx int) (sb *standbyT, reason string, err error)
 	}
 	if ctl.SystemID != b.c.Control.SystemID || ctl.Version != b.c.Control.Version {
 		return nil, "", errs.New(errs.DbMismatch, "standby pg%d '%s' belongs to another cluster: system-id %d, version %s; primary pg1 '%s' has system-id %d, version %s\nHINT: is %s the data directory of a standby of pg1?",
-			idx, path, ctl.SystemID, ctl.Version.Str, b.c.Path, b.c.Control.SystemID, b.c.Control.Version.Str, opt("path"))
+			idx, path, ctl.SystemID, ctl.Version.Str, b.c.Path, b.c.Control.SystemID, b.c.Control.Version.Str, opt(config.PgPath))
 	}
 	v, _ := pg.VersionByNum(s.VersionNum)
 	if v.Str != ctl.Version.Str || !samePath(filepath.Clean(s.DataDirectory), path) {
 		return nil, "", errs.New(errs.DbMismatch, "version '%s' and path '%s' queried from cluster do not match version '%s' and '%s' read from '%s/global/pg_control'\nHINT: the %s and %s settings likely reference different clusters.",
-			v.Str, s.DataDirectory, ctl.Version.Str, path, path, opt("path"), opt("port"))
+			v.Str, s.DataDirectory, ctl.Version.Str, path, path, opt(config.PgPath), opt(config.PgPort))
 	}
 	ok = true
 	return &standbyT{idx: idx, path: path, db: db}, "", nil
@@ -147,7 +148,7 @@ func (b *backupRun) waitReplay(startLSN, startSegment string) error {
 		return errs.New(errs.DbMismatch, "standby checkpoint '%s' is ahead of target '%s'\nHINT: is pg%d a standby of pg1?",
 			lsnString(pg.LSN(ctl.Checkpoint)), startLSN, sb.idx)
 	}
-	timeout := e.Cfg.Duration("archive-timeout")
+	timeout := e.Cfg.Duration(config.ArchiveTimeout)
 	e.Log.Infof("wait for replay on the standby to reach %s", startLSN)
 	deadline := time.Now().Add(timeout)
 	var last pg.LSN

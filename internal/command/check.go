@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 )
@@ -40,14 +41,14 @@ func check(e *Env) error {
 	if err := checkServer(s, c); err != nil {
 		return err
 	}
-	if e.Cfg.Bool("backup-standby") {
+	if e.Cfg.Bool(config.BackupStandby) {
 		if err := checkStandby(e, c); err != nil {
 			return err
 		}
 	}
-	if e.Cfg.Bool("archive-check") {
+	if e.Cfg.Bool(config.ArchiveCheck) {
 		as := s
-		if as.ArchiveMode == "always" && !e.Cfg.Bool("archive-mode-check") {
+		if as.ArchiveMode == "always" && !e.Cfg.Bool(config.ArchiveModeCheck) {
 			as.ArchiveMode = "on" // archive_mode=always is accepted with --no-archive-mode-check
 		}
 		if err := checkArchiveSettings(as); err != nil {
@@ -81,7 +82,7 @@ func check(e *Env) error {
 	if err != nil {
 		return err
 	}
-	timeout := e.Cfg.Duration("archive-timeout")
+	timeout := e.Cfg.Duration(config.ArchiveTimeout)
 	for i, r := range repos {
 		e.Log.Infof("check %s archive for WAL (primary)", r.Name())
 		path, err := checkWaitSegment(e, r, stanza, archiveIDs[i], segment, timeout)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/credentials"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 )
@@ -61,7 +62,7 @@ func checkCredentials(e *Env, r *repoT, b *repo.BackupInfo) {
 	}
 	e.Log.Infof("%s", accepted)
 
-	for _, w := range credentialWarnings(h, now, longestBackup(b, 5), e.Cfg.String("stanza")) {
+	for _, w := range credentialWarnings(h, now, longestBackup(b, 5), e.Cfg.String(config.Stanza)) {
 		e.Log.Warnf("%s: %s", name, w)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/lock"
@@ -19,16 +20,16 @@ import (
 // compressSettings returns compress-type and level (the type's default
 // level unless compress-level is set).
 func (e *Env) compressSettings() (filter.CompressType, int, error) {
-	t, err := filter.ParseCompressType(e.Cfg.String("compress-type"))
+	t, err := filter.ParseCompressType(e.Cfg.String(config.CompressType))
 	if err != nil {
 		return "", 0, err
 	}
-	if e.Cfg.IsSet("compress") && !e.Cfg.Bool("compress") {
+	if e.Cfg.IsSet(config.Compress) && !e.Cfg.Bool(config.Compress) {
 		t = filter.None
 	}
 	level := filter.DefaultLevel(t)
-	if e.Cfg.IsSet("compress-level") {
-		level = int(e.Cfg.Int("compress-level"))
+	if e.Cfg.IsSet(config.CompressLevel) {
+		level = int(e.Cfg.Int(config.CompressLevel))
 		if lo, hi := filter.LevelRange(t); t != filter.None && (level < lo || level > hi) {
 			return "", 0, errs.New(errs.OptionInvalidValue, "'%d' is out of range for 'compress-level' option when 'compress-type' option = '%s'", level, t)
 		}
@@ -73,7 +74,7 @@ func (e *Env) readCluster() (*cluster, error) {
 // Offline the error is pg_control's own.
 func (e *Env) primaryCluster() (*cluster, error) {
 	c, err := e.readCluster()
-	if err != nil && e.Cfg.Bool("online") && errs.CodeOf(err) != errs.OptionRequired {
+	if err != nil && e.Cfg.Bool(config.Online) && errs.CodeOf(err) != errs.OptionRequired {
 		return nil, noPrimary(err)
 	}
 	return c, err
@@ -154,7 +155,7 @@ func (e *Env) resolvePgPath(p string) (string, error) {
 	if filepath.IsAbs(p) {
 		return p, nil
 	}
-	pgPath := e.Cfg.String("pg1-path")
+	pgPath := e.Cfg.String(config.PgPath.Index(1))
 	if pgPath == "" {
 		return "", errs.New(errs.OptionRequired, "option 'pg1-path' must be specified when relative wal paths are used\nHINT: is %%f passed to %s instead of %%p?\nHINT: PostgreSQL may pass relative paths even with %%p depending on the environment.", e.Cfg.Command())
 	}
@@ -177,7 +178,7 @@ func (e *Env) lockStanza() (string, *lock.Lock, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	lockPath := e.Cfg.String("lock-path")
+	lockPath := e.Cfg.String(config.LockPath)
 	if err := lock.CheckStop(lockPath, stanza); err != nil {
 		return "", nil, err
 	}
@@ -189,4 +190,4 @@ func (e *Env) lockStanza() (string, *lock.Lock, error) {
 }
 
 // processMax is the number of workers (process-max, at least 1).
-func (e *Env) processMax() int { return max(int(e.Cfg.Int("process-max")), 1) }
+func (e *Env) processMax() int { return max(int(e.Cfg.Int(config.ProcessMax)), 1) }

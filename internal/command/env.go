@@ -130,9 +130,6 @@ type repoT struct {
 // Name is "repo1".
 func (r *repoT) Name() string { return "repo" + strconv.Itoa(r.Key) }
 
-func (e *Env) ropt(key int, name string) string { return fmt.Sprintf("repo%d-%s", key, name) }
-func (e *Env) popt(key int, name string) string { return fmt.Sprintf("pg%d-%s", key, name) }
-
 // repos returns the configured repositories in key order (only --repo when
 // given).
 func (e *Env) repos() ([]*repoT, error) {
@@ -152,8 +149,8 @@ func (e *Env) repos() ([]*repoT, error) {
 
 func (e *Env) openRepos() ([]*repoT, error) {
 	keys := e.Cfg.RepoKeys()
-	if e.Cfg.IsSet("repo") {
-		k := int(e.Cfg.Int("repo"))
+	if e.Cfg.IsSet(config.Repo) {
+		k := int(e.Cfg.Int(config.Repo))
 		found := false
 		for _, kk := range keys {
 			if kk == k {
@@ -177,16 +174,16 @@ func (e *Env) openRepos() ([]*repoT, error) {
 }
 
 func (e *Env) openRepo(key int) (*repoT, error) {
-	r := &repoT{Key: key, CipherType: e.Cfg.String(e.ropt(key, "cipher-type")), CipherPass: e.Cfg.String(e.ropt(key, "cipher-pass"))}
+	r := &repoT{Key: key, CipherType: e.Cfg.String(config.RepoCipherType.Index(key)), CipherPass: e.Cfg.String(config.RepoCipherPass.Index(key))}
 	if r.CipherType == "" {
 		r.CipherType = "none"
 	}
 	if r.CipherType == "none" {
 		r.CipherPass = ""
 	}
-	switch t := e.Cfg.String(e.ropt(key, "type")); t {
+	switch t := e.Cfg.String(config.RepoType.Index(key)); t {
 	case "", "posix", "cifs":
-		p := e.Cfg.String(e.ropt(key, "path"))
+		p := e.Cfg.String(config.RepoPath.Index(key))
 		if p == "" {
 			p = "/var/lib/pgbackrest"
 		}
@@ -217,7 +214,7 @@ func (e *Env) openRepo(key int) (*repoT, error) {
 
 // stanza returns the stanza or an error when it is missing.
 func (e *Env) stanza() (string, error) {
-	s := e.Cfg.String("stanza")
+	s := e.Cfg.String(config.Stanza)
 	if s == "" {
 		return "", errs.New(errs.OptionRequired, "%s command requires option: stanza", e.Cfg.Command())
 	}
@@ -226,7 +223,7 @@ func (e *Env) stanza() (string, error) {
 
 // pgPath returns pg1-path (required).
 func (e *Env) pgPath() (string, error) {
-	p := e.Cfg.String("pg1-path")
+	p := e.Cfg.String(config.PgPath.Index(1))
 	if p == "" {
 		return "", errs.New(errs.OptionRequired, "%s command requires option: pg1-path\nHINT: does this stanza exist?", e.Cfg.Command())
 	}
@@ -238,24 +235,24 @@ func (e *Env) connect() (*pgdb.DB, error) { return e.connectPg(1) }
 
 // connectPg opens a connection to the pg<idx> cluster.
 func (e *Env) connectPg(idx int) (*pgdb.DB, error) {
-	pgo := func(name string) string { return fmt.Sprintf("pg%d-%s", idx, name) }
-	port := int(e.Cfg.Int(pgo("port")))
+	pgo := func(o config.Opt) config.Opt { return o.Index(idx) }
+	port := int(e.Cfg.Int(pgo(config.PgPort)))
 	if port == 0 {
 		port = 5432
 	}
-	socket := e.Cfg.String(pgo("socket-path"))
+	socket := e.Cfg.String(pgo(config.PgSocketPath))
 	db, err := pgdb.Connect(e.Ctx, pgdb.Options{
 		Socket:   socket,
 		Port:     port,
-		User:     e.Cfg.String(pgo("user")),
-		Database: e.Cfg.String(pgo("database")),
-		Timeout:  e.Cfg.Duration("db-timeout"),
+		User:     e.Cfg.String(pgo(config.PgUser)),
+		Database: e.Cfg.String(pgo(config.PgDatabase)),
+		Timeout:  e.Cfg.Duration(config.DBTimeout),
 	}, e.Cfg.Command())
 	if err != nil && errs.CodeOf(err) == errs.DbConnect && strings.Contains(err.Error(), "dial error") {
 		// Nothing listens where pg1 points: say where that is.
-		where := fmt.Sprintf("on port %d (default socket directory; set %s and %s)", port, pgo("socket-path"), pgo("port"))
+		where := fmt.Sprintf("on port %d (default socket directory; set %s and %s)", port, pgo(config.PgSocketPath), pgo(config.PgPort))
 		if socket != "" {
-			where = fmt.Sprintf("on socket '%s' (%s, %s)", filepath.Join(socket, fmt.Sprintf(".s.PGSQL.%d", port)), pgo("socket-path"), pgo("port"))
+			where = fmt.Sprintf("on socket '%s' (%s, %s)", filepath.Join(socket, fmt.Sprintf(".s.PGSQL.%d", port)), pgo(config.PgSocketPath), pgo(config.PgPort))
 		}
 		return nil, &errs.Error{Code: errs.DbConnect, Err: err,
 			Msg: err.Error() + "\nHINT: is PostgreSQL running and accepting connections " + where + "?"}

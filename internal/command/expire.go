@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	expirepkg "github.com/pgbr-dev/pgbr/internal/expire"
 	"github.com/pgbr-dev/pgbr/internal/pg"
@@ -55,17 +56,17 @@ func (x *expirer) logf(format string, a ...any) {
 
 // policy reads the retention options of a repository.
 func (e *Env) policy(key int) expirepkg.Policy {
-	rk := func(name string) string { return e.ropt(key, name) }
+	rk := func(o config.Opt) config.Opt { return o.Index(key) }
 	return expirepkg.Policy{
-		Set:         e.Cfg.String("set"),
-		HasFull:     e.Cfg.IsSet(rk("retention-full")),
-		Full:        e.Cfg.Int(rk("retention-full")),
-		FullTime:    e.Cfg.String(rk("retention-full-type")) == "time",
-		HasDiff:     e.Cfg.IsSet(rk("retention-diff")),
-		Diff:        e.Cfg.Int(rk("retention-diff")),
-		HasArchive:  e.Cfg.IsSet(rk("retention-archive")),
-		Archive:     e.Cfg.Int(rk("retention-archive")),
-		ArchiveType: e.Cfg.String(rk("retention-archive-type")),
+		Set:         e.Cfg.String(config.Set),
+		HasFull:     e.Cfg.IsSet(rk(config.RepoRetentionFull)),
+		Full:        e.Cfg.Int(rk(config.RepoRetentionFull)),
+		FullTime:    e.Cfg.String(rk(config.RepoRetentionFullType)) == "time",
+		HasDiff:     e.Cfg.IsSet(rk(config.RepoRetentionDiff)),
+		Diff:        e.Cfg.Int(rk(config.RepoRetentionDiff)),
+		HasArchive:  e.Cfg.IsSet(rk(config.RepoRetentionArchive)),
+		Archive:     e.Cfg.Int(rk(config.RepoRetentionArchive)),
+		ArchiveType: e.Cfg.String(rk(config.RepoRetentionArchiveType)),
 	}
 }
 
@@ -77,17 +78,17 @@ func expireRepo(e *Env, r *repoT, stanza string) error {
 	}
 	if changed, err := reconstructBackupInfo(e, r, stanza, bi); err != nil {
 		return err
-	} else if changed && !e.Cfg.Bool("dry-run") {
+	} else if changed && !e.Cfg.Bool(config.DryRun) {
 		if err := repo.SaveBackupInfo(ctx, r.St, stanza, bi, r.CipherPass); err != nil {
 			return err
 		}
 	}
-	x := &expirer{e: e, r: r, stanza: stanza, bi: bi, dry: e.Cfg.Bool("dry-run")}
+	x := &expirer{e: e, r: r, stanza: stanza, bi: bi, dry: e.Cfg.Bool(config.DryRun)}
 	if x.dry {
 		x.prefix = "[DRY-RUN] "
 	}
 	x.prefix += r.Name() + ": "
-	rk := func(name string) string { return e.ropt(r.Key, name) }
+	rk := func(o config.Opt) config.Opt { return o.Index(r.Key) }
 
 	plan, err := expirepkg.Plan(bi, nil, e.policy(r.Key), e.Now())
 	var se *expirepkg.SetError
@@ -101,7 +102,7 @@ func expireRepo(e *Env, r *repoT, stanza string) error {
 	}
 	if plan.LatestExpired != "" {
 		e.Log.Warnf("%sexpiring latest backup %s - the ability to perform point-in-time-recovery (PITR) may be affected\nHINT: non-default settings for '%s'/'%s' (even in prior expires) can cause gaps in the WAL.",
-			r.Name()+": ", plan.LatestExpired, rk("retention-archive"), rk("retention-archive-type"))
+			r.Name()+": ", plan.LatestExpired, rk(config.RepoRetentionArchive), rk(config.RepoRetentionArchiveType))
 	}
 	for _, ex := range plan.Expire {
 		x.logf("%s %s", ex.Reason, strings.Join(ex.Labels, ", "))
@@ -143,7 +144,7 @@ func (x *expirer) removeBackupDirs(expired map[string]bool) error {
 		}
 	}
 	sort.Sort(sort.Reverse(sort.StringSlice(labels)))
-	adhoc := x.e.Cfg.String("set") != ""
+	adhoc := x.e.Cfg.String(config.Set) != ""
 	for i, l := range labels {
 		if adhoc && i == 0 && !expired[l] {
 			// An ad-hoc expire keeps the newest resumable backup.
@@ -171,13 +172,13 @@ func (x *expirer) removeBackupDirs(expired map[string]bool) error {
 // archiveRetention removes the WAL the plan does not keep.
 func (x *expirer) archiveRetention(plan *expirepkg.Result) error {
 	ctx := x.e.Ctx
-	rk := func(name string) string { return x.e.ropt(x.r.Key, name) }
+	rk := func(o config.Opt) config.Opt { return o.Index(x.r.Key) }
 	switch plan.ArchiveSkip {
 	case expirepkg.ArchiveTimeNotMet:
 		x.logf("time-based archive retention not met - archive logs will not be expired")
 		return nil
 	case expirepkg.ArchiveNotSet:
-		x.logf("option '%s' is not set - archive logs will not be expired", rk("retention-archive"))
+		x.logf("option '%s' is not set - archive logs will not be expired", rk(config.RepoRetentionArchive))
 		return nil
 	}
 	ai, err := repo.LoadArchiveInfo(ctx, x.r.St, x.stanza, x.r.CipherPass)

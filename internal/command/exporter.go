@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 )
 
@@ -128,13 +129,13 @@ func exportBool(v bool) float64 {
 }
 
 func exporter(e *Env) error {
-	addr := net.JoinHostPort(e.Cfg.String("exporter-host"), strconv.FormatInt(e.Cfg.Int("exporter-port"), 10))
+	addr := net.JoinHostPort(e.Cfg.String(config.ExporterHost), strconv.FormatInt(e.Cfg.Int(config.ExporterPort), 10))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return errs.Wrap(errs.FileOpen, err, "unable to listen on '%s'", addr)
 	}
 	// Scrapes read the configuration: info renders JSON.
-	if err := e.Cfg.Set("output", "json"); err != nil {
+	if err := e.Cfg.Set(config.Output, "json"); err != nil {
 		ln.Close()
 		return err
 	}
@@ -207,7 +208,7 @@ func (x *metricsExporter) collect(now time.Time) *prometheus.Registry {
 		g.set("pgbackrest_version_info", "Information about pgBackRest version.", nil, v)
 	}
 
-	statusStanza := e.Cfg.String("stanza")
+	statusStanza := e.Cfg.String(config.Stanza)
 	if statusStanza == "" {
 		statusStanza = "all-stanzas"
 	}
@@ -389,9 +390,9 @@ func exportStanza(g *gauges, s *exInfoStanza, now time.Time) {
 // exportRunStates exposes the state files of the last run of each command.
 func (x *metricsExporter) exportRunStates(g *gauges) {
 	e := x.e
-	lockPath := e.Cfg.String("lock-path")
+	lockPath := e.Cfg.String(config.LockPath)
 	paths, _ := filepath.Glob(filepath.Join(lockPath, "*.metrics.json"))
-	only := e.Cfg.String("stanza")
+	only := e.Cfg.String(config.Stanza)
 	lc := []string{"stanza", "command"}
 	lcred := []string{"stanza", "command", "repo", "key_type", "role"}
 	for _, p := range paths {

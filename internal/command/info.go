@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 )
@@ -174,9 +175,9 @@ func info(e *Env) error {
 
 // infoRender builds the whole output.
 func infoRender(e *Env) (string, error) {
-	stanza := e.Cfg.String("stanza")
-	label := e.Cfg.String("set")
-	jsonOut := e.Cfg.String("output") == "json"
+	stanza := e.Cfg.String(config.Stanza)
+	label := e.Cfg.String(config.Set)
+	jsonOut := e.Cfg.String(config.Output) == "json"
 	repos, err := e.repos()
 	if err != nil {
 		return "", err
@@ -320,7 +321,7 @@ func infoUpdateStanza(e *Env, s *infoStanza, idx int, exists bool, label string)
 					}
 				}
 				if !s.lockChecked {
-					s.lockHeld, s.pctCplt = infoBackupLock(e.Cfg.String("lock-path"), s.name)
+					s.lockHeld, s.pctCplt = infoBackupLock(e.Cfg.String(config.LockPath), s.name)
 					s.lockChecked = true
 				}
 			}
@@ -477,8 +478,8 @@ func infoStanzaList(e *Env, s *infoStanza, label string, jsonOut bool) infoStanz
 func infoBackupList(e *Env, s *infoStanza, label string, jsonOut bool) []infoBackupOut {
 	out := []infoBackupOut{}
 	typ := ""
-	if e.Cfg.IsSet("type") {
-		typ = e.Cfg.String("type")
+	if e.Cfg.IsSet(config.Type) {
+		typ = e.Cfg.String(config.Type)
 	}
 	for {
 		var next *infoRepo

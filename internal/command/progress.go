@@ -4,6 +4,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/progress"
 )
 
@@ -17,9 +18,9 @@ const progressInterval = 150 * time.Millisecond
 // touched.
 func (e *Env) withProgress(label string, run func(*Env) error) error {
 	mode := ""
-	if e.Cfg.IsSet("progress") {
+	if e.Cfg.IsSet(config.Progress) {
 		mode = "n"
-		if e.Cfg.Bool("progress") {
+		if e.Cfg.Bool(config.Progress) {
 			mode = "y"
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/repo"
@@ -37,7 +38,7 @@ func (e *Env) repoDefault() (*repoT, string, error) {
 		return nil, "", errs.New(errs.OptionRequired, "%s command requires a configured repository", e.Cfg.Command())
 	}
 	r := rs[0]
-	p := e.Cfg.String(e.ropt(r.Key, "path"))
+	p := e.Cfg.String(config.RepoPath.Index(r.Key))
 	if p == "" {
 		p = "/var/lib/pgbackrest"
 	}
@@ -102,15 +103,15 @@ func repoLs(e *Env) error {
 			return err
 		}
 	}
-	jsonOut := e.Cfg.String("output") == "json"
+	jsonOut := e.Cfg.String(config.Output) == "json"
 	var re *regexp.Regexp
-	if e.Cfg.IsSet("filter") {
-		if re, err = regexp.Compile(e.Cfg.String("filter")); err != nil {
-			return errs.New(errs.Format, "invalid regular expression '%s': %v", e.Cfg.String("filter"), err)
+	if e.Cfg.IsSet(config.Filter) {
+		if re, err = regexp.Compile(e.Cfg.String(config.Filter)); err != nil {
+			return errs.New(errs.Format, "invalid regular expression '%s': %v", e.Cfg.String(config.Filter), err)
 		}
 	}
-	order := e.Cfg.String("sort")
-	recurse := e.Cfg.Bool("recurse")
+	order := e.Cfg.String(config.Sort)
+	recurse := e.Cfg.Bool(config.Recurse)
 
 	// Output goes through a buffer; write errors (a closed pipe) are
 	// ignored as pgBackRest does.
@@ -216,7 +217,7 @@ func repoGet(e *Env) error {
 	}
 	ctx := e.Ctx
 	pass := ""
-	if !e.Cfg.Bool("raw") && r.CipherType != "none" {
+	if !e.Cfg.Bool(config.Raw) && r.CipherType != "none" {
 		if pass, err = repoGetPass(e, r, file); err != nil {
 			return err
 		}
@@ -224,7 +225,7 @@ func repoGet(e *Env) error {
 	src, err := r.St.Open(ctx, file)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			if e.Cfg.Bool("ignore-missing") {
+			if e.Cfg.Bool(config.IgnoreMissing) {
 				return &ExitError{Code: 1}
 			}
 			return errs.New(errs.FileMissing, "unable to open missing file '%s' for read", r.St.Full(file))
@@ -244,7 +245,7 @@ func repoGet(e *Env) error {
 	// dropped (as pgBackRest: a small file that fails to decrypt prints
 	// nothing).
 	w := &stickyWriter{w: e.Stdout}
-	bw := bufio.NewWriterSize(w, max(int(e.Cfg.Size("buffer-size")), 64*1024))
+	bw := bufio.NewWriterSize(w, max(int(e.Cfg.Size(config.BufferSize)), 64*1024))
 	if _, err := io.Copy(bw, rd); err != nil && w.err == nil {
 		if errs.CodeOf(err) == errs.Unknown {
 			return errs.Wrap(errs.FileRead, err, "unable to read '%s'", r.St.Full(file))
@@ -271,8 +272,8 @@ func (s *stickyWriter) Write(b []byte) (int, error) {
 // repoGetPass finds the passphrase of a repository file the way
 // pgBackRest's repo-get does (--cipher-pass wins).
 func repoGetPass(e *Env, r *repoT, file string) (string, error) {
-	if e.Cfg.IsSet("cipher-pass") {
-		return e.Cfg.String("cipher-pass"), nil
+	if e.Cfg.IsSet(config.CipherPass) {
+		return e.Cfg.String(config.CipherPass), nil
 	}
 	ctx := e.Ctx
 	pass := ""
@@ -280,7 +281,7 @@ func repoGetPass(e *Env, r *repoT, file string) (string, error) {
 	parts := strings.Split(file, "/")
 	if len(parts) > 2 {
 		stanza := parts[1]
-		if s := e.Cfg.String("stanza"); s != "" && s != stanza {
+		if s := e.Cfg.String(config.Stanza); s != "" && s != stanza {
 			return "", errs.New(errs.OptionInvalidValue, "stanza name '%s' given in option doesn't match the given path", s)
 		}
 		switch parts[0] {

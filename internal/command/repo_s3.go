@@ -3,6 +3,7 @@ package command
 import (
 	"os"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/credentials"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/storage"
@@ -13,17 +14,17 @@ import (
 // pgBackRest's options (and pgbr's credential options, which the
 // environment of archive_command/restore_command may not carry).
 func (e *Env) openS3(key int) (storage.Storage, error) {
-	o := func(name string) string { return e.Cfg.String(e.ropt(key, name)) }
+	o := func(opt config.Opt) string { return e.Cfg.String(opt.Index(key)) }
 	logger := e.Log.Slog()
 	so := s3.Options{
-		Bucket: o("s3-bucket"), Endpoint: o("s3-endpoint"), Host: o("storage-host"), Region: o("s3-region"), URIStyle: o("s3-uri-style"),
-		Port: int(e.Cfg.Int(e.ropt(key, "storage-port"))), Path: o("path"),
-		VerifyTLS: e.Cfg.Bool(e.ropt(key, "storage-verify-tls")), CAFile: o("storage-ca-file"), CAPath: o("storage-ca-path"),
-		UploadChunkSize: e.Cfg.Size(e.ropt(key, "storage-upload-chunk-size")), KMSKeyID: o("s3-kms-key-id"),
-		SSECustomerKey: o("s3-sse-customer-key"), RequesterPays: e.Cfg.Bool(e.ropt(key, "s3-requester-pays")),
-		IOTimeout: e.Cfg.Duration("io-timeout"), Logger: logger,
+		Bucket: o(config.RepoS3Bucket), Endpoint: o(config.RepoS3Endpoint), Host: o(config.RepoStorageHost), Region: o(config.RepoS3Region), URIStyle: o(config.RepoS3URIStyle),
+		Port: int(e.Cfg.Int(config.RepoStoragePort.Index(key))), Path: o(config.RepoPath),
+		VerifyTLS: e.Cfg.Bool(config.RepoStorageVerifyTLS.Index(key)), CAFile: o(config.RepoStorageCAFile), CAPath: o(config.RepoStorageCAPath),
+		UploadChunkSize: e.Cfg.Size(config.RepoStorageUploadChunkSize.Index(key)), KMSKeyID: o(config.RepoS3KMSKeyID),
+		SSECustomerKey: o(config.RepoS3SseCustomerKey), RequesterPays: e.Cfg.Bool(config.RepoS3RequesterPays.Index(key)),
+		IOTimeout: e.Cfg.Duration(config.IOTimeout), Logger: logger,
 	}
-	if tags := e.Cfg.Hash(e.ropt(key, "storage-tag")); len(tags) > 0 {
+	if tags := e.Cfg.Hash(config.RepoStorageTag.Index(key)); len(tags) > 0 {
 		so.Tags = map[string]string{}
 		for _, kv := range tags {
 			so.Tags[kv[0]] = kv[1]
@@ -34,22 +35,22 @@ func (e *Env) openS3(key int) (storage.Storage, error) {
 		return nil, err
 	}
 	so.HTTPClient = hc
-	keyType := o("s3-key-type")
+	keyType := o(config.RepoS3KeyType)
 	if keyType == "" {
 		keyType = "shared"
 	}
 	co := credentials.Options{
-		KeyType: keyType, Key: o("s3-key"), Secret: o("s3-key-secret"), Token: o("s3-token"),
-		RoleARN: o("s3-role-arn"), TokenFile: o("s3-web-id-token-file"), SessionName: o("s3-role-session-name"),
-		Region: so.Region, STSEndpoint: o("s3-sts-host"), ContainerURI: o("s3-pod-id-uri"),
-		ContainerTokenFile: o("s3-pod-id-token-file"), IMDSEndpoint: o("s3-imds-endpoint"),
-		ProcessCmd: e.Cfg.List(e.ropt(key, "s3-process-cmd")), HTTPClient: hc, Environ: os.Environ(),
+		KeyType: keyType, Key: o(config.RepoS3Key), Secret: o(config.RepoS3KeySecret), Token: o(config.RepoS3Token),
+		RoleARN: o(config.RepoS3RoleArn), TokenFile: o(config.RepoS3WebIDTokenFile), SessionName: o(config.RepoS3RoleSessionName),
+		Region: so.Region, STSEndpoint: o(config.RepoS3STSHost), ContainerURI: o(config.RepoS3PodIDURI),
+		ContainerTokenFile: o(config.RepoS3PodIDTokenFile), IMDSEndpoint: o(config.RepoS3IMDSEndpoint),
+		ProcessCmd: e.Cfg.List(config.RepoS3ProcessCmd.Index(key)), HTTPClient: hc, Environ: os.Environ(),
 		Repo: "repo" + itoa(key), Logger: logger, Now: e.Now,
 	}
 	if keyType == "auto" {
-		co.Role = o("s3-role")
+		co.Role = o(config.RepoS3Role)
 	}
-	if v := o("s3-sts-regional-endpoints"); v != "" {
+	if v := o(config.RepoS3STSRegionalEndpoints); v != "" {
 		co.Environ = append(co.Environ, "AWS_STS_REGIONAL_ENDPOINTS="+v)
 	}
 	for _, s := range []string{co.Secret, co.Token, so.SSECustomerKey} {

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/repo"
@@ -60,7 +61,7 @@ func restore(e *Env) error {
 	if err != nil {
 		return err
 	}
-	rr := &restoreRun{e: e, stanza: stanza, pgData: pgData, delta: e.Cfg.Bool("delta"), force: e.Cfg.Bool("force"),
+	rr := &restoreRun{e: e, stanza: stanza, pgData: pgData, delta: e.Cfg.Bool(config.Delta), force: e.Cfg.Bool(config.Force),
 		root: os.Geteuid() == 0, uids: map[string]int{}, gids: map[string]int{}, warned: map[string]bool{}}
 	return rr.run()
 }
@@ -91,7 +92,7 @@ func (rr *restoreRun) run() error {
 	if err != nil {
 		return err
 	}
-	set := e.Cfg.String("set")
+	set := e.Cfg.String(config.Set)
 	var label string
 	var bi *repo.BackupInfo
 	var lastErr error
@@ -148,7 +149,7 @@ func (rr *restoreRun) run() error {
 	if err := rr.mapTablespaces(); err != nil {
 		return err
 	}
-	for _, kv := range e.Cfg.Hash("link-map") {
+	for _, kv := range e.Cfg.Hash(config.LinkMap) {
 		if _, ok := m.FindLink("pg_data/" + kv[0]); !ok || strings.HasPrefix(kv[0], "pg_tblspc/") {
 			return errs.New(errs.LinkMap, "unable to remap invalid link '%s'", kv[0])
 		}
@@ -214,21 +215,21 @@ func (rr *restoreRun) run() error {
 	}
 
 	// Recovery settings.
-	typ := e.Cfg.String("type")
+	typ := e.Cfg.String(config.Type)
 	if typ == "" {
 		typ = "default"
 	}
-	if !m.Option.Online && !e.Cfg.IsSet("type") {
+	if !m.Option.Online && !e.Cfg.IsSet(config.Type) {
 		typ = "none"
 	}
 	mode, uid, gid := rr.pathAttrs(repo.TargetPgData)
 	if !rr.root {
 		uid, gid = -1, -1 // only root gives files away
 	}
-	rs := recoverySettings{Type: typ, Target: e.Cfg.String("target"), TargetAction: e.Cfg.String("target-action"),
-		TargetExcl: e.Cfg.Bool("target-exclusive"), TargetTimeline: e.Cfg.String("target-timeline"),
-		RestoreCommand: rr.restoreCommand(), ArchiveModeOff: e.Cfg.String("archive-mode") == "off",
-		Options: e.Cfg.Hash("recovery-option"), Online: m.Option.Online, FileMode: os.FileMode(mode) & 0o644,
+	rs := recoverySettings{Type: typ, Target: e.Cfg.String(config.Target), TargetAction: e.Cfg.String(config.TargetAction),
+		TargetExcl: e.Cfg.Bool(config.TargetExclusive), TargetTimeline: e.Cfg.String(config.TargetTimeline),
+		RestoreCommand: rr.restoreCommand(), ArchiveModeOff: e.Cfg.String(config.ArchiveMode) == "off",
+		Options: e.Cfg.Hash(config.RecoveryOption), Online: m.Option.Online, FileMode: os.FileMode(mode) & 0o644,
 		UID: uid, GID: gid, Now: e.Now()}
 	if err := writeRecovery(rr.pg, rs); err != nil {
 		return err
@@ -261,8 +262,8 @@ func selectBackup(e *Env, b *repo.BackupInfo, set string) (string, error) {
 		}
 		return "", nil
 	}
-	typ := e.Cfg.String("type")
-	target := e.Cfg.String("target")
+	typ := e.Cfg.String(config.Type)
+	target := e.Cfg.String(config.Target)
 	if typ == "time" && target != "" {
 		t, err := parseTargetTime(target)
 		if err != nil {
@@ -306,10 +307,10 @@ func parseTargetTime(s string) (time.Time, error) {
 func (rr *restoreRun) mapTablespaces() error {
 	e := rr.e
 	maps := map[string]string{}
-	for _, kv := range e.Cfg.Hash("tablespace-map") {
+	for _, kv := range e.Cfg.Hash(config.TablespaceMap) {
 		maps[kv[0]] = kv[1]
 	}
-	all := e.Cfg.String("tablespace-map-all")
+	all := e.Cfg.String(config.TablespaceMapAll)
 	used := map[string]bool{}
 	for _, t := range rr.m.Targets {
 		if t.TablespaceID == "" {
@@ -739,7 +740,7 @@ func syncDirPath(dir string) error {
 // PostgreSQL still sees a database directory). System databases (template0,
 // template1, postgres, oid < 16384) are always restored.
 func (rr *restoreRun) selectDatabases() error {
-	include, exclude := rr.e.Cfg.List("db-include"), rr.e.Cfg.List("db-exclude")
+	include, exclude := rr.e.Cfg.List(config.DBInclude), rr.e.Cfg.List(config.DBExclude)
 	if len(include) == 0 && len(exclude) == 0 {
 		return nil
 	}
@@ -808,7 +809,7 @@ func (rr *restoreRun) zeroed(name string) bool {
 func (rr *restoreRun) createLinks() error {
 	e := rr.e
 	maps := map[string]string{}
-	for _, kv := range e.Cfg.Hash("link-map") {
+	for _, kv := range e.Cfg.Hash(config.LinkMap) {
 		maps[kv[0]] = kv[1]
 	}
 	used := map[string]bool{}
@@ -820,7 +821,7 @@ func (rr *restoreRun) createLinks() error {
 		rel := strings.TrimPrefix(l.Name, "pg_data/")
 		_, mapped := maps[rel]
 		used[rel] = mapped
-		if t, ok := rr.m.FindTarget(l.Name); ok && t.File != "" && (mapped || e.Cfg.Bool("link-all")) {
+		if t, ok := rr.m.FindTarget(l.Name); ok && t.File != "" && (mapped || e.Cfg.Bool(config.LinkAll)) {
 			e.Log.Warnf("file link '%s' is restored as a plain file", rel)
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 	"github.com/pgbr-dev/pgbr/internal/storage/local"
@@ -61,10 +62,10 @@ func (rr *restoreRun) planDestinations() error {
 	}
 
 	maps := map[string]string{}
-	for _, kv := range e.Cfg.Hash("link-map") {
+	for _, kv := range e.Cfg.Hash(config.LinkMap) {
 		maps[kv[0]] = kv[1]
 	}
-	all := e.Cfg.Bool("link-all")
+	all := e.Cfg.Bool(config.LinkAll)
 	rr.linkDest = map[string]string{}
 	for _, l := range rr.m.Links {
 		if isTablespaceLink(l.Name) {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 )
 
@@ -15,7 +16,7 @@ import (
 // prefetched into in belongs to whatever ran before. A missing spool is
 // fine; an entry that cannot be removed is [061].
 func clearArchiveSpool(e *Env, stanza string) error {
-	dir := filepath.Join(e.Cfg.String("spool-path"), "archive", stanza)
+	dir := filepath.Join(e.Cfg.String(config.SpoolPath), "archive", stanza)
 	if err := os.RemoveAll(dir); err != nil {
 		return errs.Wrap(errs.PathRemove, err, "unable to remove path '%s'", dir)
 	}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/credentials"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/storage"
@@ -86,7 +87,7 @@ func RunStatePath(lockPath, stanza, command string) string {
 // change a command's outcome or output.
 func (e *Env) writeRunState(start time.Time, err error) {
 	cmd := e.Cfg.Command()
-	stanza := e.Cfg.String("stanza")
+	stanza := e.Cfg.String(config.Stanza)
 	if noStateCommands[cmd] || stanza == "" {
 		return
 	}
@@ -116,7 +117,7 @@ func (e *Env) writeRunState(start time.Time, err error) {
 	}
 	e.creds.mu.Unlock()
 	data, _ := json.Marshal(st)
-	lockPath := e.Cfg.String("lock-path")
+	lockPath := e.Cfg.String(config.LockPath)
 	if werr := writeStateFile(RunStatePath(lockPath, stanza, cmd), append(data, '\n')); werr != nil {
 		e.Log.Debugf("unable to write metrics state file: %v", werr)
 	}

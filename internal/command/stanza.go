@@ -1,6 +1,7 @@
 package command
 
 import (
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/pg"
@@ -12,7 +13,7 @@ import (
 // pgBackRest, online it connects first, and any failure to use pg1 is
 // reported as "unable to find primary cluster" [056] with pg1's reason.
 func (e *Env) clusterForStanza() (*cluster, error) {
-	if !e.Cfg.Bool("online") {
+	if !e.Cfg.Bool(config.Online) {
 		return e.readCluster()
 	}
 	if _, err := e.pgPath(); err != nil {
@@ -47,7 +48,7 @@ func stanzaCreate(e *Env) error {
 	if err != nil {
 		return err
 	}
-	if e.Cfg.Bool("force") {
+	if e.Cfg.Bool(config.Force) {
 		e.Log.Warnf("option --force is no longer supported")
 	}
 	repos, err := e.repos()

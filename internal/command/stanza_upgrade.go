@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/lock"
 	"github.com/pgbr-dev/pgbr/internal/repo"
@@ -15,7 +16,7 @@ import (
 // pgBackRest does for the commands with lock type "all" (stanza-upgrade,
 // stanza-delete). The returned function releases both.
 func lockAll(e *Env, stanza string) (func(), error) {
-	lockPath := e.Cfg.String("lock-path")
+	lockPath := e.Cfg.String(config.LockPath)
 	a, err := lock.Acquire(lockPath, stanza, lock.Archive, e.ExecID)
 	if err != nil {
 		return nil, err
@@ -40,7 +41,7 @@ func stanzaUpgrade(e *Env) error {
 	if err != nil {
 		return err
 	}
-	if err := lock.CheckStop(e.Cfg.String("lock-path"), stanza); err != nil {
+	if err := lock.CheckStop(e.Cfg.String(config.LockPath), stanza); err != nil {
 		return err
 	}
 	release, err := lockAll(e, stanza)
@@ -137,14 +138,14 @@ func stanzaDelete(e *Env) error {
 	if !archiveExists && !backupExists {
 		return nil
 	}
-	lockPath := e.Cfg.String("lock-path")
+	lockPath := e.Cfg.String(config.LockPath)
 	stopFile := filepath.Join(lockPath, stanza+".stop")
 	if archiveNotEmpty || backupNotEmpty {
 		// Required even with --force.
 		if _, err := os.Stat(stopFile); err != nil {
 			return errs.New(errs.FileMissing, "stop file does not exist for stanza '%s'\nHINT: has the pgbackrest stop command been run on this server for this stanza?", stanza)
 		}
-		if !e.Cfg.Bool("force") {
+		if !e.Cfg.Bool(config.Force) {
 			pgPath, err := e.pgPath()
 			if err != nil {
 				return err

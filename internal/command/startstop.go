@@ -9,16 +9,17 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 )
 
 // stopFileName is <lock-path>/<stanza>.stop, or all.stop without a stanza.
 func stopFileName(e *Env) string {
-	name := e.Cfg.String("stanza")
+	name := e.Cfg.String(config.Stanza)
 	if name == "" {
 		name = "all"
 	}
-	return filepath.Join(e.Cfg.String("lock-path"), name+".stop")
+	return filepath.Join(e.Cfg.String(config.LockPath), name+".stop")
 }
 
 // stopCommand creates the stop file that keeps backup, expire,
@@ -28,7 +29,7 @@ func stopFileName(e *Env) string {
 // lock in lock-path without --stanza).
 func stopCommand(e *Env) error {
 	stopFile := stopFileName(e)
-	stanza := e.Cfg.String("stanza")
+	stanza := e.Cfg.String(config.Stanza)
 	if _, err := os.Stat(stopFile); err == nil {
 		what := "all stanzas"
 		if stanza != "" {
@@ -37,7 +38,7 @@ func stopCommand(e *Env) error {
 		e.Log.Warnf("stop file already exists for %s", what)
 		return nil
 	}
-	lockPath := e.Cfg.String("lock-path")
+	lockPath := e.Cfg.String(config.LockPath)
 	if err := os.MkdirAll(lockPath, 0o770); err != nil {
 		return errs.Wrap(errs.PathCreate, err, "unable to create path '%s'", lockPath)
 	}
@@ -48,7 +49,7 @@ func stopCommand(e *Env) error {
 	if err := f.Close(); err != nil {
 		return errs.Wrap(errs.FileClose, err, "unable to close '%s'", stopFile)
 	}
-	if !e.Cfg.Bool("force") {
+	if !e.Cfg.Bool(config.Force) {
 		return nil
 	}
 	entries, err := os.ReadDir(lockPath)
@@ -109,7 +110,7 @@ func startCommand(e *Env) error {
 	stopFile := stopFileName(e)
 	if _, err := os.Stat(stopFile); err != nil {
 		what := ""
-		if s := e.Cfg.String("stanza"); s != "" {
+		if s := e.Cfg.String(config.Stanza); s != "" {
 			what = " for stanza " + s
 		}
 		e.Log.Warnf("stop file does not exist%s", what)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/log"
@@ -53,14 +54,14 @@ func verify(e *Env) error {
 	}
 	procs := e.processMax()
 	v := &verifier{e: e, r: repos[0], st: repos[0].St, stanza: stanza, procs: procs,
-		verbose: e.Cfg.Bool("verbose"), backupIdx: map[string]int{}}
+		verbose: e.Cfg.Bool(config.Verbose), backupIdx: map[string]int{}}
 	out, err := v.run()
 	if err != nil {
 		return err
 	}
 	if out != "" {
 		e.Log.Infof("%s", out)
-		if e.Cfg.String("output") == "text" {
+		if e.Cfg.String(config.Output) == "text" {
 			fmt.Fprintln(e.Stdout, out)
 		}
 	}
@@ -316,7 +317,7 @@ func (v *verifier) run() (string, error) {
 // result.
 func (v *verifier) process(aInfo *repo.ArchiveInfo, bInfo *repo.BackupInfo) (string, error) {
 	e := v.e
-	set := e.Cfg.String("set")
+	set := e.Cfg.String(config.Set)
 	var backups []string
 	if set != "" {
 		if !repo.IsLabel(set) {

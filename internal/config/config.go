@@ -102,6 +102,15 @@ func (c *Config) addWarning(format string, args ...any) {
 	c.warnings = append(c.warnings, sprintf(format, args...))
 }
 
+// StringByName is String for an option name given at run time ("repo2-path",
+// e.g. from a loop over names); found is false for an unknown name.
+func (c *Config) StringByName(name string) (value string, found bool) {
+	if _, ok := c.lookup(name); !ok {
+		return "", false
+	}
+	return c.String(Opt{name: name}), true
+}
+
 // lookup returns the resolved value for a full name, or a default value built
 // from the table when the option has no resolved value (unused group index,
 // option not valid for the command). ok is false for unknown names.
@@ -129,8 +138,8 @@ func (c *Config) lookup(name string) (*optVal, bool) {
 
 // String returns the value as a string: booleans "y"/"n", lists and hashes
 // joined with ':' (hash entries as key=value). "" when unset or unknown.
-func (c *Config) String(name string) string {
-	v, ok := c.lookup(name)
+func (c *Config) String(o Opt) string {
+	v, ok := c.lookup(o.name)
 	if !ok || !v.set {
 		return ""
 	}
@@ -160,8 +169,8 @@ func (c *Config) String(name string) string {
 }
 
 // Bool returns a boolean option (false when unset).
-func (c *Config) Bool(name string) bool {
-	v, ok := c.lookup(name)
+func (c *Config) Bool(o Opt) bool {
+	v, ok := c.lookup(o.name)
 	if !ok || !v.set || v.opt.typ != tBool {
 		return false
 	}
@@ -170,8 +179,8 @@ func (c *Config) Bool(name string) bool {
 
 // Int returns an integer option (size options in bytes, time options in
 // whole seconds); 0 when unset.
-func (c *Config) Int(name string) int64 {
-	v, ok := c.lookup(name)
+func (c *Config) Int(o Opt) int64 {
+	v, ok := c.lookup(o.name)
 	if !ok || !v.set {
 		return 0
 	}
@@ -185,8 +194,8 @@ func (c *Config) Int(name string) int64 {
 }
 
 // Size returns a size option in bytes (integers are returned as is).
-func (c *Config) Size(name string) int64 {
-	v, ok := c.lookup(name)
+func (c *Config) Size(o Opt) int64 {
+	v, ok := c.lookup(o.name)
 	if !ok || !v.set {
 		return 0
 	}
@@ -198,8 +207,8 @@ func (c *Config) Size(name string) int64 {
 }
 
 // Duration returns a time option (seconds with decimals in 2.45).
-func (c *Config) Duration(name string) time.Duration {
-	v, ok := c.lookup(name)
+func (c *Config) Duration(o Opt) time.Duration {
+	v, ok := c.lookup(o.name)
 	if !ok || !v.set {
 		return 0
 	}
@@ -213,8 +222,8 @@ func (c *Config) Duration(name string) time.Duration {
 }
 
 // List returns a list option's values (a single value for other types).
-func (c *Config) List(name string) []string {
-	v, ok := c.lookup(name)
+func (c *Config) List(o Opt) []string {
+	v, ok := c.lookup(o.name)
 	if !ok || !v.set {
 		return nil
 	}
@@ -228,12 +237,12 @@ func (c *Config) List(name string) []string {
 		}
 		return out
 	}
-	return []string{c.String(name)}
+	return []string{c.String(o)}
 }
 
 // Hash returns a hash option's key=value pairs in the order given.
-func (c *Config) Hash(name string) [][2]string {
-	v, ok := c.lookup(name)
+func (c *Config) Hash(o Opt) [][2]string {
+	v, ok := c.lookup(o.name)
 	if !ok || !v.set || v.opt.typ != tHash {
 		return nil
 	}
@@ -243,20 +252,20 @@ func (c *Config) Hash(name string) [][2]string {
 // IsSet reports whether the option has a value from a source other than the
 // default (command line, environment or config file). A negated boolean
 // (--no-x, x=n) is set.
-func (c *Config) IsSet(name string) bool {
-	v, ok := c.lookup(name)
+func (c *Config) IsSet(o Opt) bool {
+	v, ok := c.lookup(o.name)
 	return ok && v.src != SourceDefault && (v.set || v.negate)
 }
 
 // Has reports whether the option has any value, default included.
-func (c *Config) Has(name string) bool {
-	v, ok := c.lookup(name)
+func (c *Config) Has(o Opt) bool {
+	v, ok := c.lookup(o.name)
 	return ok && v.set
 }
 
 // Source returns where the option value came from.
-func (c *Config) Source(name string) Source {
-	v, ok := c.lookup(name)
+func (c *Config) Source(o Opt) Source {
+	v, ok := c.lookup(o.name)
 	if !ok {
 		return SourceDefault
 	}
@@ -279,7 +288,13 @@ func (c *Config) groupKeys(g string) []int {
 // Set overrides an option value (source: command line). The value is
 // validated like a command-line value; list and hash values are separated by
 // ':'; booleans take y/n.
-func (c *Config) Set(name, value string) error {
+func (c *Config) Set(opt Opt, value string) error {
+	return c.SetByName(opt.name, value)
+}
+
+// SetByName is Set for an option name given at run time ("repo2-path");
+// an unknown name is an error.
+func (c *Config) SetByName(name, value string) error {
 	o, idx, _, _, err := parseName(name, false)
 	if err != nil {
 		return err

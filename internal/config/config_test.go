@@ -50,26 +50,26 @@ pg1-path=/var/lib/postgresql/15/main
 		"repo1-retention-archive": "2", "buffer-size": "1MiB", "start-fast": "n", "online": "y",
 	}
 	for k, want := range checks {
-		if got := c.String(k); got != want {
+		if got := c.String(testOpt(t, k)); got != want {
 			t.Errorf("String(%q) = %q, want %q", k, got, want)
 		}
 	}
 	if c.Command() != "backup" {
 		t.Errorf("command %q", c.Command())
 	}
-	if got := c.Size("buffer-size"); got != 1<<20 {
+	if got := c.Size(BufferSize); got != 1<<20 {
 		t.Errorf("buffer-size %d", got)
 	}
-	if got := c.Duration("archive-timeout"); got != 60*time.Second {
+	if got := c.Duration(ArchiveTimeout); got != 60*time.Second {
 		t.Errorf("archive-timeout %v", got)
 	}
-	if got := c.Int("compress-level"); got != 3 {
+	if got := c.Int(CompressLevel); got != 3 {
 		t.Errorf("compress-level %d", got)
 	}
-	if c.Source("compress-type") != SourceConfig || c.Source("type") != SourceParam || c.Source("pg1-port") != SourceDefault {
-		t.Errorf("sources: %v %v %v", c.Source("compress-type"), c.Source("type"), c.Source("pg1-port"))
+	if c.Source(CompressType) != SourceConfig || c.Source(Type) != SourceParam || c.Source(PgPort.Index(1)) != SourceDefault {
+		t.Errorf("sources: %v %v %v", c.Source(CompressType), c.Source(Type), c.Source(PgPort.Index(1)))
 	}
-	if !c.IsSet("repo1-path") || c.IsSet("pg1-port") {
+	if !c.IsSet(RepoPath.Index(1)) || c.IsSet(PgPort.Index(1)) {
 		t.Errorf("IsSet wrong")
 	}
 	if !reflect.DeepEqual(c.RepoKeys(), []int{1}) || !reflect.DeepEqual(c.PgKeys(), []int{1}) {
@@ -137,10 +137,10 @@ process-max=9
 				args = append([]string{"--config=" + conf}, tt.args...)
 			}
 			c := mustParse(t, args, tt.env)
-			if got := c.String(tt.opt); got != tt.want {
+			if got := c.String(testOpt(t, tt.opt)); got != tt.want {
 				t.Errorf("%s = %q, want %q", tt.opt, got, tt.want)
 			}
-			if got := c.Source(tt.opt); got != tt.src {
+			if got := c.Source(testOpt(t, tt.opt)); got != tt.src {
 				t.Errorf("source %v, want %v", got, tt.src)
 			}
 		})
@@ -171,10 +171,10 @@ func TestBooleans(t *testing.T) {
 	}
 	for _, tt := range tests {
 		c := mustParse(t, append(append([]string{}, base...), tt.args...), tt.env)
-		if got := c.Bool(tt.opt); got != tt.want {
+		if got := c.Bool(testOpt(t, tt.opt)); got != tt.want {
 			t.Errorf("%v %v: %s = %v, want %v", tt.args, tt.env, tt.opt, got, tt.want)
 		}
-		if got := c.IsSet(tt.opt); got != tt.set {
+		if got := c.IsSet(testOpt(t, tt.opt)); got != tt.set {
 			t.Errorf("%v %v: IsSet(%s) = %v, want %v", tt.args, tt.env, tt.opt, got, tt.set)
 		}
 	}
@@ -201,33 +201,33 @@ func TestConfigFileSelection(t *testing.T) {
 
 	t.Run("config-path with conf.d", func(t *testing.T) {
 		c := mustParse(t, []string{"--config-path=" + dir + "/base", "--stanza=main", "check"}, nil)
-		if c.String("repo1-path") != "/from-base" || c.String("log-level-file") != "detail" ||
-			c.String("pg1-port") != "5433" || c.String("log-path") != "/var/log/pgbackrest" {
-			t.Errorf("got %q %q %q %q", c.String("repo1-path"), c.String("log-level-file"), c.String("pg1-port"), c.String("log-path"))
+		if c.String(RepoPath.Index(1)) != "/from-base" || c.String(LogLevelFile) != "detail" ||
+			c.String(PgPort.Index(1)) != "5433" || c.String(LogPath) != "/var/log/pgbackrest" {
+			t.Errorf("got %q %q %q %q", c.String(RepoPath.Index(1)), c.String(LogLevelFile), c.String(PgPort.Index(1)), c.String(LogPath))
 		}
 	})
 	t.Run("config alone skips includes", func(t *testing.T) {
 		c := mustParse(t, []string{"--config=" + other, "--stanza=main", "check"}, nil)
-		if c.String("repo1-path") != "/from-other" || c.String("log-level-file") != "info" {
-			t.Errorf("got %q %q", c.String("repo1-path"), c.String("log-level-file"))
+		if c.String(RepoPath.Index(1)) != "/from-other" || c.String(LogLevelFile) != "info" {
+			t.Errorf("got %q %q", c.String(RepoPath.Index(1)), c.String(LogLevelFile))
 		}
 	})
 	t.Run("config plus include path", func(t *testing.T) {
 		c := mustParse(t, []string{"--config=" + other, "--config-include-path=" + dir + "/inc", "--stanza=main", "check"}, nil)
-		if c.String("repo1-path") != "/from-other" || c.String("log-level-file") != "debug" {
-			t.Errorf("got %q %q", c.String("repo1-path"), c.String("log-level-file"))
+		if c.String(RepoPath.Index(1)) != "/from-other" || c.String(LogLevelFile) != "debug" {
+			t.Errorf("got %q %q", c.String(RepoPath.Index(1)), c.String(LogLevelFile))
 		}
 	})
 	t.Run("env config", func(t *testing.T) {
 		c := mustParse(t, []string{"--stanza=main", "check"}, []string{"PGBACKREST_CONFIG=" + other})
-		if c.String("repo1-path") != "/from-other" {
-			t.Errorf("got %q", c.String("repo1-path"))
+		if c.String(RepoPath.Index(1)) != "/from-other" {
+			t.Errorf("got %q", c.String(RepoPath.Index(1)))
 		}
 	})
 	t.Run("no-config", func(t *testing.T) {
 		c := mustParse(t, []string{"--config-path=" + dir + "/base", "--no-config", "--stanza=main", "--pg1-path=/x", "check"}, nil)
-		if c.String("repo1-path") != "/var/lib/pgbackrest" || c.String("log-level-file") != "detail" {
-			t.Errorf("got %q %q", c.String("repo1-path"), c.String("log-level-file"))
+		if c.String(RepoPath.Index(1)) != "/var/lib/pgbackrest" || c.String(LogLevelFile) != "detail" {
+			t.Errorf("got %q %q", c.String(RepoPath.Index(1)), c.String(LogLevelFile))
 		}
 		if !strings.Contains(c.LogParams(), "--no-config") {
 			t.Errorf("LogParams %q", c.LogParams())
@@ -247,7 +247,7 @@ func TestConfigFileSelection(t *testing.T) {
 	})
 	t.Run("missing default config is fine", func(t *testing.T) {
 		c := mustParse(t, []string{"--config-path=" + dir + "/empty", "--stanza=main", "--pg1-path=/pg", "check"}, nil)
-		if c.String("pg1-path") != "/pg" {
+		if c.String(PgPath.Index(1)) != "/pg" {
 			t.Error("pg1-path")
 		}
 	})
@@ -285,7 +285,7 @@ pg4-path=/pg4
 		"repo-path": "/r1", "pg-path": "/pg1", "pg4-host": "db4", "pg2-port": "5432",
 	}
 	for k, want := range checks {
-		if got := c.String(k); got != want {
+		if got := c.String(testOpt(t, k)); got != want {
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}
 	}
@@ -302,7 +302,7 @@ pg4-path=/pg4
 	}
 	// prefix match on the command line
 	c = mustParse(t, []string{"--config=" + conf, "--stanz=main", "backup", "--start-f"}, nil)
-	if c.String("stanza") != "main" || !c.Bool("start-fast") {
+	if c.String(Stanza) != "main" || !c.Bool(StartFast) {
 		t.Errorf("prefix match failed")
 	}
 }
@@ -325,11 +325,11 @@ pg1-path=/pg
 	if got := c.RepoKeys(); !reflect.DeepEqual(got, []int{1, 2}) {
 		t.Errorf("RepoKeys %v (repo5 has only an option whose dependency is not met)", got)
 	}
-	if c.String("repo2-s3-key") != "AK" || c.Int("repo") != 2 {
-		t.Errorf("repo2-s3-key %q repo %d", c.String("repo2-s3-key"), c.Int("repo"))
+	if c.String(RepoS3Key.Index(2)) != "AK" || c.Int(Repo) != 2 {
+		t.Errorf("repo2-s3-key %q repo %d", c.String(RepoS3Key.Index(2)), c.Int(Repo))
 	}
-	if c.Size("repo2-storage-upload-chunk-size") != 5<<20 {
-		t.Errorf("chunk %d", c.Size("repo2-storage-upload-chunk-size"))
+	if c.Size(RepoStorageUploadChunkSize.Index(2)) != 5<<20 {
+		t.Errorf("chunk %d", c.Size(RepoStorageUploadChunkSize.Index(2)))
 	}
 	_, err := Parse([]string{"--config=" + conf, "--stanza=main", "info", "--repo=3"}, nil)
 	if errs.CodeOf(err) != errs.OptionInvalidValue {
@@ -502,8 +502,8 @@ db-include=abc
 	if strings.Contains(w, "'db-include'") {
 		t.Errorf("option invalid for the command in a stanza section must be silently ignored:\n%s", w)
 	}
-	if c.String("pg1-path") != "/pg" {
-		t.Errorf("pg1-path %q", c.String("pg1-path"))
+	if c.String(PgPath.Index(1)) != "/pg" {
+		t.Errorf("pg1-path %q", c.String(PgPath.Index(1)))
 	}
 }
 
@@ -545,23 +545,23 @@ pg1-path=/pg
 	if got := c.Params(); !reflect.DeepEqual(got, []string{"/pg/pg_wal/000000010000000000000001"}) {
 		t.Errorf("Params %q", got)
 	}
-	if c.String("repo1-cipher-pass") != "secret2" || c.Source("repo1-cipher-pass") != SourceEnv {
+	if c.String(RepoCipherPass.Index(1)) != "secret2" || c.Source(RepoCipherPass.Index(1)) != SourceEnv {
 		t.Errorf("cipher pass from env")
 	}
 }
 
 func TestCompressDeprecated(t *testing.T) {
 	c := mustParse(t, []string{"--no-config", "--stanza=main", "--pg1-path=/pg", "backup", "--no-compress"}, nil)
-	if c.String("compress-type") != "none" {
-		t.Errorf("compress-type %q", c.String("compress-type"))
+	if c.String(CompressType) != "none" {
+		t.Errorf("compress-type %q", c.String(CompressType))
 	}
 	c = mustParse(t, []string{"--no-config", "--stanza=main", "--pg1-path=/pg", "archive-push", "--compress-type=lz4"}, nil)
-	if c.Int("compress-level") != 1 {
-		t.Errorf("lz4 default level %d", c.Int("compress-level"))
+	if c.Int(CompressLevel) != 1 {
+		t.Errorf("lz4 default level %d", c.Int(CompressLevel))
 	}
 	c = mustParse(t, []string{"--no-config", "--stanza=main", "--pg1-path=/pg", "backup", "--compress-type=zst", "--compress-level=19"}, nil)
-	if c.Int("compress-level") != 19 {
-		t.Errorf("zst level %d", c.Int("compress-level"))
+	if c.Int(CompressLevel) != 19 {
+		t.Errorf("zst level %d", c.Int(CompressLevel))
 	}
 }
 
@@ -575,23 +575,23 @@ pg1-path=/pg
 `)
 	c := mustParse(t, []string{"--config=" + conf, "--stanza=main", "restore", "--type=time", "--target=2024-01-01 00:00:00",
 		"--target-action=promote", "--tablespace-map=ts1=/t1", "--tablespace-map=ts2=/t2", "--link-all", "--db-include=app"}, nil)
-	if c.String("type") != "time" || c.String("target") != "2024-01-01 00:00:00" || c.String("target-action") != "promote" ||
-		c.String("set") != "latest" || c.String("archive-mode") != "preserve" || !c.Bool("link-all") {
+	if c.String(Type) != "time" || c.String(Target) != "2024-01-01 00:00:00" || c.String(TargetAction) != "promote" ||
+		c.String(Set) != "latest" || c.String(ArchiveMode) != "preserve" || !c.Bool(LinkAll) {
 		t.Errorf("restore values wrong")
 	}
 	want := [][2]string{{"primary_conninfo", "host=a port=5432"}, {"restore_command", "x"}}
-	if got := c.Hash("recovery-option"); !reflect.DeepEqual(got, want) {
+	if got := c.Hash(RecoveryOption); !reflect.DeepEqual(got, want) {
 		t.Errorf("recovery-option %q", got)
 	}
-	if got := c.Hash("tablespace-map"); len(got) != 2 || got[1] != [2]string{"ts2", "/t2"} {
+	if got := c.Hash(TablespaceMap); len(got) != 2 || got[1] != [2]string{"ts2", "/t2"} {
 		t.Errorf("tablespace-map %q", got)
 	}
-	if got := c.List("db-include"); !reflect.DeepEqual(got, []string{"app"}) {
+	if got := c.List(DBInclude); !reflect.DeepEqual(got, []string{"app"}) {
 		t.Errorf("db-include %q", got)
 	}
 	c = mustParse(t, []string{"--config=" + conf, "--stanza=main", "restore"}, nil)
-	if c.String("type") != "default" || c.String("target-action") != "" {
-		t.Errorf("default restore: type %q target-action %q", c.String("type"), c.String("target-action"))
+	if c.String(Type) != "default" || c.String(TargetAction) != "" {
+		t.Errorf("default restore: type %q target-action %q", c.String(Type), c.String(TargetAction))
 	}
 }
 
@@ -617,8 +617,8 @@ func TestSizeAndTime(t *testing.T) {
 		}
 	}
 	c := mustParse(t, []string{"--no-config", "--stanza=main", "--pg1-path=/pg", "archive-push", "--archive-timeout=0.5"}, nil)
-	if c.Duration("archive-timeout") != 500*time.Millisecond {
-		t.Errorf("archive-timeout %v", c.Duration("archive-timeout"))
+	if c.Duration(ArchiveTimeout) != 500*time.Millisecond {
+		t.Errorf("archive-timeout %v", c.Duration(ArchiveTimeout))
 	}
 }
 
@@ -664,19 +664,19 @@ func TestHelpAndVersion(t *testing.T) {
 
 func TestSet(t *testing.T) {
 	c := mustParse(t, []string{"--no-config", "--stanza=main", "--pg1-path=/pg", "backup"}, nil)
-	if err := c.Set("compress-type", "lz4"); err != nil {
+	if err := c.Set(CompressType, "lz4"); err != nil {
 		t.Fatal(err)
 	}
-	if c.String("compress-type") != "lz4" {
-		t.Errorf("compress-type %q", c.String("compress-type"))
+	if c.String(CompressType) != "lz4" {
+		t.Errorf("compress-type %q", c.String(CompressType))
 	}
-	if err := c.Set("compress-type", "rar"); errs.CodeOf(err) != errs.OptionInvalidValue {
+	if err := c.Set(CompressType, "rar"); errs.CodeOf(err) != errs.OptionInvalidValue {
 		t.Errorf("Set bad value: %v", err)
 	}
-	if err := c.Set("nope", "x"); errs.CodeOf(err) != errs.OptionInvalid {
+	if err := c.SetByName("nope", "x"); errs.CodeOf(err) != errs.OptionInvalid {
 		t.Errorf("Set unknown: %v", err)
 	}
-	if err := c.Set("repo2-path", "/r2"); err != nil || c.String("repo2-path") != "/r2" {
+	if err := c.Set(RepoPath.Index(2), "/r2"); err != nil || c.String(RepoPath.Index(2)) != "/r2" {
 		t.Errorf("Set repo2-path: %v", err)
 	}
 	if !reflect.DeepEqual(c.RepoKeys(), []int{1, 2}) {
@@ -738,8 +738,8 @@ func TestCommandRole(t *testing.T) {
 
 func TestRedactedCommandLineOption(t *testing.T) {
 	c := mustParse(t, []string{"--no-config", "repo-get", "--cipher-pass=topsecret", "--raw", "backup/main/backup.info"}, nil)
-	if c.String("cipher-pass") != "topsecret" {
-		t.Errorf("cipher-pass %q", c.String("cipher-pass"))
+	if c.String(CipherPass) != "topsecret" {
+		t.Errorf("cipher-pass %q", c.String(CipherPass))
 	}
 	for _, a := range c.CommandLineArgs() {
 		if strings.Contains(a, "topsecret") || strings.Contains(a, "cipher-pass") {
@@ -759,18 +759,18 @@ func TestResetIndexedAndEnvIndexed(t *testing.T) {
 	conf := writeConf(t, "[global]\nrepo1-path=/file\nrepo2-path=/file2\n[main]\npg1-path=/pg\n")
 	c := mustParse(t, []string{"--config=" + conf, "--stanza=main", "--reset-repo1-path", "info"},
 		[]string{"PGBACKREST_REPO2_PATH=/env2", "PGBACKREST_REPO_S3_REGION=x"})
-	if c.String("repo1-path") != "/var/lib/pgbackrest" || c.Source("repo1-path") != SourceDefault {
-		t.Errorf("repo1-path %q %v", c.String("repo1-path"), c.Source("repo1-path"))
+	if c.String(RepoPath.Index(1)) != "/var/lib/pgbackrest" || c.Source(RepoPath.Index(1)) != SourceDefault {
+		t.Errorf("repo1-path %q %v", c.String(RepoPath.Index(1)), c.Source(RepoPath.Index(1)))
 	}
-	if c.String("repo2-path") != "/env2" || c.Source("repo2-path") != SourceEnv {
-		t.Errorf("repo2-path %q", c.String("repo2-path"))
+	if c.String(RepoPath.Index(2)) != "/env2" || c.Source(RepoPath.Index(2)) != SourceEnv {
+		t.Errorf("repo2-path %q", c.String(RepoPath.Index(2)))
 	}
 	// repo1 only had a reset value, so it is not a configured repository.
 	if !reflect.DeepEqual(c.RepoKeys(), []int{2}) {
 		t.Errorf("RepoKeys %v", c.RepoKeys())
 	}
 	c = mustParse(t, []string{"--config=" + conf, "--stanza=main", "--reset-repo1-path", "--reset-repo2-path", "info"}, nil)
-	if !strings.Contains(c.LogParams(), "--reset-repo1-path") || c.String("repo2-path") != "/var/lib/pgbackrest" {
+	if !strings.Contains(c.LogParams(), "--reset-repo1-path") || c.String(RepoPath.Index(2)) != "/var/lib/pgbackrest" {
 		t.Errorf("LogParams %s", c.LogParams())
 	}
 }

@@ -51,10 +51,10 @@ func FuzzParseConfigFile(f *testing.F) {
 			_ = c.CommandLineArgs()
 			_ = c.Warnings()
 			for _, k := range c.RepoKeys() {
-				_ = c.String(fullName(optByName["repo-path"], k))
+				_ = c.String(RepoPath.Index(k))
 			}
 			for _, o := range optDefs {
-				name := fullName(o, 1)
+				name := Opt{name: fullName(o, 1)}
 				_ = c.String(name)
 				_ = c.Bool(name)
 				_ = c.Int(name)

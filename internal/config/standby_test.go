@@ -30,10 +30,10 @@ func TestBackupStandbyPrefer(t *testing.T) {
 	}
 	for _, c := range cases {
 		cfg := mustParse(t, append(append(append([]string(nil), c.args...), base...), "backup"), c.env)
-		if got := cfg.String("backup-standby"); got != c.want {
+		if got := cfg.String(BackupStandby); got != c.want {
 			t.Errorf("%s: backup-standby = %q, want %q", c.name, got, c.want)
 		}
-		if got := cfg.Bool("backup-standby"); got != (c.want != "n") {
+		if got := cfg.Bool(BackupStandby); got != (c.want != "n") {
 			t.Errorf("%s: Bool = %v", c.name, got)
 		}
 		if c.log != "" && !strings.Contains(cfg.LogParams(), c.log) {

@@ -4,23 +4,8 @@ import (
 	"strings"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/filter"
 )
-
-// Compression level defaults and ranges per type (pgBackRest 2.45).
-var compressLevels = map[string][3]int64{ // default, min, max
-	"gz":  {6, -1, 9},
-	"bz2": {9, 1, 9},
-	"lz4": {1, -5, 12},
-	"zst": {3, -7, 22},
-}
-
-// CompressLevelDefault returns pgBackRest's default level for a compression type.
-func CompressLevelDefault(compressType string) int64 {
-	if l, ok := compressLevels[compressType]; ok {
-		return l[0]
-	}
-	return 0
-}
 
 // valid reports whether the option (full or base name) is valid for the command.
 func (c *Config) valid(name string) bool {
@@ -47,8 +32,11 @@ func (p *parser) update() error {
 	repoKeys := c.RepoKeys()
 
 	// --repo / --pg must name a configured key.
-	for _, sel := range []struct{ opt, group string }{{"repo", "repo"}, {"pg", "pg"}} {
-		if c.valid(sel.opt) && c.IsSet(sel.opt) {
+	for _, sel := range []struct {
+		opt   Opt
+		group string
+	}{{Repo, "repo"}, {Pg, "pg"}} {
+		if c.valid(sel.opt.name) && c.IsSet(sel.opt) {
 			k := int(c.Int(sel.opt))
 			if !containsInt(c.groupKeys(sel.group), k) {
 				return errs.New(errs.OptionInvalidValue, "key '%d' is not valid for '%s' option", k, sel.opt)
@@ -57,7 +45,7 @@ func (p *parser) update() error {
 	}
 
 	// stanza-delete needs --repo when more than one repository is configured.
-	if c.command == "stanza-delete" && c.valid("repo") && !c.IsSet("repo") &&
+	if c.command == "stanza-delete" && c.valid("repo") && !c.IsSet(Repo) &&
 		(len(repoKeys) > 1 || repoKeys[0] != 1) {
 		return errs.New(errs.OptionRequired, "%s command requires option: repo\n"+
 			"HINT: this command requires a specific repository to operate on", c.command)
@@ -70,14 +58,14 @@ func (p *parser) update() error {
 				if a >= b {
 					continue
 				}
-				ta, tb := c.String(sprintf("repo%d-type", a)), c.String(sprintf("repo%d-type", b))
-				if c.String(sprintf("repo%d-host", a)) != "" || c.String(sprintf("repo%d-host", b)) != "" {
+				ta, tb := c.String(RepoType.Index(a)), c.String(RepoType.Index(b))
+				if c.String(RepoHost.Index(a)) != "" || c.String(RepoHost.Index(b)) != "" {
 					continue
 				}
 				if (ta == "posix" || ta == "cifs") && ta == tb &&
-					c.String(sprintf("repo%d-path", a)) == c.String(sprintf("repo%d-path", b)) {
+					c.String(RepoPath.Index(a)) == c.String(RepoPath.Index(b)) {
 					return errs.New(errs.OptionInvalidValue, "local repo%d and repo%d paths are both '%s' but must be different",
-						a, b, c.String(sprintf("repo%d-path", b)))
+						a, b, c.String(RepoPath.Index(b)))
 				}
 			}
 		}
@@ -109,13 +97,13 @@ func (p *parser) update() error {
 	if c.valid("pg-host") && c.valid("repo-host") {
 		pgHost := false
 		for _, k := range c.PgKeys() {
-			if c.String(sprintf("pg%d-host", k)) != "" {
+			if c.String(PgHost.Index(k)) != "" {
 				pgHost = true
 			}
 		}
 		if pgHost {
 			for _, k := range repoKeys {
-				if c.String(sprintf("repo%d-host", k)) != "" {
+				if c.String(RepoHost.Index(k)) != "" {
 					return errs.New(errs.Config, "pg and repo hosts cannot both be configured as remote")
 				}
 			}
@@ -125,29 +113,29 @@ func (p *parser) update() error {
 	// Retention warnings and the derived archive retention.
 	if c.valid("repo-retention-full-type") {
 		for _, k := range repoKeys {
-			full := sprintf("repo%d-retention-full", k)
+			full := RepoRetentionFull.Index(k)
 			if !c.Has(full) {
 				c.addWarning("option '%s' is not set for 'repo%d-retention-full-type=%s', the repository may run out of space"+
 					"\nHINT: to retain full backups indefinitely (without warning), set option '%s' to the maximum.",
-					full, k, c.String(sprintf("repo%d-retention-full-type", k)), full)
+					full, k, c.String(RepoRetentionFullType.Index(k)), full)
 			}
 		}
 	}
 	if c.valid("repo-retention-archive") {
 		for _, k := range repoKeys {
-			archType := c.String(sprintf("repo%d-retention-archive-type", k))
-			arch := sprintf("repo%d-retention-archive", k)
-			diff := sprintf("repo%d-retention-diff", k)
+			archType := c.String(RepoRetentionArchiveType.Index(k))
+			arch := RepoRetentionArchive.Index(k)
+			diff := RepoRetentionDiff.Index(k)
 			off := sprintf("WAL segments will not be expired: option 'repo%d-retention-archive-type=%s' but", k, archType)
 			if !c.Has(arch) {
 				switch archType {
 				case "full":
-					if c.String(sprintf("repo%d-retention-full-type", k)) == "count" && c.Has(sprintf("repo%d-retention-full", k)) {
-						c.setDefault(arch, c.String(sprintf("repo%d-retention-full", k)))
+					if c.String(RepoRetentionFullType.Index(k)) == "count" && c.Has(RepoRetentionFull.Index(k)) {
+						c.setDefault(arch.name, c.String(RepoRetentionFull.Index(k)))
 					}
 				case "diff":
 					if c.Has(diff) {
-						c.setDefault(arch, c.String(diff))
+						c.setDefault(arch.name, c.String(diff))
 					} else {
 						c.addWarning("%s neither option '%s' nor option '%s' is set", off, arch, diff)
 					}
@@ -164,9 +152,9 @@ func (p *parser) update() error {
 
 	// S3 bucket names with dots cannot be verified with host-style TLS.
 	for _, k := range repoKeys {
-		bucket := c.String(sprintf("repo%d-s3-bucket", k))
-		if bucket != "" && c.Bool(sprintf("repo%d-storage-verify-tls", k)) && strings.Contains(bucket, ".") &&
-			c.String(sprintf("repo%d-s3-uri-style", k)) != "path" {
+		bucket := c.String(RepoS3Bucket.Index(k))
+		if bucket != "" && c.Bool(RepoStorageVerifyTLS.Index(k)) && strings.Contains(bucket, ".") &&
+			c.String(RepoS3URIStyle.Index(k)) != "path" {
 			return errs.New(errs.OptionInvalidValue, "'%s' is not valid for option 'repo%d-s3-bucket'\n"+
 				"HINT: RFC-2818 forbids dots in wildcard matches.\n"+
 				"HINT: TLS/SSL verification cannot proceed with this bucket name.\n"+
@@ -177,13 +165,13 @@ func (p *parser) update() error {
 	// Default upload chunk size depends on the repository type.
 	if c.valid("repo-storage-upload-chunk-size") {
 		for _, k := range repoKeys {
-			n := sprintf("repo%d-storage-upload-chunk-size", k)
-			t := c.String(sprintf("repo%d-type", k))
+			n := RepoStorageUploadChunkSize.Index(k)
+			t := c.String(RepoType.Index(k))
 			if !c.Has(n) && (t == "s3" || t == "gcs" || t == "azure") {
 				if t == "s3" {
-					c.setDefault(n, "5MiB")
+					c.setDefault(n.name, "5MiB")
 				} else {
-					c.setDefault(n, "4MiB")
+					c.setDefault(n.name, "4MiB")
 				}
 			}
 		}
@@ -192,17 +180,17 @@ func (p *parser) update() error {
 	// TLS host port default.
 	if c.valid("repo-host-port") {
 		for _, k := range repoKeys {
-			n := sprintf("repo%d-host-port", k)
-			if c.String(sprintf("repo%d-host-type", k)) == "tls" && c.Source(n) == SourceDefault && c.String(sprintf("repo%d-host", k)) != "" {
-				c.setDefault(n, "8432")
+			n := RepoHostPort.Index(k)
+			if c.String(RepoHostType.Index(k)) == "tls" && c.Source(n) == SourceDefault && c.String(RepoHost.Index(k)) != "" {
+				c.setDefault(n.name, "8432")
 			}
 		}
 	}
 	if c.valid("pg-host-port") {
 		for _, k := range c.PgKeys() {
-			n := sprintf("pg%d-host-port", k)
-			if c.String(sprintf("pg%d-host-type", k)) == "tls" && c.Source(n) == SourceDefault && c.String(sprintf("pg%d-host", k)) != "" {
-				c.setDefault(n, "8432")
+			n := PgHostPort.Index(k)
+			if c.String(PgHostType.Index(k)) == "tls" && c.Source(n) == SourceDefault && c.String(PgHost.Index(k)) != "" {
+				c.setDefault(n.name, "8432")
 			}
 		}
 	}
@@ -225,14 +213,15 @@ func (p *parser) update() error {
 
 	// compress-level default and range per compression type.
 	if c.valid("compress-level") {
-		t := c.String("compress-type")
+		t := c.String(CompressType)
 		lv := c.vals["compress-level"]
+		dflt, lo, hi, ok := filter.Levels(filter.CompressType(t))
 		if lv == nil || !lv.set || lv.src == SourceDefault {
-			c.setDefault("compress-level", sprintf("%d", CompressLevelDefault(t)))
-		} else if r, ok := compressLevels[t]; ok && (lv.i < r[1] || lv.i > r[2]) {
+			c.setDefault("compress-level", sprintf("%d", dflt))
+		} else if ok && (lv.i < int64(lo) || lv.i > int64(hi)) {
 			return errs.New(errs.OptionInvalidValue,
 				"'%d' is out of range for 'compress-level' option when 'compress-type' option = '%s'%s: must be between %d and %d",
-				lv.i, t, p.whereOf("compress-level"), r[1], r[2])
+				lv.i, t, p.whereOf("compress-level"), lo, hi)
 		}
 	}
 	return nil

@@ -67,34 +67,33 @@ func CompressTypeFromName(name string) CompressType {
 	return None
 }
 
+// compressLevels is pgBackRest 2.45's compress-level default and range per
+// compression type: the one table, used by the codecs here and by the
+// configuration (internal/config sets the default and checks the range).
+var compressLevels = map[CompressType]struct{ dflt, lo, hi int }{
+	Gz:  {6, -1, 9},
+	Bz2: {9, 1, 9},
+	Lz4: {1, -5, 12},
+	Zst: {3, -7, 22},
+}
+
+// Levels returns pgBackRest's default compress-level and the allowed range
+// for the type; ok is false for a type without levels (none, xz, unknown).
+func Levels(t CompressType) (dflt, lo, hi int, ok bool) {
+	l, ok := compressLevels[t]
+	return l.dflt, l.lo, l.hi, ok
+}
+
 // DefaultLevel returns pgBackRest's default compress-level for the type.
 func DefaultLevel(t CompressType) int {
-	switch t {
-	case Gz:
-		return 6
-	case Bz2:
-		return 9
-	case Lz4:
-		return 1
-	case Zst:
-		return 3
-	}
-	return 0
+	d, _, _, _ := Levels(t)
+	return d
 }
 
 // LevelRange returns the compress-level range pgBackRest 2.45 allows.
 func LevelRange(t CompressType) (lo, hi int) {
-	switch t {
-	case Gz:
-		return -1, 9
-	case Bz2:
-		return 1, 9
-	case Lz4:
-		return -5, 12
-	case Zst:
-		return -7, 22
-	}
-	return 0, 0
+	_, lo, hi, _ = Levels(t)
+	return lo, hi
 }
 
 func checkType(t CompressType) error {
