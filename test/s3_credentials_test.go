@@ -48,18 +48,16 @@ func TestS3WebIdentityShortCredentials(t *testing.T) {
 
 	// ~70 MB at 1 MB/s: the backup lasts over a minute.
 	proxy.SetRate(1 << 20)
-	revoked := make(chan struct{})
-	go func() {
-		// Revoke right after the third credential refresh, so the revoked
-		// session is still the one in use: the next request must fail, be
-		// invalidated and retried.
-		revokeAfterRefreshes(t, m, e, 3)
-		close(revoked)
-	}()
+	// Revoke right after the third credential refresh, so the revoked
+	// session is still the one in use: the next request must fail, be
+	// invalidated and retried.
+	revoked := background(t, func(stop <-chan struct{}) error { return revokeAfterRefreshes(m, e, 3, stop) })
 	start := time.Now()
 	out, code := e.Run("backup", "--type=full", "--log-level-console=detail", "--archive-timeout=120")
 	backupTime := time.Since(start)
-	<-revoked
+	if err := revoked(); err != nil {
+		t.Fatal(err)
+	}
 	if code != 0 {
 		t.Fatalf("backup failed (exit %d) after %s:\n%s", code, backupTime, tail(out, 4000))
 	}
@@ -186,8 +184,10 @@ func listBucket(t *testing.T, m *testenv.MinIO) string {
 }
 
 // revokeAfterRefreshes waits until the running backup has logged n
-// credential refreshes, then revokes every STS session at MinIO.
-func revokeAfterRefreshes(t *testing.T, m *testenv.MinIO, e *testenv.Env, n int) {
+// credential refreshes (at most 90 s), then revokes every STS session at
+// MinIO. When stop is closed first (the backup is over) it returns without
+// revoking. It runs off the test goroutine: it returns its error.
+func revokeAfterRefreshes(m *testenv.MinIO, e *testenv.Env, n int, stop <-chan struct{}) error {
 	logFile := filepath.Join(e.Dir, "log", e.Stanza+"-backup.log")
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
@@ -195,8 +195,12 @@ func revokeAfterRefreshes(t *testing.T, m *testenv.MinIO, e *testenv.Env, n int)
 		if len(refreshLine.FindAll(b, -1)) >= n {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-stop:
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	time.Sleep(500 * time.Millisecond)
-	m.RevokeSTS(t)
+	return m.RevokeSTSErr()
 }

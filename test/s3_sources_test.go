@@ -29,6 +29,7 @@ func TestS3InstanceAndPodIdentity(t *testing.T) {
 				"repo1-storage-ca-file=" + m.CAFile, "repo1-s3-key-type=" + kind, "compress-type=none",
 			}
 			var srv *testenv.CredServer
+			rotated := func() error { return nil }
 			if kind == "auto" {
 				srv = testenv.StartIMDS(t, m, lifetime)
 				global = append(global, "repo1-s3-imds-endpoint="+srv.URL)
@@ -38,22 +39,34 @@ func TestS3InstanceAndPodIdentity(t *testing.T) {
 				srv = testenv.StartPodIdentity(t, m, lifetime, token)
 				global = append(global, "repo1-s3-pod-id-uri="+srv.URL+"/v1/credentials", "repo1-s3-pod-id-token-file="+token)
 				// The agent's token rotates too: rewrite it during the backup.
-				go func() {
-					time.Sleep(12 * time.Second)
-					os.WriteFile(token+".tmp", []byte("pod-token-rotated"), 0o644)
-					os.Rename(token+".tmp", token)
-				}()
+				rotated = background(t, func(stop <-chan struct{}) error {
+					select {
+					case <-stop:
+						return nil
+					case <-time.After(12 * time.Second):
+					}
+					if err := os.WriteFile(token+".tmp", []byte("pod-token-rotated"), 0o644); err != nil {
+						return err
+					}
+					return os.Rename(token+".tmp", token)
+				})
 			}
 			e := testenv.NewEnv(t, testenv.EnvOptions{Global: global, Cluster: testenv.ClusterOptions{InitdbArgs: []string{"--wal-segsize=1"}}})
 			e.Cluster.Exec("postgres", "create table t(id int primary key, v text); insert into t select g, md5(g::text) || repeat('y', 200) from generate_series(1, 40000) g")
 			e.MustRun("stanza-create")
 			e.ArchiveCaughtUp()
 			proxy.SetRate(1 << 20)
-			go revokeAfterRefreshes(t, m, e, 2)
+			revoked := background(t, func(stop <-chan struct{}) error { return revokeAfterRefreshes(m, e, 2, stop) })
 			before := srv.Fetches.Load()
 			start := time.Now()
 			out, code := e.Run("backup", "--type=full", "--log-level-console=detail", "--archive-timeout=120")
 			took := time.Since(start)
+			if err := revoked(); err != nil {
+				t.Fatal(err)
+			}
+			if err := rotated(); err != nil {
+				t.Fatalf("rotate the pod identity token: %v", err)
+			}
 			fetches := srv.Fetches.Load() - before
 			t.Logf("%s: backup %s, %d credential fetches from the fake, %d invalidations", kind, took.Round(time.Second), fetches,
 				strings.Count(out, "invalidated after an expired-credentials error"))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/jsonw"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 )
 
@@ -580,278 +581,180 @@ func infoPathPg(name string) string {
 
 // --- JSON -------------------------------------------------------------------
 
-// infoJSONWriter writes compact JSON with pgBackRest's string escaping.
-// Callers write keys in ascending order.
-type infoJSONWriter struct {
-	b     []byte
-	comma []bool // per open container: a value was written
-	key   bool   // a key was just written
-}
-
-func (w *infoJSONWriter) sep() {
-	if w.key {
-		w.key = false
-		return
-	}
-	if n := len(w.comma); n > 0 {
-		if w.comma[n-1] {
-			w.b = append(w.b, ',')
-		}
-		w.comma[n-1] = true
-	}
-}
-
-func (w *infoJSONWriter) open(c byte) {
-	w.sep()
-	w.b = append(w.b, c)
-	w.comma = append(w.comma, false)
-}
-
-func (w *infoJSONWriter) close(c byte) {
-	w.comma = w.comma[:len(w.comma)-1]
-	w.b = append(w.b, c)
-}
-
-func (w *infoJSONWriter) obj()    { w.open('{') }
-func (w *infoJSONWriter) endObj() { w.close('}') }
-func (w *infoJSONWriter) arr()    { w.open('[') }
-func (w *infoJSONWriter) endArr() { w.close(']') }
-
-func (w *infoJSONWriter) k(key string) *infoJSONWriter {
-	w.sep()
-	w.b = infoAppendJSONString(w.b, key)
-	w.b = append(w.b, ':')
-	w.key = true
-	return w
-}
-
-func (w *infoJSONWriter) str(s string) { w.sep(); w.b = infoAppendJSONString(w.b, s) }
-
-// strOrNull writes "" as null.
-func (w *infoJSONWriter) strOrNull(s string) {
-	if s == "" {
-		w.null()
-		return
-	}
-	w.str(s)
-}
-
-func (w *infoJSONWriter) null()        { w.sep(); w.b = append(w.b, "null"...) }
-func (w *infoJSONWriter) u64(v uint64) { w.sep(); w.b = strconv.AppendUint(w.b, v, 10) }
-func (w *infoJSONWriter) i64(v int64)  { w.sep(); w.b = strconv.AppendInt(w.b, v, 10) }
-func (w *infoJSONWriter) boolean(v bool) {
-	w.sep()
-	w.b = strconv.AppendBool(w.b, v)
-}
-
-// infoAppendJSONString escapes only what pgBackRest escapes: " \ and the
-// control characters \n \r \t \b \f.
-func infoAppendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '"':
-			b = append(b, '\\', '"')
-		case '\\':
-			b = append(b, '\\', '\\')
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		case '\b':
-			b = append(b, '\\', 'b')
-		case '\f':
-			b = append(b, '\\', 'f')
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
-}
-
-func (w *infoJSONWriter) dbRef(id, repoKey int) {
-	w.obj()
-	w.k("id").i64(int64(id))
-	w.k("repo-key").i64(int64(repoKey))
-	w.endObj()
-}
-
-func (w *infoJSONWriter) stringList(l []string) {
-	w.arr()
-	for _, s := range l {
-		w.str(s)
-	}
-	w.endArr()
+// infoJSONDBRef writes a {"id":...,"repo-key":...} object.
+func infoJSONDBRef(w *jsonw.Writer, id, repoKey int) {
+	w.Obj()
+	w.Key("id").Int(int64(id))
+	w.Key("repo-key").Int(int64(repoKey))
+	w.EndObj()
 }
 
 func infoJSON(stanzas []infoStanzaOut) []byte {
-	w := &infoJSONWriter{}
-	w.arr()
+	w := &jsonw.Writer{}
+	w.Arr()
 	for i := range stanzas {
 		s := &stanzas[i]
-		w.obj()
-		w.k("archive").arr()
+		w.Obj()
+		w.Key("archive").Arr()
 		for _, a := range s.archive {
-			w.obj()
-			w.k("database").dbRef(a.dbID, a.repoKey)
-			w.k("id").str(a.id)
-			w.k("max").strOrNull(a.max)
-			w.k("min").strOrNull(a.min)
-			w.endObj()
+			w.Obj()
+			infoJSONDBRef(w.Key("database"), a.dbID, a.repoKey)
+			w.Key("id").Str(a.id)
+			w.Key("max").StrOrNull(a.max)
+			w.Key("min").StrOrNull(a.min)
+			w.EndObj()
 		}
-		w.endArr()
-		w.k("backup").arr()
+		w.EndArr()
+		w.Key("backup").Arr()
 		for j := range s.backup {
 			infoBackupJSON(w, &s.backup[j])
 		}
-		w.endArr()
-		w.k("cipher").str(s.cipher)
-		w.k("db").arr()
+		w.EndArr()
+		w.Key("cipher").Str(s.cipher)
+		w.Key("db").Arr()
 		for _, d := range s.db {
-			w.obj()
-			w.k("id").i64(int64(d.id))
-			w.k("repo-key").i64(int64(d.repoKey))
-			w.k("system-id").u64(d.systemID)
-			w.k("version").str(d.version)
-			w.endObj()
+			w.Obj()
+			w.Key("id").Int(int64(d.id))
+			w.Key("repo-key").Int(int64(d.repoKey))
+			w.Key("system-id").Uint(d.systemID)
+			w.Key("version").Str(d.version)
+			w.EndObj()
 		}
-		w.endArr()
-		w.k("name").str(s.name)
-		w.k("repo").arr()
+		w.EndArr()
+		w.Key("name").Str(s.name)
+		w.Key("repo").Arr()
 		for _, r := range s.repo {
-			w.obj()
-			w.k("cipher").str(r.cipher)
-			w.k("key").i64(int64(r.key))
-			w.k("status").obj()
-			w.k("code").i64(int64(r.code))
-			w.k("message").str(r.msg)
-			w.endObj()
-			w.endObj()
+			w.Obj()
+			w.Key("cipher").Str(r.cipher)
+			w.Key("key").Int(int64(r.key))
+			w.Key("status").Obj()
+			w.Key("code").Int(int64(r.code))
+			w.Key("message").Str(r.msg)
+			w.EndObj()
+			w.EndObj()
 		}
-		w.endArr()
-		w.k("status").obj()
-		w.k("code").i64(int64(s.code))
-		w.k("lock").obj()
-		w.k("backup").obj()
-		w.k("held").boolean(s.lockHeld)
-		w.endObj()
-		w.endObj()
-		w.k("message").str(infoStatusMessage[s.code])
-		w.endObj()
-		w.endObj()
+		w.EndArr()
+		w.Key("status").Obj()
+		w.Key("code").Int(int64(s.code))
+		w.Key("lock").Obj()
+		w.Key("backup").Obj()
+		w.Key("held").Bool(s.lockHeld)
+		w.EndObj()
+		w.EndObj()
+		w.Key("message").Str(infoStatusMessage[s.code])
+		w.EndObj()
+		w.EndObj()
 	}
-	w.endArr()
-	return w.b
+	w.EndArr()
+	return w.B
 }
 
-func infoBackupJSON(w *infoJSONWriter, b *infoBackupOut) {
-	w.obj()
+func infoBackupJSON(w *jsonw.Writer, b *infoBackupOut) {
+	w.Obj()
 	if b.annotation != nil {
-		w.k("annotation").obj()
+		w.Key("annotation").Obj()
 		keys := make([]string, 0, len(b.annotation))
 		for k := range b.annotation {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			w.k(k).str(b.annotation[k])
+			w.Key(k).Str(b.annotation[k])
 		}
-		w.endObj()
+		w.EndObj()
 	}
-	w.k("archive").obj()
-	w.k("start").strOrNull(b.archiveStart)
-	w.k("stop").strOrNull(b.archiveStop)
-	w.endObj()
-	w.k("backrest").obj()
-	w.k("format").i64(int64(b.backrestFormat))
-	w.k("version").str(b.backrestVer)
-	w.endObj()
-	w.k("database").dbRef(b.dbID, b.repoKey)
+	w.Key("archive").Obj()
+	w.Key("start").StrOrNull(b.archiveStart)
+	w.Key("stop").StrOrNull(b.archiveStop)
+	w.EndObj()
+	w.Key("backrest").Obj()
+	w.Key("format").Int(int64(b.backrestFormat))
+	w.Key("version").Str(b.backrestVer)
+	w.EndObj()
+	infoJSONDBRef(w.Key("database"), b.dbID, b.repoKey)
 	if b.set {
-		w.k("database-ref").arr()
+		w.Key("database-ref").Arr()
 		for _, d := range b.databaseRef {
-			w.obj()
-			w.k("name").str(d.name)
-			w.k("oid").u64(d.oid)
-			w.endObj()
+			w.Obj()
+			w.Key("name").Str(d.name)
+			w.Key("oid").Uint(d.oid)
+			w.EndObj()
 		}
-		w.endArr()
+		w.EndArr()
 	}
 	if b.errorKnown {
-		w.k("error").boolean(b.errorVal)
+		w.Key("error").Bool(b.errorVal)
 	}
 	if b.errorList != nil {
-		w.k("error-list").stringList(b.errorList)
+		w.Key("error-list").StrList(b.errorList)
 	}
-	w.k("info").obj()
-	w.k("delta").u64(b.delta)
-	w.k("repository").obj()
-	w.k("delta").u64(b.repoDelta)
+	w.Key("info").Obj()
+	w.Key("delta").Uint(b.delta)
+	w.Key("repository").Obj()
+	w.Key("delta").Uint(b.repoDelta)
 	if b.repoDeltaMap != nil {
-		w.k("delta-map").u64(*b.repoDeltaMap)
+		w.Key("delta-map").Uint(*b.repoDeltaMap)
 	}
 	if b.repoSize != nil {
-		w.k("size").u64(*b.repoSize)
+		w.Key("size").Uint(*b.repoSize)
 	}
 	if b.repoSizeMap != nil {
-		w.k("size-map").u64(*b.repoSizeMap)
+		w.Key("size-map").Uint(*b.repoSizeMap)
 	}
-	w.endObj()
-	w.k("size").u64(b.size)
-	w.endObj()
-	w.k("label").str(b.label)
+	w.EndObj()
+	w.Key("size").Uint(b.size)
+	w.EndObj()
+	w.Key("label").Str(b.label)
 	if b.set {
-		w.k("link")
+		w.Key("link")
 		if len(b.links) == 0 {
-			w.null()
+			w.Null()
 		} else {
-			w.arr()
+			w.Arr()
 			for _, l := range b.links {
-				w.obj()
-				w.k("destination").str(l.destination)
-				w.k("name").str(l.name)
-				w.endObj()
+				w.Obj()
+				w.Key("destination").Str(l.destination)
+				w.Key("name").Str(l.name)
+				w.EndObj()
 			}
-			w.endArr()
+			w.EndArr()
 		}
 	}
 	if b.lsnStart != "" {
-		w.k("lsn").obj()
-		w.k("start").str(b.lsnStart)
-		w.k("stop").str(b.lsnStop)
-		w.endObj()
+		w.Key("lsn").Obj()
+		w.Key("start").Str(b.lsnStart)
+		w.Key("stop").Str(b.lsnStop)
+		w.EndObj()
 	}
-	w.k("prior").strOrNull(b.prior)
-	w.k("reference")
+	w.Key("prior").StrOrNull(b.prior)
+	w.Key("reference")
 	if b.referenceSet {
-		w.stringList(b.reference)
+		w.StrList(b.reference)
 	} else {
-		w.null()
+		w.Null()
 	}
 	if b.set {
-		w.k("tablespace")
+		w.Key("tablespace")
 		if len(b.tablespaces) == 0 {
-			w.null()
+			w.Null()
 		} else {
-			w.arr()
+			w.Arr()
 			for _, t := range b.tablespaces {
-				w.obj()
-				w.k("destination").str(t.destination)
-				w.k("name").str(t.name)
-				w.k("oid").u64(t.oid)
-				w.endObj()
+				w.Obj()
+				w.Key("destination").Str(t.destination)
+				w.Key("name").Str(t.name)
+				w.Key("oid").Uint(t.oid)
+				w.EndObj()
 			}
-			w.endArr()
+			w.EndArr()
 		}
 	}
-	w.k("timestamp").obj()
-	w.k("start").i64(b.tsStart)
-	w.k("stop").i64(b.tsStop)
-	w.endObj()
-	w.k("type").str(b.typ)
-	w.endObj()
+	w.Key("timestamp").Obj()
+	w.Key("start").Int(b.tsStart)
+	w.Key("stop").Int(b.tsStop)
+	w.EndObj()
+	w.Key("type").Str(b.typ)
+	w.EndObj()
 }
 
 // --- text -------------------------------------------------------------------

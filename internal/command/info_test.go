@@ -295,13 +295,6 @@ func checkSortedKeys(t *testing.T, doc string) {
 	}
 }
 
-func TestInfoJSONString(t *testing.T) {
-	got := string(infoAppendJSONString(nil, "a\"b\\c\nd\re\tf\bg\fh<i>&j\x01ü/"))
-	if want := `"a\"b\\c\nd\re\tf\bg\fh<i>&j` + "\x01" + `ü/"`; got != want {
-		t.Fatalf("got %s want %s", got, want)
-	}
-}
-
 func TestInfoSizeFormat(t *testing.T) {
 	// Values and results of pgBackRest's strSizeFormat.
 	for _, c := range []struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
+	"github.com/pgbr-dev/pgbr/internal/jsonw"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 	"github.com/pgbr-dev/pgbr/internal/storage"
 )
@@ -128,14 +129,14 @@ func repoLs(e *Env) error {
 			w.WriteByte(',')
 		}
 		first = false
-		w.Write(infoAppendJSONString(nil, name))
+		w.Write(jsonw.AppendString(nil, name))
 		switch in.Type {
 		case storage.TypeFile:
 			w.WriteString(`:{"type":"file","size":` + strconv.FormatInt(in.Size, 10) +
 				`,"time":` + strconv.FormatInt(in.ModTime.Unix(), 10) + "}")
 		case storage.TypeLink:
 			w.WriteString(`:{"type":"link","destination":`)
-			w.Write(infoAppendJSONString(nil, in.Link))
+			w.Write(jsonw.AppendString(nil, in.Link))
 			w.WriteString("}")
 		default:
 			w.WriteString(`:{"type":"path"}`)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/jsonw"
 )
 
 // ArchiveHistory is one [db:history] entry of archive.info.
@@ -76,7 +77,7 @@ func (a *ArchiveInfo) Bytes() []byte {
 	w.putCipher(a.CipherPass)
 	w.putString(sectionDB, "db-id", strconv.Itoa(a.DB.ID))
 	w.putString(sectionDB, "db-system-id", strconv.FormatUint(a.DB.SystemID, 10))
-	w.put(sectionDB, "db-version", appendJSONString(nil, a.DB.Version))
+	w.put(sectionDB, "db-version", jsonw.AppendString(nil, a.DB.Version))
 	hist := slices.Clone(a.History)
 	slices.SortStableFunc(hist, func(x, y ArchiveHistory) int { return x.ID - y.ID })
 	for _, h := range hist {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/jsonw"
 )
 
 const sectionBackupCurrent = "backup:current"
@@ -357,7 +358,7 @@ func (b *BackupInfo) Bytes() []byte {
 	w.putString(sectionDB, "db-control-version", strconv.FormatUint(uint64(b.DB.ControlVersion), 10))
 	w.putString(sectionDB, "db-id", strconv.Itoa(b.DB.ID))
 	w.putString(sectionDB, "db-system-id", strconv.FormatUint(b.DB.SystemID, 10))
-	w.put(sectionDB, "db-version", appendJSONString(nil, b.DB.Version))
+	w.put(sectionDB, "db-version", jsonw.AppendString(nil, b.DB.Version))
 	hist := slices.Clone(b.History)
 	slices.SortStableFunc(hist, func(x, y BackupHistory) int { return x.ID - y.ID })
 	for _, h := range hist {

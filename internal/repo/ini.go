@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/jsonw"
 )
 
 // RepoFormat is the only repository format pgBackRest 2.45 reads and writes.
@@ -300,7 +301,7 @@ func (c *checksummer) addTo(section, key string) {
 	} else {
 		b = append(b, ',')
 	}
-	b = appendJSONString(b, key)
+	b = jsonw.AppendString(b, key)
 	c.buf = append(b, ':')
 }
 
@@ -376,13 +377,13 @@ func (w *iniWriter) putBackrest(version string) {
 		version = BackrestVersion
 	}
 	w.putString(sectionBackrest, keyFormat, strconv.Itoa(RepoFormat))
-	w.put(sectionBackrest, keyVersion, appendJSONString(nil, version))
+	w.put(sectionBackrest, keyVersion, jsonw.AppendString(nil, version))
 }
 
 // putCipher writes [cipher] when pass is set.
 func (w *iniWriter) putCipher(pass string) {
 	if pass != "" {
-		w.put(sectionCipher, keyCipherPass, appendJSONString(nil, pass))
+		w.put(sectionCipher, keyCipherPass, jsonw.AppendString(nil, pass))
 	}
 }
 

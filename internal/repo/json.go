@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/jsonw"
 )
 
 // This file holds the JSON dialect of pgBackRest info files (format spec §2.2).
@@ -398,38 +399,6 @@ func validJSON(s string) (bool, int) {
 
 // --- encoding -------------------------------------------------------------
 
-// appendJSONString appends s as a JSON string with pgBackRest's escaping.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		var esc string
-		switch s[i] {
-		case '"':
-			esc = `\"`
-		case '\\':
-			esc = `\\`
-		case '\n':
-			esc = `\n`
-		case '\r':
-			esc = `\r`
-		case '\t':
-			esc = `\t`
-		case '\b':
-			esc = `\b`
-		case '\f':
-			esc = `\f`
-		default:
-			continue
-		}
-		b = append(b, s[start:i]...)
-		b = append(b, esc...)
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
 // appendJSONValue appends v in canonical form: compact, object keys sorted
 // ascending bytewise (duplicate keys: the last one wins), numbers as parsed
 // decimal text normalised where they fit 64 bits.
@@ -442,7 +411,7 @@ func appendJSONValue(b []byte, v *jsonValue) []byte {
 	case jsonNumber:
 		return appendJSONNumber(b, v.s)
 	case jsonString:
-		return appendJSONString(b, v.s)
+		return jsonw.AppendString(b, v.s)
 	case jsonArray:
 		b = append(b, '[')
 		for i := range v.arr {
@@ -459,7 +428,7 @@ func appendJSONValue(b []byte, v *jsonValue) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, m[i].key)
+			b = jsonw.AppendString(b, m[i].key)
 			b = append(b, ':')
 			b = appendJSONValue(b, &m[i].val)
 		}
@@ -504,61 +473,32 @@ func appendJSONNumber(b []byte, s string) []byte {
 	return append(b, d...)
 }
 
-// jsonObj builds a compact JSON object; callers add keys in ascending order.
-type jsonObj struct {
-	b     []byte
-	first bool
-}
+// jsonObj is keyed shorthand over jsonw.Writer for one flat object:
+// begin, then key/value pairs in ascending key order, then end.
+type jsonObj struct{ w jsonw.Writer }
 
 func (o *jsonObj) begin(b []byte) {
-	o.b = append(b, '{')
-	o.first = true
+	o.w = jsonw.Writer{B: b}
+	o.w.Obj()
 }
 
-func (o *jsonObj) key(k string) {
-	if !o.first {
-		o.b = append(o.b, ',')
-	}
-	o.first = false
-	o.b = appendJSONString(o.b, k)
-	o.b = append(o.b, ':')
-}
+func (o *jsonObj) str(k, v string)          { o.w.Key(k).Str(v) }
+func (o *jsonObj) strOrNull(k, v string)    { o.w.Key(k).StrOrNull(v) }
+func (o *jsonObj) u64(k string, v uint64)   { o.w.Key(k).Uint(v) }
+func (o *jsonObj) i64(k string, v int64)    { o.w.Key(k).Int(v) }
+func (o *jsonObj) boolean(k string, v bool) { o.w.Key(k).Bool(v) }
+func (o *jsonObj) raw(k string, v []byte)   { o.w.Key(k).Raw(v) }
 
-func (o *jsonObj) str(k, v string) {
-	o.key(k)
-	o.b = appendJSONString(o.b, v)
-}
-
-func (o *jsonObj) strOrNull(k, v string) {
-	o.key(k)
-	if v == "" {
-		o.b = append(o.b, "null"...)
+// owner writes a user or group: a name, or false for "no name".
+func (o *jsonObj) owner(k string, v Owner) {
+	if v.None {
+		o.w.Key(k).Bool(false)
 		return
 	}
-	o.b = appendJSONString(o.b, v)
+	o.w.Key(k).Str(v.Name)
 }
 
-func (o *jsonObj) u64(k string, v uint64) {
-	o.key(k)
-	o.b = strconv.AppendUint(o.b, v, 10)
-}
-
-func (o *jsonObj) i64(k string, v int64) {
-	o.key(k)
-	o.b = strconv.AppendInt(o.b, v, 10)
-}
-
-func (o *jsonObj) boolean(k string, v bool) {
-	o.key(k)
-	o.b = strconv.AppendBool(o.b, v)
-}
-
-func (o *jsonObj) raw(k string, v []byte) {
-	o.key(k)
-	o.b = append(o.b, v...)
-}
-
-func (o *jsonObj) end() []byte { return append(o.b, '}') }
+func (o *jsonObj) end() []byte { o.w.EndObj(); return o.w.B }
 
 // appendStringMap appends a JSON object of strings with sorted keys.
 func appendStringMap(b []byte, m map[string]string) []byte {
@@ -581,7 +521,7 @@ func appendStringList(b []byte, l []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = jsonw.AppendString(b, s)
 	}
 	return append(b, ']')
 }

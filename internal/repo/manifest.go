@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/jsonw"
 )
 
 // Backup types as stored in manifests and backup.info.
@@ -99,7 +100,7 @@ func (o Owner) appendJSON(b []byte) []byte {
 	if o.None {
 		return append(b, "false"...)
 	}
-	return appendJSONString(b, o.Name)
+	return jsonw.AppendString(b, o.Name)
 }
 
 // ManifestFile is one [target:file] entry (§3.9). Mode/User/Group are the
@@ -1019,8 +1020,7 @@ func (f *ManifestFile) appendJSON(b []byte, d *ManifestDefaults) []byte {
 		}
 	}
 	if f.Group != d.Group && f.Group.IsSet() {
-		o.key("group")
-		o.b = f.Group.appendJSON(o.b)
+		o.owner("group", f.Group)
 	}
 	if f.Mode != d.Mode && f.Mode != "" {
 		o.str("mode", f.Mode)
@@ -1037,23 +1037,20 @@ func (f *ManifestFile) appendJSON(b []byte, d *ManifestDefaults) []byte {
 	o.u64("size", f.Size)
 	o.i64("timestamp", f.Timestamp)
 	if f.User != d.User && f.User.IsSet() {
-		o.key("user")
-		o.b = f.User.appendJSON(o.b)
+		o.owner("user", f.User)
 	}
 	return o.end()
 }
 
 func appendOwnerMode(o *jsonObj, mode string, user, group Owner, d *ManifestDefaults) {
 	if group != d.Group && group.IsSet() {
-		o.key("group")
-		o.b = group.appendJSON(o.b)
+		o.owner("group", group)
 	}
 	if mode != d.Mode && mode != "" {
 		o.str("mode", mode)
 	}
 	if user != d.User && user.IsSet() {
-		o.key("user")
-		o.b = user.appendJSON(o.b)
+		o.owner("user", user)
 	}
 }
 
@@ -1062,7 +1059,7 @@ func putDefaults(w *iniWriter, section string, d *ManifestDefaults, withMode boo
 		w.put(section, "group", d.Group.appendJSON(nil))
 	}
 	if withMode && d.Mode != "" {
-		w.put(section, "mode", appendJSONString(nil, d.Mode))
+		w.put(section, "mode", jsonw.AppendString(nil, d.Mode))
 	}
 	if d.User.IsSet() {
 		w.put(section, "user", d.User.appendJSON(nil))
@@ -1086,7 +1083,7 @@ func (m *Manifest) Bytes() []byte {
 	w.putBackrest(m.BackrestVersion)
 
 	b := &m.Backup
-	str := func(section, key, v string) { w.put(section, key, appendJSONString(nil, v)) }
+	str := func(section, key, v string) { w.put(section, key, jsonw.AppendString(nil, v)) }
 	if b.ArchiveStart != "" {
 		str("backup", "backup-archive-start", b.ArchiveStart)
 	}

@@ -293,21 +293,33 @@ func (m *MinIO) PendingUploads(t testing.TB) int {
 // subjects, through MinIO's admin API (revoke-tokens, signed with SigV4).
 func (m *MinIO) RevokeSTS(t testing.TB) {
 	t.Helper()
+	if err := m.RevokeSTSErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// RevokeSTSErr is RevokeSTS for goroutines other than the test's: it
+// returns the error instead of failing the test.
+func (m *MinIO) RevokeSTSErr() error {
 	for _, sub := range m.OIDC.Subjects() {
 		// MinIO's parent user for an OpenID session: base64url(sha256("openid:<sub>:<iss>")).
 		sum := sha256.Sum256([]byte("openid:" + sub + ":" + m.OIDC.Issuer))
 		parent := base64.RawURLEncoding.EncodeToString(sum[:])
 		q := url.Values{"user": {parent}, "fullRevoke": {"true"}}
-		status, body := m.admin(t, http.MethodPost, "/minio/admin/v3/revoke-tokens/builtin", q, nil)
+		status, body, err := m.admin(http.MethodPost, "/minio/admin/v3/revoke-tokens/builtin", q, nil)
+		if err != nil {
+			return err
+		}
 		if status/100 != 2 {
-			t.Fatalf("revoke STS sessions of %s: HTTP %d: %s", sub, status, body)
+			return fmt.Errorf("revoke STS sessions of %s: HTTP %d: %s", sub, status, body)
 		}
 	}
+	return nil
 }
 
 // admin sends a SigV4-signed admin API request with the root credentials.
-func (m *MinIO) admin(t testing.TB, method, path string, q url.Values, body []byte) (int, string) {
-	t.Helper()
+// It returns its error, so it can run off the test goroutine.
+func (m *MinIO) admin(method, path string, q url.Values, body []byte) (int, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	u := m.URL + path
@@ -316,22 +328,22 @@ func (m *MinIO) admin(t testing.TB, method, path string, q url.Values, body []by
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return 0, "", err
 	}
 	sum := sha256.Sum256(body)
 	hash := hex.EncodeToString(sum[:])
 	req.Header.Set("X-Amz-Content-Sha256", hash)
 	creds := aws.Credentials{AccessKeyID: m.RootUser, SecretAccessKey: m.RootPassword}
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hash, "s3", m.Region, time.Now()); err != nil {
-		t.Fatal(err)
+		return 0, "", err
 	}
 	resp, err := m.HTTPClient().Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return 0, "", fmt.Errorf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, string(b), nil
 }
 
 func must(t testing.TB, err error) {
