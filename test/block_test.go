@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgbr-dev/pgbr/internal/testenv"
 )
@@ -104,6 +105,7 @@ func TestBlockIncrFixtures(t *testing.T) {
 					Info  struct {
 						Repository map[string]uint64
 					}
+					Timestamp struct{ Start, Stop int64 }
 				}
 			}
 			if err := json.Unmarshal([]byte(mustRun("info", "--output=json")), &info); err != nil {
@@ -138,10 +140,28 @@ func TestBlockIncrFixtures(t *testing.T) {
 				}
 			}
 
+			// A time target: from the first incr, replayed to one second
+			// into the diff (nothing writes while a backup runs, and the
+			// changes before the diff committed before it started), gives
+			// the diff's content.
+			diff := info[0].Backup[2].Timestamp
+			if diff.Stop-diff.Start < 2 {
+				t.Fatalf("diff %s ran %d s: no second inside it for a time target", labels[2], diff.Stop-diff.Start)
+			}
+			target := time.Unix(diff.Start+1, 0).UTC().Format("2006-01-02 15:04:05") + "+00"
+			timeData := filepath.Join(dir, "pg-time")
+			mustRun("restore", "--pg1-path="+timeData, "--set="+labels[1], "--type=time", "--target="+target,
+				"--target-action=promote", "--archive-mode=off")
+			cl := testenv.StartRestored(t, dir, timeData)
+			if got := cl.QueryOne("postgres", blockHashQuery); got != want[labels[2]] {
+				t.Errorf("time target %s from %s: table t is %q, expected %q (%s)", target, labels[1], got, want[labels[2]], labels[2])
+			}
+			cl.Stop()
+
 			// The latest backup with --delta over the restored full backup,
 			// to the end of the archived WAL.
 			mustRun("restore", "--pg1-path="+fullData, "--delta", "--archive-mode=off")
-			cl := testenv.StartRestored(t, dir, fullData)
+			cl = testenv.StartRestored(t, dir, fullData)
 			if got := cl.QueryOne("postgres", blockHashQuery); got != want["end-of-wal"] {
 				t.Errorf("end of WAL: table t is %q, expected %q", got, want["end-of-wal"])
 			}
