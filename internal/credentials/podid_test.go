@@ -111,8 +111,12 @@ func TestRefreshFailureKeepsValidCredentials(t *testing.T) {
 		t.Fatalf("got %v %v", cr.AccessKeyID, err)
 	}
 	waitStats(t, c, func(s Stats) bool { return s.Failures == 1 })
-	if !strings.Contains(log.String(), "keeping the current ones") {
-		t.Fatalf("logs:\n%s", log)
+	// The refresh counts the failure, then logs it: wait for the line.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(log.String(), "keeping the current ones"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("logs:\n%s", log)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 	// the retry is scheduled, not attempted on every call
 	for range 10 {
