@@ -12,7 +12,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 need=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 [ -x /usr/bin/pgbackrest ] || need+=(pgbackrest)
-for tool in lz4 zstd bzip2 openssl; do
+for tool in lz4 zstd bzip2 gzip openssl tmux; do
 	command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 if [ ${#need[@]} -gt 0 ]; then
