@@ -15,7 +15,6 @@ import (
 
 // Repositories written by pgBackRest 2.60.0dev with block incremental
 // (repo1-bundle=y repo1-block=y), see their README.md.
-var blockFixtureRoot = "/work/shared/fixtures/pgbackrest-2.60"
 
 const blockHashQuery = `SELECT count(*) || ' ' || md5(string_agg(g || ':' || v, ',' ORDER BY g)) FROM t`
 
@@ -28,7 +27,7 @@ type blockFixture struct {
 // original) and returns the repository path and the expected contents.
 func copyFixture(t *testing.T, name, dir string) (string, []string, map[string]string) {
 	t.Helper()
-	src := filepath.Join(blockFixtureRoot, name)
+	src := filepath.Join(testenv.Fixtures(t), name)
 	if _, err := os.Stat(filepath.Join(src, "repo")); err != nil {
 		t.Fatalf("fixture %s missing: %v", name, err)
 	}

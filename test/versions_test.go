@@ -494,7 +494,7 @@ func iniShape(ini *repo.Ini, keyOf func(section, key string) string) []string {
 // JSON fields (values and block incremental fields aside).
 func compareWithPgBackRest260(t *testing.T, e *testenv.Env, fixture, pass, label string) {
 	t.Helper()
-	fx := filepath.Join("/work/shared/fixtures/pgbackrest-2.60", fixture, "repo")
+	fx := filepath.Join(testenv.Fixtures(t), fixture, "repo")
 	if _, err := os.Stat(fx); err != nil {
 		t.Fatalf("pgBackRest 2.60 fixture missing: %v", err)
 	}

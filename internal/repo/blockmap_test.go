@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -12,7 +13,17 @@ import (
 )
 
 // The unencrypted pgBackRest 2.60 block incremental fixture (read only).
-const blockFixtureRepo = "/work/shared/fixtures/pgbackrest-2.60/pg18-block-zst/repo/backup/fixture"
+// blockFixtureRepo is the backup folder of the pgBackRest 2.60 zst fixture:
+// in shared/ beside the checkout (CI's copy), else /work/shared.
+var blockFixtureRepo = func() string {
+	_, file, _, _ := runtime.Caller(0)
+	rel := filepath.Join("fixtures", "pgbackrest-2.60", "pg18-block-zst", "repo", "backup", "fixture")
+	d := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", rel)
+	if _, err := os.Stat(d); err == nil {
+		return filepath.Clean(d)
+	}
+	return filepath.Join("/work/shared", rel)
+}()
 
 type fixtureMap struct {
 	label, file            string

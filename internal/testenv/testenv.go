@@ -406,3 +406,21 @@ func (c *Cluster) RestoredLog() string {
 	b, _ := os.ReadFile(filepath.Join(c.Dir, "restored.log"))
 	return string(b)
 }
+
+// Fixtures returns the folder of the pgBackRest 2.60 fixture repositories:
+// shared/fixtures/pgbackrest-2.60 beside the checkout (where CI puts its
+// copy of shared/), else /work/shared's; the test fails when neither exists.
+func Fixtures(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	for _, d := range []string{
+		filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures", "pgbackrest-2.60"),
+		"/work/shared/fixtures/pgbackrest-2.60",
+	} {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			return filepath.Clean(d)
+		}
+	}
+	t.Fatal("pgBackRest 2.60 fixtures not found in ../shared/fixtures beside the checkout nor in /work/shared/fixtures")
+	return ""
+}
