@@ -3,6 +3,7 @@ package filter
 import (
 	"bufio"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
@@ -183,6 +184,13 @@ type ReadPipeline struct {
 // NewReadPipeline returns a pipeline that decrypts src with cipherPass (when
 // not empty) and decompresses it with t.
 func NewReadPipeline(src io.Reader, t CompressType, cipherPass string) (*ReadPipeline, error) {
+	return newReadPipeline(src, t, cipherPass, false)
+}
+
+// newReadPipeline builds a read pipeline; raw selects the headerless format
+// of block incremental sets (raw.go): encryption without the "Salted__"
+// magic, gz as a bare zlib stream.
+func newReadPipeline(src io.Reader, t CompressType, cipherPass string, raw bool) (*ReadPipeline, error) {
 	if err := checkType(t); err != nil {
 		return nil, err
 	}
@@ -193,13 +201,21 @@ func NewReadPipeline(src io.Reader, t CompressType, cipherPass string) (*ReadPip
 		r = src
 	}
 	if cipherPass != "" {
-		d, err := NewDecryptor(r, cipherPass)
+		in := r
+		if raw {
+			in = io.MultiReader(strings.NewReader(cipherMagic), r)
+		}
+		d, err := NewDecryptor(in, cipherPass)
 		if err != nil {
 			return nil, err
 		}
 		r = d
 	}
 	p.below = r
+	if raw && t == Gz {
+		p.dec = &zlibReader{src: r}
+		return p, nil
+	}
 	dec, err := NewDecompressor(r, t)
 	if err != nil {
 		return nil, err

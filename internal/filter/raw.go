@@ -3,7 +3,6 @@ package filter
 import (
 	"bytes"
 	"io"
-	"strings"
 
 	"github.com/klauspost/compress/zlib"
 
@@ -23,36 +22,7 @@ import (
 // NewReadPipelineRaw is NewReadPipeline for data stored in the raw format
 // when raw is true.
 func NewReadPipelineRaw(src io.Reader, t CompressType, cipherPass string, raw bool) (*ReadPipeline, error) {
-	if !raw {
-		return NewReadPipeline(src, t, cipherPass)
-	}
-	if err := checkType(t); err != nil {
-		return nil, err
-	}
-	p := &ReadPipeline{same: t == None && cipherPass == ""}
-	p.repo.r = src
-	var r io.Reader = &p.repo
-	if p.same {
-		r = src
-	}
-	if cipherPass != "" {
-		d, err := NewDecryptor(io.MultiReader(strings.NewReader(cipherMagic), r), cipherPass)
-		if err != nil {
-			return nil, err
-		}
-		r = d
-	}
-	p.below = r
-	if t == Gz {
-		p.dec = &zlibReader{src: r}
-		return p, nil
-	}
-	dec, err := NewDecompressor(r, t)
-	if err != nil {
-		return nil, err
-	}
-	p.dec = dec
-	return p, nil
+	return newReadPipeline(src, t, cipherPass, raw)
 }
 
 // zlibReader decodes one zlib stream (raw gz), created at the first Read.
