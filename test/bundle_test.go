@@ -18,19 +18,23 @@ const bundleLimit = 64 * 1024
 
 var bundleGlobal = []string{"repo1-bundle=y", "repo1-bundle-size=1MiB", fmt.Sprintf("repo1-bundle-limit=%d", bundleLimit)}
 
+// manifestPass returns the passphrase of the stanza's manifests: backup.info's
+// sub-passphrase when the repository passphrase cipherPass is set.
+func manifestPass(t *testing.T, e *testenv.Env, cipherPass string) string {
+	t.Helper()
+	if cipherPass == "" {
+		return ""
+	}
+	bi, err := repo.LoadBackupInfo(context.Background(), posix.New(e.Repo), e.Stanza, cipherPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bi.CipherPass
+}
+
 func loadManifest(t *testing.T, e *testenv.Env, label, cipherPass string) *repo.Manifest {
 	t.Helper()
-	ctx := context.Background()
-	st := posix.New(e.Repo)
-	pass := ""
-	if cipherPass != "" {
-		bi, err := repo.LoadBackupInfo(ctx, st, e.Stanza, cipherPass)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pass = bi.CipherPass
-	}
-	m, err := repo.LoadManifest(ctx, st, e.Stanza, label, pass)
+	m, err := repo.LoadManifest(context.Background(), posix.New(e.Repo), e.Stanza, label, manifestPass(t, e, cipherPass))
 	if err != nil {
 		t.Fatal(err)
 	}

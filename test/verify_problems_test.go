@@ -58,14 +58,7 @@ func fixRepoChecksum(t *testing.T, e *testenv.Env, label, name, cipherPass strin
 	t.Helper()
 	ctx := context.Background()
 	st := posix.New(e.Repo)
-	pass := ""
-	if cipherPass != "" {
-		bi, err := repo.LoadBackupInfo(ctx, st, e.Stanza, cipherPass)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pass = bi.CipherPass
-	}
+	pass := manifestPass(t, e, cipherPass)
 	m, err := repo.LoadManifest(ctx, st, e.Stanza, label, pass)
 	if err != nil {
 		t.Fatal(err)
