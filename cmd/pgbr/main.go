@@ -1,13 +1,53 @@
 // Command pgbr is a drop-in for pgBackRest: same pgbackrest.conf, same
 // command line, same repository format.
+//
+// For profiling, PGBR_CPUPROFILE=<file> writes a CPU profile of the run and
+// PGBR_MEMPROFILE=<file> an allocation profile at its end (go tool pprof).
 package main
 
 import (
+	"fmt"
 	"os"
+	"runtime"
+	"runtime/pprof"
 
 	"github.com/pgbr-dev/pgbr/internal/cli"
 )
 
 func main() {
-	os.Exit(cli.Main(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+	os.Exit(run())
+}
+
+func run() int {
+	if path := os.Getenv("PGBR_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "pgbr: PGBR_CPUPROFILE: %v\n", err)
+			return 1
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "pgbr: PGBR_CPUPROFILE: %v\n", err)
+			return 1
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	if path := os.Getenv("PGBR_MEMPROFILE"); path != "" {
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			f, err := os.Create(path)
+			if err == nil {
+				err = pprof.Lookup("allocs").WriteTo(f, 0)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "pgbr: PGBR_MEMPROFILE: %v\n", err)
+			}
+		}()
+	}
+	return cli.Main(os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
 }
