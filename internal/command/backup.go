@@ -22,6 +22,7 @@ import (
 	"github.com/pgbr-dev/pgbr/internal/pgdb"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 	"github.com/pgbr-dev/pgbr/internal/storage"
+	"github.com/pgbr-dev/pgbr/internal/storage/direct"
 )
 
 // backupRun holds the state of one backup.
@@ -45,6 +46,10 @@ type backupRun struct {
 	total    int64
 	start    time.Time
 	fileMode string // mode of files written by the backup itself
+	procs    int    // process-max
+	// copyStart is the whole second from which copies may read files
+	// whose mtime is in the second before it (waitCopyStart).
+	copyStart time.Time
 
 	// Bundling (repo-bundle): files up to bundleLimit bytes are packed
 	// into bundle/<id> files of about bundleSize bytes (§1.8).
@@ -323,10 +328,12 @@ func (b *backupRun) run() error {
 	}
 	copyStart := e.Now()
 	if b.online {
-		// Any change after this second gets a newer mtime than the copy start.
+		// Any change after this second gets a newer mtime than the copy
+		// start. Only the files changed in this second have to wait for it
+		// (waitCopyStart); the others are copied at once.
 		copyStart = copyStart.Truncate(time.Second).Add(time.Second)
-		time.Sleep(time.Until(copyStart))
 	}
+	b.copyStart = copyStart
 	m.Backup.TimestampCopyStart = copyStart.Unix()
 	if e.Cfg.Bool(config.Resume) {
 		if err := repo.SaveManifestCopy(ctx, b.r.St, b.stanza, m, b.bi.CipherPass); err != nil {
@@ -667,7 +674,15 @@ func (b *backupRun) copyFiles() error {
 	if len(single)+len(small) == 0 {
 		return errs.New(errs.FileMissing, "no files have changed since the last backup - this seems unlikely")
 	}
-	sort.SliceStable(single, func(i, j int) bool { return m.Files[single[i]].Size > m.Files[single[j]].Size })
+	// Largest first, but the files that must wait for the copy start
+	// after the others, so the wait overlaps with copying.
+	sort.SliceStable(single, func(i, j int) bool {
+		a, c := &m.Files[single[i]], &m.Files[single[j]]
+		if ha, hc := b.mustWait(a), b.mustWait(c); ha != hc {
+			return hc
+		}
+		return a.Size > c.Size
+	})
 	// Bundles hold files of similar age (oldest first), as pgBackRest's.
 	sort.SliceStable(small, func(i, j int) bool {
 		a, c := &m.Files[small[i]], &m.Files[small[j]]
@@ -688,6 +703,7 @@ func (b *backupRun) copyFiles() error {
 	// per worker; a worker done with its single files starts filling
 	// bundles at once. Each worker keeps its buffers (copyWorker).
 	workers := e.processMax()
+	b.procs = workers
 	cws := make([]*copyWorker, workers+1)
 	var nextSmall atomic.Int64
 	fillers := 0
@@ -750,10 +766,27 @@ func hashSource(src string, buf []byte) (sum string, size uint64, missing bool, 
 	return c.Sum(), uint64(c.Size()), false, nil
 }
 
+// sourceFile is an open PostgreSQL file being backed up.
+type sourceFile interface {
+	io.ReadCloser
+	Name() string
+}
+
+// directMin is the size from which a file is read with O_DIRECT
+// (storage/direct): relation segments, not the many small files.
+const directMin = 1 << 20
+
 // openSource opens a PostgreSQL file for copying; nil, nil when the
-// database removed it (pg_control must exist).
-func openSource(name, src string) (*os.File, error) {
-	in, err := os.Open(src)
+// database removed it (pg_control must exist). Files of at least directMin
+// bytes (by the manifest) bypass the page cache.
+func openSource(name, src string, size uint64) (sourceFile, error) {
+	var in sourceFile
+	var err error
+	if size >= directMin {
+		in, err = direct.Open(src)
+	} else {
+		in, err = os.Open(src)
+	}
 	if err != nil {
 		if os.IsNotExist(err) && name != "pg_data/global/pg_control" {
 			return nil, nil
@@ -774,10 +807,41 @@ func (b *backupRun) deltaMatch(cw *copyWorker, idx int) (match, gone bool, err e
 	return size == f.Size && sum == f.EffectiveChecksum(), false, nil
 }
 
+// mustWait reports a file whose recorded mtime is in the second before the
+// copy start (or later): read before that second is over, a change in the
+// rest of it would keep the same mtime and the next incremental backup
+// would miss it. Timestamps have a one-second resolution in the manifest.
+func (b *backupRun) mustWait(f *repo.ManifestFile) bool {
+	return b.online && f.Timestamp >= b.copyStart.Unix()-1
+}
+
+// waitCopyStart holds back the read of a file mustWait reports until the
+// copy start (pgBackRest waits for it once before copying anything).
+func (b *backupRun) waitCopyStart(f *repo.ManifestFile) error {
+	if !b.mustWait(f) {
+		return nil
+	}
+	d := time.Until(b.copyStart)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-b.e.Ctx.Done():
+		return errs.New(errs.Term, "terminated on signal")
+	case <-t.C:
+		return nil
+	}
+}
+
 // copySingle backs up one file into its own repository file.
 func (b *backupRun) copySingle(cw *copyWorker, idx int) error {
 	f := &b.m.Files[idx]
 	plan := b.plan[idx]
+	if err := b.waitCopyStart(f); err != nil {
+		return err
+	}
 	src := b.srcPath[f.Name]
 	if plan.delta {
 		match, gone, err := b.deltaMatch(cw, idx)
@@ -805,7 +869,7 @@ func (b *backupRun) copySingle(cw *copyWorker, idx int) error {
 		f.Checksum, f.RepoChecksum, f.RepoSize = "", "", 0
 		b.mu.Unlock()
 	}
-	in, err := openSource(f.Name, src)
+	in, err := openSource(f.Name, src, f.Size)
 	if err != nil {
 		return err
 	}
@@ -835,16 +899,27 @@ func (b *backupRun) copySingle(cw *copyWorker, idx int) error {
 	return b.apply(cw, res)
 }
 
+// parallelMin is the size from which a file is compressed and written on
+// several goroutines (filter.NewParallelWritePipeline): the largest files
+// otherwise keep one worker busy long after the others ran out of work.
+const parallelMin = 8 << 20
+
 // pipeFile streams one open source file through the write pipeline
 // (SHA-1, page checksums, compress, encrypt) into dst, which may already
 // hold other files (a bundle).
-func (b *backupRun) pipeFile(cw *copyWorker, idx int, in *os.File, dst io.Writer, destName string) (fileResult, error) {
+func (b *backupRun) pipeFile(cw *copyWorker, idx int, in sourceFile, dst io.Writer, destName string) (fileResult, error) {
 	if res, ok, err := b.pipeBlock(cw, idx, in, dst, destName); ok {
 		return res, err
 	}
 	f := &b.m.Files[idx]
 	src := b.srcPath[f.Name]
-	p, err := filter.NewWritePipeline(dst, b.ct, b.level, b.m.CipherPass)
+	var p *filter.WritePipeline
+	var err error
+	if f.Size >= parallelMin && b.procs > 1 {
+		p, err = filter.NewParallelWritePipeline(dst, b.ct, b.level, b.m.CipherPass, b.procs)
+	} else {
+		p, err = filter.NewWritePipeline(dst, b.ct, b.level, b.m.CipherPass)
+	}
 	if err != nil {
 		return fileResult{}, err
 	}

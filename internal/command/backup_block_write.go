@@ -4,7 +4,6 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"io"
-	"os"
 
 	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
@@ -158,7 +157,7 @@ func (b *backupRun) blockIncrRepoPath(name string) string {
 // pipeBlock stores a file of a block incremental backup set when it needs
 // the raw format: a block incremental file, or a file in a bundle of a set
 // with backup-bundle-raw. ok is false for the other files.
-func (b *backupRun) pipeBlock(cw *copyWorker, idx int, in *os.File, dst io.Writer, destName string) (res fileResult, ok bool, err error) {
+func (b *backupRun) pipeBlock(cw *copyWorker, idx int, in sourceFile, dst io.Writer, destName string) (res fileResult, ok bool, err error) {
 	f := &b.m.Files[idx]
 	switch {
 	case b.blk != nil && f.BlockIncr != 0:
@@ -173,7 +172,7 @@ func (b *backupRun) pipeBlock(cw *copyWorker, idx int, in *os.File, dst io.Write
 
 // readSource reads the next up to len(buf) bytes of a file being backed
 // up, feeding the page checker, and returns them (short only at the end).
-func (b *backupRun) readSource(cw *copyWorker, in *os.File, buf []byte, check bool) ([]byte, error) {
+func (b *backupRun) readSource(cw *copyWorker, in sourceFile, buf []byte, check bool) ([]byte, error) {
 	n, err := io.ReadFull(in, buf)
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		err = nil
@@ -201,7 +200,7 @@ func (b *backupRun) finishResult(cw *copyWorker, idx int, res *fileResult, check
 
 // pipeRaw stores a small file (at most repo-bundle-limit) of a bundle of a
 // raw set as one raw object.
-func (b *backupRun) pipeRaw(cw *copyWorker, idx int, in *os.File, dst io.Writer, destName string) (fileResult, error) {
+func (b *backupRun) pipeRaw(cw *copyWorker, idx int, in sourceFile, dst io.Writer, destName string) (fileResult, error) {
 	f := &b.m.Files[idx]
 	check := b.pageChk && pageCheckable(f.Name)
 	if check {
@@ -236,7 +235,7 @@ func (b *backupRun) pipeRaw(cw *copyWorker, idx int, in *os.File, dst io.Writer,
 // or differ from the prior map (by checksum) go into super blocks of this
 // backup, each compressed and encrypted on its own, followed by the new map
 // that refers to earlier backups of the set for the other blocks.
-func (b *backupRun) pipeBlockIncr(cw *copyWorker, idx int, in *os.File, dst io.Writer, destName string) (fileResult, error) {
+func (b *backupRun) pipeBlockIncr(cw *copyWorker, idx int, in sourceFile, dst io.Writer, destName string) (fileResult, error) {
 	f := &b.m.Files[idx]
 	bs := f.BlockIncr * repo.BlockIncrSizeFactor
 	cs := f.BlockIncrChecksum

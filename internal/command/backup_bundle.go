@@ -44,6 +44,9 @@ func (b *backupRun) fillBundles(cw *copyWorker, take func() (int, bool)) error {
 			break
 		}
 		f := &b.m.Files[idx]
+		if err := b.waitCopyStart(f); err != nil {
+			return err
+		}
 		if b.plan[idx].delta {
 			match, gone, err := b.deltaMatch(cw, idx)
 			if err != nil {
@@ -62,7 +65,7 @@ func (b *backupRun) fillBundles(cw *copyWorker, take func() (int, bool)) error {
 				continue
 			}
 		}
-		in, err := openSource(f.Name, b.srcPath[f.Name])
+		in, err := openSource(f.Name, b.srcPath[f.Name], f.Size)
 		if err != nil {
 			return err
 		}

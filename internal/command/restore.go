@@ -595,9 +595,11 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel st
 			return fail(errs.Wrap(errs.FileWrite, err, "unable to size '%s'", dest))
 		}
 	} else if f.Size > 0 || f.RepoSize > 0 {
-		if err := rr.copyFromRepo(f, out, buf); err != nil {
+		wb := &writeback{f: out}
+		if err := rr.copyFromRepo(f, wb, buf); err != nil {
 			return fail(err)
 		}
+		wb.flush()
 	}
 	if err := rr.setAttrs(out, dest, mode, uid, gid, t); err != nil {
 		return fail(err)

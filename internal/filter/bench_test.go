@@ -20,13 +20,19 @@ func benchData(b *testing.B) []byte {
 	return testData(16<<20, 42)
 }
 
-func benchWrite(b *testing.B, ct CompressType, pass string) {
+func benchWrite(b *testing.B, ct CompressType, pass string) { benchWriteMode(b, ct, pass, false) }
+
+func benchWriteMode(b *testing.B, ct CompressType, pass string, async bool) {
 	data := benchData(b)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	var ratio float64
 	for b.Loop() {
-		p, err := NewWritePipeline(io.Discard, ct, DefaultLevel(ct), pass)
+		conc := 1
+		if async {
+			conc = 2
+		}
+		p, err := newWritePipeline(io.Discard, ct, DefaultLevel(ct), pass, conc)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -74,3 +80,9 @@ func BenchmarkReadBz2(b *testing.B)       { benchRead(b, Bz2, "") }
 func BenchmarkReadLz4(b *testing.B)       { benchRead(b, Lz4, "") }
 func BenchmarkReadZst(b *testing.B)       { benchRead(b, Zst, "") }
 func BenchmarkReadLz4Crypt(b *testing.B)  { benchRead(b, Lz4, "pass") }
+
+// The write pipeline with compression on a second goroutine (large files).
+func BenchmarkWriteAsyncLz4(b *testing.B)  { benchWriteMode(b, Lz4, "", true) }
+func BenchmarkWriteAsyncZst(b *testing.B)  { benchWriteMode(b, Zst, "", true) }
+func BenchmarkWriteAsyncGz(b *testing.B)   { benchWriteMode(b, Gz, "", true) }
+func BenchmarkWriteAsyncNone(b *testing.B) { benchWriteMode(b, None, "", true) }

@@ -159,6 +159,7 @@ func zstdLevel(level int) zstd.EncoderLevel { return zstd.EncoderLevelFromZstd(l
 type poolKey struct {
 	t     CompressType
 	level int
+	conc  int // goroutines compressing one stream (1: the caller's only)
 }
 
 var encPools sync.Map // poolKey → *sync.Pool
@@ -171,10 +172,11 @@ func encPool(k poolKey) *sync.Pool {
 	return p.(*sync.Pool)
 }
 
-func newEncoder(w io.Writer, t CompressType, level int) (io.WriteCloser, poolKey, error) {
+func newEncoder(w io.Writer, t CompressType, level, conc int) (io.WriteCloser, poolKey, error) {
+	conc = max(conc, 1)
 	switch t {
 	case Gz:
-		k := poolKey{Gz, level}
+		k := poolKey{Gz, level, 1}
 		if v := encPool(k).Get(); v != nil {
 			g := v.(*gzip.Writer)
 			g.Reset(w)
@@ -188,7 +190,7 @@ func newEncoder(w io.Writer, t CompressType, level int) (io.WriteCloser, poolKey
 		g.OS = 3
 		return g, k, nil
 	case Bz2:
-		k := poolKey{Bz2, level}
+		k := poolKey{Bz2, level, 1}
 		if v := encPool(k).Get(); v != nil {
 			b := v.(*dbzip2.Writer)
 			if err := b.Reset(w); err == nil {
@@ -202,7 +204,7 @@ func newEncoder(w io.Writer, t CompressType, level int) (io.WriteCloser, poolKey
 		return b, k, nil
 	case Lz4:
 		l := lz4Level(level)
-		k := poolKey{Lz4, int(l)}
+		k := poolKey{Lz4, int(l), conc}
 		if v := encPool(k).Get(); v != nil {
 			z := v.(*lz4.Writer)
 			z.Reset(w)
@@ -210,13 +212,14 @@ func newEncoder(w io.Writer, t CompressType, level int) (io.WriteCloser, poolKey
 		}
 		z := lz4.NewWriter(w)
 		if err := z.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.ChecksumOption(true),
-			lz4.BlockChecksumOption(false), lz4.ConcurrencyOption(1), lz4.CompressionLevelOption(l)); err != nil {
+			lz4.BlockChecksumOption(false), lz4.ConcurrencyOption(conc), lz4.CompressionLevelOption(l)); err != nil {
 			return nil, k, errs.Wrap(errs.Assert, err, "unable to create lz4 compressor")
 		}
 		return z, k, nil
 	case Zst:
 		l := zstdLevel(level)
-		k := poolKey{Zst, int(l)}
+		// One goroutine: a zstd stream gains nothing from more (measured).
+		k := poolKey{Zst, int(l), 1}
 		if v := encPool(k).Get(); v != nil {
 			z := v.(*zstd.Encoder)
 			z.Reset(w)
@@ -281,6 +284,12 @@ func (nopWriteCloser) Close() error { return nil }
 // (pgBackRest's compress-level; see the mappings above). Type none passes the
 // bytes through. Close flushes the stream but does not close w.
 func NewCompressor(w io.Writer, t CompressType, level int) (io.WriteCloser, error) {
+	return newCompressor(w, t, level, 1)
+}
+
+// newCompressor is NewCompressor with conc goroutines compressing where the
+// format allows it (lz4's independent blocks).
+func newCompressor(w io.Writer, t CompressType, level, conc int) (io.WriteCloser, error) {
 	if err := checkType(t); err != nil {
 		return nil, err
 	}
@@ -290,7 +299,7 @@ func NewCompressor(w io.Writer, t CompressType, level int) (io.WriteCloser, erro
 	if err := checkLevel(t, level); err != nil {
 		return nil, err
 	}
-	enc, k, err := newEncoder(w, t, level)
+	enc, k, err := newEncoder(w, t, level, conc)
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,7 @@ type WritePipeline struct {
 	enc    io.WriteCloser // nil without encryption
 	head   io.Writer      // where original bytes go after orig
 	same   bool           // repo bytes == original bytes: one hash only
+	async  *asyncStage    // nil: head is written on the caller's goroutine
 	err    error
 	closed bool
 }
@@ -44,6 +45,19 @@ type WritePipeline struct {
 // NewWritePipeline returns a pipeline that compresses with t at level (as
 // NewCompressor) and, when cipherPass is not empty, encrypts with it.
 func NewWritePipeline(dst io.Writer, t CompressType, level int, cipherPass string) (*WritePipeline, error) {
+	return newWritePipeline(dst, t, level, cipherPass, 1)
+}
+
+// NewParallelWritePipeline is NewWritePipeline for a large input, working
+// on up to conc goroutines: compression, encryption and the writes to dst
+// run beside the caller's reading and hashing, and lz4 compresses its
+// independent blocks on conc goroutines. The stored bytes are
+// one ordinary stream, as NewWritePipeline writes them.
+func NewParallelWritePipeline(dst io.Writer, t CompressType, level int, cipherPass string, conc int) (*WritePipeline, error) {
+	return newWritePipeline(dst, t, level, cipherPass, max(conc, 2))
+}
+
+func newWritePipeline(dst io.Writer, t CompressType, level int, cipherPass string, conc int) (*WritePipeline, error) {
 	if err := checkType(t); err != nil {
 		return nil, err
 	}
@@ -69,7 +83,7 @@ func NewWritePipeline(dst io.Writer, t CompressType, level int, cipherPass strin
 		w = enc
 	}
 	if t != None {
-		comp, err := NewCompressor(w, t, level)
+		comp, err := newCompressor(w, t, level, conc)
 		if err != nil {
 			p.release()
 			return nil, err
@@ -78,6 +92,12 @@ func NewWritePipeline(dst io.Writer, t CompressType, level int, cipherPass strin
 		w = comp
 	}
 	p.head = w
+	if conc > 1 {
+		p.async = newAsyncStage(func(b []byte) error {
+			_, err := p.head.Write(b)
+			return err
+		})
+	}
 	return p, nil
 }
 
@@ -97,6 +117,14 @@ func (p *WritePipeline) Write(b []byte) (int, error) {
 	if p.closed {
 		return 0, errs.New(errs.Assert, "write to a closed pipeline")
 	}
+	if p.async != nil {
+		if err := p.async.write(b); err != nil {
+			p.err = err
+			return 0, err
+		}
+		p.orig.Write(b)
+		return len(b), nil
+	}
 	n, err := p.head.Write(b)
 	p.orig.Write(b[:n])
 	if err != nil {
@@ -112,6 +140,11 @@ func (p *WritePipeline) Close() error {
 		return p.err
 	}
 	p.closed = true
+	if p.async != nil {
+		if err := p.async.wait(); err != nil && p.err == nil {
+			p.err = err
+		}
+	}
 	if p.comp != nil {
 		if err := p.comp.Close(); err != nil && p.err == nil {
 			p.err = err

@@ -1,0 +1,73 @@
+package filter
+
+import (
+	"sync"
+)
+
+// asyncChunk is the size of the pieces an asynchronous stage passes on.
+const asyncChunk = 256 << 10
+
+// asyncDepth is how many pieces may wait between the two stages.
+const asyncDepth = 3
+
+var asyncBufPool = sync.Pool{New: func() any { b := make([]byte, asyncChunk); return &b }}
+
+// asyncStage runs the compress → encrypt → write part of a write pipeline
+// on its own goroutine, so that reading and hashing the next bytes overlaps
+// with compressing and writing the previous ones (and a blocking read or
+// write of one stage does not stall the other).
+type asyncStage struct {
+	ch   chan *[]byte
+	lens chan int
+	done chan struct{}
+	mu   sync.Mutex
+	err  error
+}
+
+func newAsyncStage(write func([]byte) error) *asyncStage {
+	s := &asyncStage{ch: make(chan *[]byte, asyncDepth), lens: make(chan int, asyncDepth), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for b := range s.ch {
+			n := <-s.lens
+			if s.failed() == nil {
+				if err := write((*b)[:n]); err != nil {
+					s.mu.Lock()
+					s.err = err
+					s.mu.Unlock()
+				}
+			}
+			asyncBufPool.Put(b)
+		}
+	}()
+	return s
+}
+
+func (s *asyncStage) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// write hands a copy of p to the stage; it returns an earlier error of the
+// stage, if any.
+func (s *asyncStage) write(p []byte) error {
+	for len(p) > 0 {
+		if err := s.failed(); err != nil {
+			return err
+		}
+		b := asyncBufPool.Get().(*[]byte)
+		n := copy(*b, p)
+		p = p[n:]
+		s.ch <- b
+		s.lens <- n
+	}
+	return nil
+}
+
+// wait ends the stage and returns its first error.
+func (s *asyncStage) wait() error {
+	close(s.ch)
+	<-s.done
+	return s.failed()
+}

@@ -1,0 +1,96 @@
+package filter
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+)
+
+// A parallel pipeline stores one ordinary stream: it reads back with the
+// ordinary read pipeline, with the same checksums as a serial pipeline.
+func TestParallelWritePipeline(t *testing.T) {
+	data := testData(3<<20+123, 7)
+	for _, ct := range []CompressType{None, Gz, Lz4, Zst, Bz2} {
+		for _, pass := range []string{"", "secret"} {
+			var serial, par bytes.Buffer
+			ps, err := NewWritePipeline(&serial, ct, DefaultLevel(ct), pass)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pp, err := NewParallelWritePipeline(&par, ct, DefaultLevel(ct), pass, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for off := 0; off < len(data); off += 100_000 {
+				chunk := data[off:min(off+100_000, len(data))]
+				ps.Write(chunk)
+				if _, err := pp.Write(chunk); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := ps.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := pp.Close(); err != nil {
+				t.Fatalf("%s: %v", ct, err)
+			}
+			if pp.Checksum() != ps.Checksum() || pp.Size() != int64(len(data)) {
+				t.Fatalf("%s: checksum/size %s/%d, serial %s/%d", ct, pp.Checksum(), pp.Size(), ps.Checksum(), ps.Size())
+			}
+			if pp.RepoSize() != int64(par.Len()) {
+				t.Fatalf("%s: repo size %d, wrote %d", ct, pp.RepoSize(), par.Len())
+			}
+			if ct == None && pass == "" && !bytes.Equal(par.Bytes(), data) {
+				t.Fatal("none: stored bytes differ from the input")
+			}
+			r, err := NewReadPipeline(bytes.NewReader(par.Bytes()), ct, pass)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatalf("%s: read back: %v", ct, err)
+			}
+			if !bytes.Equal(got, data) || r.Checksum() != ps.Checksum() {
+				t.Fatalf("%s: read back %d bytes, differ", ct, len(got))
+			}
+			if r.RepoChecksum() != pp.RepoChecksum() {
+				t.Fatalf("%s: repo checksum %s, pipeline said %s", ct, r.RepoChecksum(), pp.RepoChecksum())
+			}
+			r.Close()
+		}
+	}
+}
+
+type failWriter struct{ after int }
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	if w.after -= len(p); w.after < 0 {
+		return 0, errors.New("disk full")
+	}
+	return len(p), nil
+}
+
+// A write error of the second goroutine reaches the caller: on a later
+// Write or at Close, never lost.
+func TestParallelWritePipelineError(t *testing.T) {
+	data := testData(4<<20, 9)
+	for _, ct := range []CompressType{None, Lz4, Zst} {
+		p, err := NewParallelWritePipeline(&failWriter{after: 100_000}, ct, DefaultLevel(ct), "", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var werr error
+		for off := 0; off < len(data) && werr == nil; off += 65536 {
+			_, werr = p.Write(data[off : off+65536])
+		}
+		cerr := p.Close()
+		if werr == nil && cerr == nil {
+			t.Fatalf("%s: the failed write was not reported", ct)
+		}
+		if err := errors.Join(werr, cerr); !bytes.Contains([]byte(err.Error()), []byte("disk full")) {
+			t.Fatalf("%s: error %v does not name the cause", ct, err)
+		}
+	}
+}

@@ -1,0 +1,82 @@
+package direct
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestReadSizes(t *testing.T) {
+	dirs := []string{t.TempDir()}
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		// tmpfs refuses O_DIRECT: the reader falls back to the page cache.
+		d, err := os.MkdirTemp("/dev/shm", "pgbr-direct")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(d) })
+		dirs = append(dirs, d)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, dir := range dirs {
+		for _, size := range []int{0, 1, 4095, 4096, 8192 + 17, ChunkSize - 1, ChunkSize, ChunkSize + 7, 3*ChunkSize + 4096} {
+			data := make([]byte, size)
+			for i := range data {
+				data[i] = byte(rng.Uint32())
+			}
+			p := filepath.Join(dir, "f")
+			if err := os.WriteFile(p, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r, err := Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Name() != p {
+				t.Fatalf("Name() = %q", r.Name())
+			}
+			// Odd-sized reads cross chunk boundaries.
+			got, err := io.ReadAll(io.LimitReader(struct{ io.Reader }{r}, int64(size)+100))
+			if err != nil {
+				t.Fatalf("%s size %d: %v", dir, size, err)
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatalf("%s size %d: read %d bytes, content differs", dir, size, len(got))
+			}
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Read(make([]byte, 1)); err == nil {
+				t.Fatal("read after close succeeded")
+			}
+		}
+	}
+}
+
+func TestOpenMissing(t *testing.T) {
+	_, err := Open(filepath.Join(t.TempDir(), "missing"))
+	if !os.IsNotExist(err) {
+		t.Fatalf("err = %v, want not-exist", err)
+	}
+}
+
+// A reader closed before its end stops its read-ahead.
+func TestCloseEarly(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, make([]byte, 5*ChunkSize), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Read(make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
