@@ -1102,6 +1102,9 @@ func (b *backupRun) waitArchived(segments []string, prior bool) error {
 	timeout := e.Cfg.Duration(config.ArchiveTimeout)
 	deadline := time.Now().Add(timeout)
 	archiveID := b.ai.ArchiveID()
+	// Poll often at first (the segment is usually pushed within a few
+	// milliseconds of the stop), then every 100 ms.
+	delay := 5 * time.Millisecond
 	for _, seg := range segments {
 		for {
 			dir := archiveFileDir(b.stanza, archiveID, seg)
@@ -1119,8 +1122,9 @@ func (b *backupRun) waitArchived(segments []string, prior bool) error {
 			select {
 			case <-e.Ctx.Done():
 				return errs.New(errs.Term, "terminated on signal")
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(delay):
 			}
+			delay = min(2*delay, 100*time.Millisecond)
 		}
 	}
 	return nil
@@ -1135,23 +1139,32 @@ func (b *backupRun) finish() error {
 	if err := m.Validate(true); err != nil {
 		return err
 	}
+	// backup.history/<YYYY>/<label>.manifest.gz: gz level 9 of the plain
+	// manifest, compressed while the backup files are synced.
+	var gz bytes.Buffer
+	plain := m.Bytes()
+	gzDone := make(chan error, 1)
+	go func() {
+		cw, err := filter.NewCompressor(&gz, filter.Gz, 9)
+		if err == nil {
+			cw.Write(plain)
+			err = cw.Close()
+		}
+		gzDone <- err
+	}()
 	if err := storage.SyncAll(ctx, b.r.St); err != nil {
+		<-gzDone
 		return errs.Wrap(errs.FileSync, err, "unable to sync backup files")
 	}
 	if err := repo.SaveManifest(ctx, b.r.St, b.stanza, m, b.bi.CipherPass); err != nil {
+		<-gzDone
 		return err
 	}
-	// backup.history/<YYYY>/<label>.manifest.gz: gz level 9 of the plain manifest.
-	var gz bytes.Buffer
-	cw, err := filter.NewCompressor(&gz, filter.Gz, 9)
-	if err != nil {
-		return err
-	}
-	cw.Write(m.Bytes())
-	if err := cw.Close(); err != nil {
+	if err := <-gzDone; err != nil {
 		return err
 	}
 	hist := gz.Bytes()
+	var err error
 	if b.bi.CipherPass != "" {
 		if hist, err = filter.EncryptBytes(hist, b.bi.CipherPass); err != nil {
 			return err

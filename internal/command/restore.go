@@ -35,6 +35,7 @@ type restoreRun struct {
 	delta   bool
 	force   bool
 	root    bool
+	procs   int // process-max
 	uids    map[string]int
 	gids    map[string]int
 	defUID  int
@@ -459,6 +460,7 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 	sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].f.Size > jobs[j].f.Size })
 	e.progress.SetTotal(len(jobs), int64(total))
 	workers := e.processMax()
+	rr.procs = workers
 	bufs := make([][]byte, workers+1) // one per worker (proc 1..workers)
 	var mu sync.Mutex
 	var done uint64
@@ -596,7 +598,21 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel st
 		}
 	} else if f.Size > 0 || f.RepoSize > 0 {
 		wb := &writeback{f: out}
-		if err := rr.copyFromRepo(f, wb, buf); err != nil {
+		var w io.Writer = wb
+		var aw *filter.AsyncWriter
+		if f.Size >= parallelMin && rr.procs > 1 {
+			// A large file: its writes run beside reading, decrypting,
+			// decompressing and hashing the next bytes.
+			aw = filter.NewAsyncWriter(wb)
+			w = aw
+		}
+		err := rr.copyFromRepo(f, w, buf)
+		if aw != nil {
+			if cerr := aw.Close(); err == nil && cerr != nil {
+				err = errs.Wrap(errs.FileWrite, cerr, "unable to write '%s'", dest)
+			}
+		}
+		if err != nil {
 			return fail(err)
 		}
 		wb.flush()

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"io"
 	"sync"
 )
 
@@ -12,10 +13,11 @@ const asyncDepth = 3
 
 var asyncBufPool = sync.Pool{New: func() any { b := make([]byte, asyncChunk); return &b }}
 
-// asyncStage runs the compress → encrypt → write part of a write pipeline
-// on its own goroutine, so that reading and hashing the next bytes overlaps
-// with compressing and writing the previous ones (and a blocking read or
-// write of one stage does not stall the other).
+// asyncStage runs a write function on its own goroutine (the compress →
+// encrypt → write part of a write pipeline, or the writes of a restored
+// file), so that producing the next bytes overlaps with consuming the
+// previous ones, and a blocking read or write of one side does not stall
+// the other.
 type asyncStage struct {
 	ch   chan *[]byte
 	lens chan int
@@ -70,4 +72,39 @@ func (s *asyncStage) wait() error {
 	close(s.ch)
 	<-s.done
 	return s.failed()
+}
+
+// AsyncWriter passes what is written to it on to w from a second goroutine.
+// Write copies the bytes and returns at once (or with an earlier error of
+// w); Close waits until w has everything and returns w's first error.
+type AsyncWriter struct {
+	s      *asyncStage
+	closed bool
+}
+
+// NewAsyncWriter starts the goroutine writing to w.
+func NewAsyncWriter(w io.Writer) *AsyncWriter {
+	return &AsyncWriter{s: newAsyncStage(func(b []byte) error {
+		_, err := w.Write(b)
+		return err
+	})}
+}
+
+func (a *AsyncWriter) Write(p []byte) (int, error) {
+	if a.closed {
+		return 0, errClosed
+	}
+	if err := a.s.write(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close waits for the pending writes; it does not close w.
+func (a *AsyncWriter) Close() error {
+	if a.closed {
+		return a.s.failed()
+	}
+	a.closed = true
+	return a.s.wait()
 }
