@@ -43,8 +43,8 @@ func (b *backupRun) tryResume() (bool, error) {
 	e := b.e
 	ctx := e.Ctx
 	st := b.r.St
-	base := "backup/" + b.stanza
-	list, err := st.List(ctx, base)
+	lay := repo.Layout{Stanza: b.stanza}
+	list, err := st.List(ctx, lay.BackupDir())
 	if err != nil {
 		return false, errs.Wrap(errs.PathOpen, err, "unable to list backups")
 	}
@@ -91,8 +91,8 @@ func (b *backupRun) tryResume() (bool, error) {
 		} else {
 			e.Log.Infof("%s", msg)
 		}
-		if err := st.RemoveAll(ctx, base+"/"+label); err != nil {
-			return false, errs.Wrap(errs.PathRemove, err, "unable to remove '%s'", st.Full(base+"/"+label))
+		if err := st.RemoveAll(ctx, lay.LabelDir(label)); err != nil {
+			return false, errs.Wrap(errs.PathRemove, err, "unable to remove '%s'", st.Full(lay.LabelDir(label)))
 		}
 		return false, nil
 	}
@@ -106,7 +106,7 @@ func (b *backupRun) tryResume() (bool, error) {
 			e.Log.Redact(rm.CipherPass)
 		}
 	}
-	return true, b.resumeClean(rm, base+"/"+label, "")
+	return true, b.resumeClean(rm, lay.LabelDir(label), "")
 }
 
 // resumeMismatch returns why the interrupted backup's manifest rm cannot be

@@ -620,7 +620,7 @@ func (rr *restoreRun) copyFromRepo(f *repo.ManifestFile, out io.Writer, buf []by
 	if f.BlockIncrMap != 0 {
 		return rr.copyBlockIncr(f, out)
 	}
-	src := "backup/" + rr.stanza + "/" + rr.m.FileRepoPath(f)
+	src := repo.Layout{Stanza: rr.stanza}.StoredPath(rr.m, f)
 	var in io.ReadCloser
 	var err error
 	if f.BundleID != 0 {

@@ -270,8 +270,9 @@ var (
 	verifyWalFileRegexp   = regexp.MustCompile(`^[0-F]{24}-[0-f]{40}(\.(gz|bz2|lz4|zst|xz))?$`)
 )
 
-func (v *verifier) backupDir() string  { return "backup/" + v.stanza }
-func (v *verifier) archiveDir() string { return "archive/" + v.stanza }
+func (v *verifier) layout() repo.Layout { return repo.Layout{Stanza: v.stanza} }
+func (v *verifier) backupDir() string   { return v.layout().BackupDir() }
+func (v *verifier) archiveDir() string  { return v.layout().ArchiveDir() }
 
 func (v *verifier) run() (string, error) {
 	var res strings.Builder
@@ -598,9 +599,9 @@ func (v *verifier) verifyBackup(label string, inProgress bool, aInfo *repo.Archi
 			}
 		}
 		name := fileLabel + "/" + f.Name + ext
-		j := verifyJob{path: v.backupDir() + "/" + name, name: name, backup: br}
+		j := verifyJob{path: v.layout().BackupFile(fileLabel, f.Name, ext), name: name, backup: br}
 		if f.BundleID != 0 {
-			j.path = v.backupDir() + "/" + fileLabel + "/bundle/" + strconv.FormatUint(f.BundleID, 10)
+			j.path = v.layout().Bundle(fileLabel, f.BundleID)
 			j.bundled, j.offset, j.limit = true, int64(f.BundleOffset), int64(f.RepoSize)
 		}
 		if f.RepoChecksum != "" && f.BlockIncrMap != 0 {

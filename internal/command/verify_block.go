@@ -21,12 +21,9 @@ func (v *verifier) blockIncrJob(j *verifyJob, m *repo.Manifest, f *repo.Manifest
 		j.blockIncr, j.blockSet = f, m
 		if f.BundleID == 0 {
 			// Not bundled (larger than repo-bundle-limit): <name>.pgbi.
-			label := f.Reference
-			if label == "" {
-				label = m.Backup.Label
-			}
-			j.name = label + "/" + f.Name + ".pgbi"
-			j.path = v.backupDir() + "/" + j.name
+			label := repo.FileLabel(m, f)
+			j.name = label + "/" + f.Name + repo.BlockIncrExt
+			j.path = v.layout().BlockIncrFile(label, f.Name)
 		}
 	}
 }
