@@ -31,11 +31,7 @@ func isSegmentName(name string) bool {
 // archiveFileDir returns where an archive file lives inside the archive id:
 // names starting with 24 hex chars go in their 16-hex dir.
 func archiveFileDir(stanza, archiveID, name string) string {
-	base := "archive/" + stanza + "/" + archiveID
-	if len(name) >= 24 && isUpperHex(name[:24]) {
-		return base + "/" + name[:16]
-	}
-	return base
+	return repo.Layout{Stanza: stanza}.SegmentDir(archiveID, name)
 }
 
 func isUpperHex(s string) bool {
@@ -397,7 +393,7 @@ func fetchWAL(e *Env, stanza, name string, destDir *local.Root, dest string) err
 				sum = stored[len(name)+1 : len(name)+41]
 			}
 			if err := getFile(e, r.St, dir+"/"+stored, destDir, dest, filter.CompressTypeFromName(stored), a.CipherPass, sum); err != nil {
-				getErrs = append(getErrs, fmt.Sprintf("%s: %s [%s] %s", r.Name(), strings.TrimPrefix(dir+"/"+stored, "archive/"+stanza+"/"),
+				getErrs = append(getErrs, fmt.Sprintf("%s: %s [%s] %s", r.Name(), strings.TrimPrefix(dir+"/"+stored, repo.Layout{Stanza: stanza}.ArchiveDir()+"/"),
 					errs.CodeOf(err).Name(), err.Error()))
 				continue
 			}

@@ -745,7 +745,7 @@ func (b *backupRun) copyFiles() error {
 
 // repoFilePath is where a non-bundled file of this backup is stored.
 func (b *backupRun) repoFilePath(name string) string {
-	return "backup/" + b.stanza + "/" + b.m.Backup.Label + "/" + name + b.ct.Ext()
+	return repo.Layout{Stanza: b.stanza}.BackupFile(b.m.Backup.Label, name, b.ct.Ext())
 }
 
 // hashSource returns the SHA-1 and size of a PostgreSQL file; missing
@@ -1063,7 +1063,7 @@ func recheckPages(src string, pages []uint32, chk *pg.PageChecker) []uint32 {
 // (backup_label, tablespace_map).
 func (b *backupRun) writeGenerated(name string, data []byte, ts int64) error {
 	e := b.e
-	dest := "backup/" + b.stanza + "/" + b.m.Backup.Label + "/" + name + b.ct.Ext()
+	dest := b.repoFilePath(name)
 	w, err := b.r.St.Create(e.Ctx, dest, storage.CreateOptions{})
 	if err != nil {
 		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", b.r.St.Full(dest))
@@ -1173,7 +1173,7 @@ func (b *backupRun) finish() error {
 	if err := storage.WriteAll(ctx, b.r.St, repo.HistoryManifestPath(b.stanza, m.Backup.Label), hist); err != nil {
 		return errs.Wrap(errs.FileWrite, err, "unable to write backup history manifest")
 	}
-	if err := b.r.St.Symlink(ctx, m.Backup.Label, "backup/"+b.stanza+"/latest"); err != nil {
+	if err := b.r.St.Symlink(ctx, m.Backup.Label, repo.Layout{Stanza: b.stanza}.Latest()); err != nil {
 		e.Log.Warnf("unable to update the latest link: %v", err)
 	}
 	b.bi.Add(repo.NewBackupInfoEntry(m))

@@ -151,7 +151,7 @@ func (b *backupRun) planBlockIncr() {
 // blockIncrRepoPath is backup/<stanza>/<label>/<name>.pgbi, where a block
 // incremental file larger than repo-bundle-limit is stored.
 func (b *backupRun) blockIncrRepoPath(name string) string {
-	return "backup/" + b.stanza + "/" + b.m.Backup.Label + "/" + name + ".pgbi"
+	return repo.Layout{Stanza: b.stanza}.BlockIncrFile(b.m.Backup.Label, name)
 }
 
 // pipeBlock stores a file of a block incremental backup set when it needs

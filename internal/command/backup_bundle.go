@@ -1,9 +1,8 @@
 package command
 
 import (
-	"strconv"
-
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/repo"
 	"github.com/pgbr-dev/pgbr/internal/storage"
 )
 
@@ -21,7 +20,7 @@ type openBundle struct {
 
 // bundlePath is backup/<stanza>/<label>/bundle/<id>.
 func (b *backupRun) bundlePath(id uint64) string {
-	return "backup/" + b.stanza + "/" + b.m.Backup.Label + "/bundle/" + strconv.FormatUint(id, 10)
+	return repo.Layout{Stanza: b.stanza}.Bundle(b.m.Backup.Label, id)
 }
 
 // fillBundles packs the small files it takes from the shared queue into

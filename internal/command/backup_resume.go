@@ -2,7 +2,6 @@ package command
 
 import (
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -43,8 +42,8 @@ func (b *backupRun) tryResume() (bool, error) {
 	e := b.e
 	ctx := e.Ctx
 	st := b.r.St
-	base := "backup/" + b.stanza
-	list, err := st.List(ctx, base)
+	lay := repo.Layout{Stanza: b.stanza}
+	list, err := st.List(ctx, lay.BackupDir())
 	if err != nil {
 		return false, errs.Wrap(errs.PathOpen, err, "unable to list backups")
 	}
@@ -91,8 +90,8 @@ func (b *backupRun) tryResume() (bool, error) {
 		} else {
 			e.Log.Infof("%s", msg)
 		}
-		if err := st.RemoveAll(ctx, base+"/"+label); err != nil {
-			return false, errs.Wrap(errs.PathRemove, err, "unable to remove '%s'", st.Full(base+"/"+label))
+		if err := st.RemoveAll(ctx, lay.LabelDir(label)); err != nil {
+			return false, errs.Wrap(errs.PathRemove, err, "unable to remove '%s'", st.Full(lay.LabelDir(label)))
 		}
 		return false, nil
 	}
@@ -106,7 +105,7 @@ func (b *backupRun) tryResume() (bool, error) {
 			e.Log.Redact(rm.CipherPass)
 		}
 	}
-	return true, b.resumeClean(rm, base+"/"+label, "")
+	return true, b.resumeClean(rm, lay.LabelDir(label), "")
 }
 
 // resumeMismatch returns why the interrupted backup's manifest rm cannot be
@@ -292,24 +291,16 @@ func (b *backupRun) checkResumed(cw *copyWorker, idx int) (res fileResult, done 
 	return fileResult{idx: idx, kind: resResumed, size: f.Size, checksum: f.Checksum}, true, nil
 }
 
-// storedFileValid reads a stored file through the read pipeline and
-// compares everything the manifest records about it.
+// storedFileValid reads a stored file back (repo.StoredReader) and
+// compares everything the manifest records about it: the stored bytes'
+// size (and checksum when recorded), the content's checksum and size.
 func (b *backupRun) storedFileValid(f *repo.ManifestFile, path string) bool {
-	r, err := b.r.St.Open(b.e.Ctx, path)
+	r, err := repo.OpenStored(b.e.Ctx, b.r.St, repo.StoredFile{Path: path, Compress: b.ct, CipherPass: b.m.CipherPass,
+		Checksum: f.Checksum, Size: int64(f.Size), RepoChecksum: f.RepoChecksum, RepoSize: int64(f.RepoSize)})
 	if err != nil {
 		return false
 	}
 	defer r.Close()
-	p, err := filter.NewReadPipeline(r, b.ct, b.m.CipherPass)
-	if err != nil {
-		return false
-	}
-	defer p.Close()
-	if _, err := io.Copy(io.Discard, p); err != nil {
-		return false
-	}
-	if p.Checksum() != f.Checksum || uint64(p.Size()) != f.Size || uint64(p.RepoSize()) != f.RepoSize {
-		return false
-	}
-	return f.RepoChecksum == "" || p.RepoChecksum() == f.RepoChecksum
+	mm, err := r.Drain()
+	return err == nil && mm == repo.MatchOK
 }

@@ -118,7 +118,7 @@ func expireRepo(e *Env, r *repoT, stanza string) error {
 			return err
 		}
 		if len(bi.Current) > 0 {
-			r.St.Symlink(ctx, bi.Current[len(bi.Current)-1].Label, "backup/"+stanza+"/latest")
+			r.St.Symlink(ctx, bi.Current[len(bi.Current)-1].Label, repo.Layout{Stanza: stanza}.Latest())
 		}
 	}
 	if err := x.removeBackupDirs(expired); err != nil {
@@ -131,7 +131,7 @@ func expireRepo(e *Env, r *repoT, stanza string) error {
 // backup, newest first.
 func (x *expirer) removeBackupDirs(expired map[string]bool) error {
 	ctx := x.e.Ctx
-	list, err := x.r.St.List(ctx, "backup/"+x.stanza)
+	list, err := x.r.St.List(ctx, repo.Layout{Stanza: x.stanza}.BackupDir())
 	if err != nil {
 		return errs.Wrap(errs.PathOpen, err, "unable to list backups")
 	}
@@ -155,7 +155,7 @@ func (x *expirer) removeBackupDirs(expired map[string]bool) error {
 			// The manifests go first: a removal that fails half way must not
 			// leave a backup.manifest that the next command's backup.info
 			// reconstruction would bring back with files missing.
-			dir := "backup/" + x.stanza + "/" + l
+			dir := repo.Layout{Stanza: x.stanza}.LabelDir(l)
 			for _, m := range []string{repo.ManifestName, repo.ManifestName + repo.CopyExt} {
 				if err := x.r.St.Remove(ctx, dir+"/"+m); err != nil {
 					return errs.Wrap(errs.PathRemove, err, "unable to remove expired backup %s", l)
@@ -192,7 +192,7 @@ func (x *expirer) archiveRetention(plan *expirepkg.Result) error {
 		return err
 	}
 	for _, a := range plan.Archive {
-		dir := "archive/" + x.stanza + "/" + a.ID
+		dir := repo.Layout{Stanza: x.stanza}.ArchiveIDDir(a.ID)
 		if a.RemoveAll {
 			x.logf("remove archive path %s", x.r.St.Full(dir))
 			if !x.dry {

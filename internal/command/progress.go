@@ -46,7 +46,7 @@ func (e *Env) withProgress(label string, run func(*Env) error) error {
 func verifyJobsTotal(jobs []verifyJob) (int, int64) {
 	var n int64
 	for i := range jobs {
-		n += max(jobs[i].size, 0)
+		n += max(jobs[i].sf.Size, 0)
 	}
 	return len(jobs), n
 }

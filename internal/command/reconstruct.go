@@ -22,7 +22,7 @@ import (
 // bi is changed in memory only; changed tells the caller to save it.
 func reconstructBackupInfo(e *Env, r *repoT, stanza string, bi *repo.BackupInfo) (changed bool, err error) {
 	ctx := e.Ctx
-	base := "backup/" + stanza
+	base := repo.Layout{Stanza: stanza}.BackupDir()
 	manifestExists := func(label string) (bool, error) {
 		ok, err := r.St.Exists(ctx, repo.BackupManifestPath(stanza, label))
 		if err != nil {

@@ -305,7 +305,7 @@ func repoGetPass(e *Env, r *repoT, file string) (string, error) {
 				pass = bi.CipherPass
 				if parts[2] != "backup.history" && !strings.HasSuffix(file, "backup.manifest") &&
 					!strings.HasSuffix(file, "backup.manifest.copy") {
-					m, err := repo.LoadManifestFile(ctx, r.St, "backup/"+stanza+"/"+parts[2]+"/backup.manifest", pass)
+					m, err := repo.LoadManifest(ctx, r.St, stanza, parts[2], pass)
 					if err != nil {
 						return "", err
 					}

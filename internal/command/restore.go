@@ -20,7 +20,6 @@ import (
 
 	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
-	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 	"github.com/pgbr-dev/pgbr/internal/storage/local"
 )
@@ -638,23 +637,9 @@ func (rr *restoreRun) copyFromRepo(f *repo.ManifestFile, out io.Writer, buf []by
 	if f.BlockIncrMap != 0 {
 		return rr.copyBlockIncr(f, out)
 	}
-	src := "backup/" + rr.stanza + "/" + rr.m.FileRepoPath(f)
-	var in io.ReadCloser
-	var err error
-	if f.BundleID != 0 {
-		in, err = rr.r.St.OpenRange(e.Ctx, src, int64(f.BundleOffset), int64(f.RepoSize))
-	} else {
-		in, err = rr.r.St.Open(e.Ctx, src)
-	}
-	if err != nil {
-		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for read", rr.r.St.Full(src))
-	}
-	defer in.Close()
-	ct := filter.CompressType(rr.m.Option.CompressType)
-	if ct == "" {
-		ct = filter.None
-	}
-	p, err := filter.NewReadPipelineRaw(in, ct, rr.m.CipherPass, rr.m.Backup.BundleRaw && f.BundleID != 0)
+	sf := repo.Layout{Stanza: rr.stanza}.StoredFile(rr.m, f, false)
+	src := sf.Path
+	p, err := repo.OpenStored(e.Ctx, rr.r.St, sf)
 	if err != nil {
 		return err
 	}
@@ -665,7 +650,7 @@ func (rr *restoreRun) copyFromRepo(f *repo.ManifestFile, out io.Writer, buf []by
 		}
 		return errs.Wrap(errs.FileWrite, err, "unable to restore '%s' from '%s'", f.Name, rr.r.St.Full(src))
 	}
-	return p.Verify(rr.r.St.Full(src), f.EffectiveChecksum(), int64(f.Size))
+	return p.Verify()
 }
 
 // restoreControl writes pg_control last, through a temp name.

@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"io"
-	"strconv"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
@@ -38,11 +37,11 @@ type blockIncrSource struct {
 }
 
 func (s *blockIncrSource) path(label string, bundleID uint64, name string) string {
-	p := "backup/" + s.stanza + "/" + label + "/"
+	l := repo.Layout{Stanza: s.stanza}
 	if bundleID != 0 {
-		return p + "bundle/" + strconv.FormatUint(bundleID, 10)
+		return l.Bundle(label, bundleID)
 	}
-	return p + name + ".pgbi"
+	return l.BlockIncrFile(label, name)
 }
 
 // readRange reads exactly n bytes at off of path.

@@ -80,7 +80,7 @@ func stanzaCreateRepo(e *Env, r *repoT, stanza string, c *cluster) error {
 	v := c.Control.Version
 	switch {
 	case !archiveAny && !backupAny:
-		for _, dir := range []string{"archive/" + stanza, "backup/" + stanza} {
+		for _, dir := range []string{repo.Layout{Stanza: stanza}.ArchiveDir(), repo.Layout{Stanza: stanza}.BackupDir()} {
 			list, err := st.List(ctx, dir)
 			if err != nil {
 				return storageErr(errs.PathOpen, err)
@@ -105,7 +105,7 @@ func stanzaCreateRepo(e *Env, r *repoT, stanza string, c *cluster) error {
 				return err
 			}
 		}
-		for _, dir := range []string{"archive/" + stanza, "backup/" + stanza} {
+		for _, dir := range []string{repo.Layout{Stanza: stanza}.ArchiveDir(), repo.Layout{Stanza: stanza}.BackupDir()} {
 			if err := st.PathCreate(ctx, dir); err != nil {
 				return storageErr(errs.PathCreate, err)
 			}

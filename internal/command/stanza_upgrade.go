@@ -126,7 +126,7 @@ func stanzaDelete(e *Env) error {
 	}
 	r := repos[0]
 	ctx, st := e.Ctx, r.St
-	archiveDir, backupDir := "archive/"+stanza, "backup/"+stanza
+	archiveDir, backupDir := repo.Layout{Stanza: stanza}.ArchiveDir(), repo.Layout{Stanza: stanza}.BackupDir()
 	archiveExists, archiveNotEmpty, err := pathState(e, st, archiveDir)
 	if err != nil {
 		return err

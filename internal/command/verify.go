@@ -213,20 +213,10 @@ func (b *backupResult) addInvalid(name string, reason verifyCode) {
 
 // verifyJob is one file to check.
 type verifyJob struct {
-	path     string // repository path to read
-	name     string // name in messages (below archive/<stanza>/ or backup/<stanza>/)
-	bundled  bool
-	offset   int64
-	limit    int64
-	ct       filter.CompressType
-	pass     string
-	checksum string
-	size     int64
-	// repoChecksum/repoSize: the manifest's checksum and size of the
-	// stored bytes, also compared when set.
-	repoChecksum string
-	repoSize     int64
-	raw          bool // bundle of a block incremental set: raw format (verify_block.go)
+	// sf is the file to read and what it must read back to (the stored
+	// bytes' checksum and size too when the manifest has them).
+	sf   repo.StoredFile
+	name string // name in messages (below archive/<stanza>/ or backup/<stanza>/)
 	// blockIncr is a file stored with block incremental and its manifest:
 	// the file is also assembled from its block map (verify_block.go).
 	blockIncr *repo.ManifestFile
@@ -270,8 +260,9 @@ var (
 	verifyWalFileRegexp   = regexp.MustCompile(`^[0-F]{24}-[0-f]{40}(\.(gz|bz2|lz4|zst|xz))?$`)
 )
 
-func (v *verifier) backupDir() string  { return "backup/" + v.stanza }
-func (v *verifier) archiveDir() string { return "archive/" + v.stanza }
+func (v *verifier) layout() repo.Layout { return repo.Layout{Stanza: v.stanza} }
+func (v *verifier) backupDir() string   { return v.layout().BackupDir() }
+func (v *verifier) archiveDir() string  { return v.layout().ArchiveDir() }
 
 func (v *verifier) run() (string, error) {
 	var res strings.Builder
@@ -475,9 +466,9 @@ func (v *verifier) verifyArchive(ids []string) error {
 			}
 			for _, f := range files {
 				name := id + "/" + dir + "/" + f
-				jobs = append(jobs, verifyJob{path: v.archiveDir() + "/" + name, name: name,
-					ct: filter.CompressTypeFromName(f), pass: v.walPass, checksum: f[25:65],
-					size: int64(ar.walSize), archive: ar, segment: f[:24]})
+				jobs = append(jobs, verifyJob{sf: repo.StoredFile{Path: v.archiveDir() + "/" + name,
+					Compress: filter.CompressTypeFromName(f), CipherPass: v.walPass, Checksum: f[25:65],
+					Size: int64(ar.walSize), RepoSize: -1}, name: name, archive: ar, segment: f[:24]})
 			}
 		}
 	}
@@ -566,10 +557,6 @@ func (v *verifier) verifyBackup(label string, inProgress bool, aInfo *repo.Archi
 	}
 	v.walNeeded(br, m)
 	ext := repo.CompressExt(m.Option.CompressType)
-	ct := filter.CompressType(m.Option.CompressType)
-	if ct == "" {
-		ct = filter.None
-	}
 	var jobs []verifyJob
 	for i := range m.Files {
 		f := &m.Files[i]
@@ -598,22 +585,12 @@ func (v *verifier) verifyBackup(label string, inProgress bool, aInfo *repo.Archi
 			}
 		}
 		name := fileLabel + "/" + f.Name + ext
-		j := verifyJob{path: v.backupDir() + "/" + name, name: name, backup: br}
-		if f.BundleID != 0 {
-			j.path = v.backupDir() + "/" + fileLabel + "/bundle/" + strconv.FormatUint(f.BundleID, 10)
-			j.bundled, j.offset, j.limit = true, int64(f.BundleOffset), int64(f.RepoSize)
-		}
-		if f.RepoChecksum != "" && f.BlockIncrMap != 0 {
-			// Block incremental: the stored bytes are a block map and
-			// blocks, not one stream; their checksum is compared here and
-			// the file is assembled from its map (verifyBlockIncr).
-			j.ct, j.checksum, j.size = filter.None, f.RepoChecksum, int64(f.RepoSize)
-		} else {
-			// End to end: the stored bytes (when the manifest has their
-			// checksum) and the decrypted, decompressed content.
-			j.ct, j.checksum, j.size, j.pass = ct, f.EffectiveChecksum(), int64(f.Size), m.CipherPass
-			j.repoChecksum, j.repoSize = f.RepoChecksum, int64(f.RepoSize)
-		}
+		// End to end: the stored bytes (when the manifest has their
+		// checksum) and the decrypted, decompressed content. Block
+		// incremental: the stored bytes are a block map and blocks, not one
+		// stream; their checksum is compared here and the file is
+		// assembled from its map (verifyBlockIncr).
+		j := verifyJob{sf: v.layout().StoredFile(m, f, true), name: name, backup: br}
 		v.blockIncrJob(&j, m, f)
 		jobs = append(jobs, j)
 	}
@@ -854,7 +831,7 @@ func (v *verifier) runJobs(jobs []verifyJob) error {
 		mu.Lock()
 		v.record(&jobs[i], code, err, proc)
 		mu.Unlock()
-		v.e.progress.Add(1, jobs[i].size)
+		v.e.progress.Add(1, jobs[i].sf.Size)
 		return nil
 	})
 }
@@ -903,14 +880,7 @@ func (v *verifier) record(j *verifyJob, code verifyCode, err error, proc int) {
 // and compares the stored bytes' SHA-1 and size (when the job has them),
 // then the content's.
 func (v *verifier) verifyFile(j *verifyJob) (verifyCode, error) {
-	ctx := v.e.Ctx
-	var in io.ReadCloser
-	var err error
-	if j.bundled {
-		in, err = v.st.OpenRange(ctx, j.path, j.offset, j.limit)
-	} else {
-		in, err = v.st.Open(ctx, j.path)
-	}
+	in, err := j.sf.Open(v.e.Ctx, v.st)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return verifyMissing, nil
@@ -924,62 +894,21 @@ func (v *verifier) verifyFile(j *verifyJob) (verifyCode, error) {
 	return v.verifyBlockIncr(j)
 }
 
-// storedReader hashes and counts the stored bytes and keeps the error of
-// the storage itself apart from decryption and decompression errors.
-type storedReader struct {
-	r   io.Reader
-	c   *filter.Counter
-	err error
-}
-
-func (s *storedReader) Read(b []byte) (int, error) {
-	n, err := s.r.Read(b)
-	s.c.Write(b[:n])
-	if err != nil && err != io.EOF {
-		s.err = err
-	}
-	return n, err
-}
-
-// checkStream checks one file's stored bytes read from in. When the job
-// has the stored bytes' checksum, a mismatch there is reported first (as
-// pgBackRest does: "invalid checksum" rather than a decompression error);
-// the content is always decrypted, decompressed and compared too.
+// checkStream checks one file's stored bytes read from in (see
+// repo.StoredReader.Drain: the stored bytes' checksum first when the job
+// has it, then the decrypted, decompressed content).
 func checkStream(in io.Reader, j *verifyJob) (verifyCode, error) {
-	raw := &storedReader{r: in, c: filter.NewCounter()}
-	// Raw bundled files of pgBackRest 2.46+ are compressed and encrypted
-	// without headers.
-	p, err := filter.NewReadPipelineRaw(raw, j.ct, j.pass, j.raw)
+	r, err := repo.NewStoredReader(in, j.sf, j.sf.Path)
 	if err != nil {
 		return verifyOther, err
 	}
-	defer p.Close()
-	_, cerr := io.Copy(io.Discard, p)
-	if raw.err != nil {
-		return verifyOther, storageErr(errs.FileRead, raw.err)
-	}
-	if j.repoChecksum != "" {
-		if cerr != nil {
-			// Hash the rest of the stored bytes.
-			io.Copy(io.Discard, raw)
-			if raw.err != nil {
-				return verifyOther, storageErr(errs.FileRead, raw.err)
-			}
-		}
-		if raw.c.Sum() != j.repoChecksum {
-			return verifyChecksum, nil
-		}
-		if raw.c.Size() != j.repoSize {
-			return verifySize, nil
-		}
-	}
-	if cerr != nil {
-		return verifyOther, storageErr(errs.FileRead, cerr)
-	}
-	if p.Checksum() != j.checksum {
+	defer r.Close()
+	switch mm, err := r.Drain(); {
+	case err != nil:
+		return verifyOther, err
+	case mm == repo.MismatchChecksum:
 		return verifyChecksum, nil
-	}
-	if p.Size() != j.size {
+	case mm == repo.MismatchSize:
 		return verifySize, nil
 	}
 	return verifyOK, nil

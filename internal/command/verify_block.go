@@ -16,17 +16,12 @@ import (
 // with a block map is also assembled end to end from the super blocks its
 // map refers to (possibly in earlier backups of the set).
 func (v *verifier) blockIncrJob(j *verifyJob, m *repo.Manifest, f *repo.ManifestFile) {
-	j.raw = m.Backup.BundleRaw && f.BundleID != 0
 	if f.BlockIncrMap != 0 {
 		j.blockIncr, j.blockSet = f, m
 		if f.BundleID == 0 {
 			// Not bundled (larger than repo-bundle-limit): <name>.pgbi.
-			label := f.Reference
-			if label == "" {
-				label = m.Backup.Label
-			}
-			j.name = label + "/" + f.Name + ".pgbi"
-			j.path = v.backupDir() + "/" + j.name
+			label := repo.FileLabel(m, f)
+			j.name = label + "/" + f.Name + repo.BlockIncrExt
 		}
 	}
 }

@@ -68,8 +68,11 @@ func TestVerifyCheckStream(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			data, repoSum, sum := stored(t, plain, tc.ct, tc.pass)
 			job := func(repoChecksum string, repoSize int64) *verifyJob {
-				return &verifyJob{ct: tc.ct, pass: tc.pass, checksum: sum, size: int64(len(plain)),
-					repoChecksum: repoChecksum, repoSize: repoSize}
+				if repoChecksum == "" {
+					repoSize = -1
+				}
+				return &verifyJob{sf: repo.StoredFile{Compress: tc.ct, CipherPass: tc.pass, Checksum: sum, Size: int64(len(plain)),
+					RepoChecksum: repoChecksum, RepoSize: repoSize}}
 			}
 			check := func(what string, in io.Reader, j *verifyJob, want verifyCode, wantErr errs.Code) {
 				t.Helper()
@@ -82,7 +85,7 @@ func TestVerifyCheckStream(t *testing.T) {
 			check("good without repo checksum", bytes.NewReader(data), job("", 0), verifyOK, 0)
 			check("repo size", bytes.NewReader(data), job(repoSum, int64(len(data))+1), verifySize, 0)
 			j := job(repoSum, int64(len(data)))
-			j.size++
+			j.sf.Size++
 			check("content size", bytes.NewReader(data), j, verifySize, 0)
 
 			// A changed stored byte: the repo checksum says so, whatever
@@ -111,8 +114,8 @@ func TestVerifyCheckStream(t *testing.T) {
 	// A stream that does not decompress, behind a matching repo checksum.
 	data, _, sum := stored(t, plain, filter.Gz, "")
 	data[len(data)-8] ^= 0x01 // the gzip trailer's CRC
-	code, err := checkStream(bytes.NewReader(data), &verifyJob{ct: filter.Gz, checksum: sum, size: int64(len(plain)),
-		repoChecksum: sha1Hex(data), repoSize: int64(len(data))})
+	code, err := checkStream(bytes.NewReader(data), &verifyJob{sf: repo.StoredFile{Compress: filter.Gz, Checksum: sum, Size: int64(len(plain)),
+		RepoChecksum: sha1Hex(data), RepoSize: int64(len(data))}})
 	if code != verifyOther || errs.CodeOf(err) == 0 || errs.CodeOf(err) == errs.Unknown {
 		t.Errorf("broken gz: %v (%v, code %d)", code, err, errs.CodeOf(err))
 	}

@@ -32,18 +32,14 @@ func IsPartial(name string) bool { return partialRegexp.MatchString(name) }
 func IsHistoryFile(name string) bool { return historyRegexp.MatchString(name) }
 
 // ArchiveDir returns archive/<stanza>/<archiveID>.
-func ArchiveDir(stanza, archiveID string) string { return "archive/" + stanza + "/" + archiveID }
+func ArchiveDir(stanza, archiveID string) string { return Layout{stanza}.ArchiveIDDir(archiveID) }
 
 // ArchiveSegmentDir returns the directory that holds an archive file: for
 // names starting with 24 hex characters (segments, .partial, .backup)
 // archive/<stanza>/<archiveID>/<first 16 chars>, for any other name
 // (.history) archive/<stanza>/<archiveID>.
 func ArchiveSegmentDir(stanza, archiveID, walName string) string {
-	dir := ArchiveDir(stanza, archiveID)
-	if segmentPrefixRegexp.MatchString(walName) {
-		return dir + "/" + walName[:16]
-	}
-	return dir
+	return Layout{stanza}.SegmentDir(archiveID, walName)
 }
 
 // StoredSegmentName returns the stored name of a segment:
@@ -56,7 +52,7 @@ func StoredSegmentName(walName, sha1, compressType string) string {
 // (IsSegment) need the stored name (see StoredSegmentName); other files are
 // stored under their own name.
 func ArchiveFilePath(stanza, archiveID, storedName string) string {
-	return ArchiveSegmentDir(stanza, archiveID, storedName) + "/" + storedName
+	return Layout{stanza}.ArchiveFile(archiveID, storedName)
 }
 
 // ParseStoredSegment splits a stored segment name into the WAL name (with

@@ -84,9 +84,9 @@ func NewLabel(typ, prior string, start time.Time, existing []string) (string, er
 // newest label directory in backup/<stanza>/ and the newest label in the
 // newest year of backup/<stanza>/backup.history/.
 func ExistingLabels(ctx context.Context, st storage.Storage, stanza string) ([]string, error) {
-	base := "backup/" + stanza
+	l := Layout{stanza}
 	var out []string
-	list, err := st.List(ctx, base)
+	list, err := st.List(ctx, l.BackupDir())
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func ExistingLabels(ctx context.Context, st storage.Storage, stanza string) ([]s
 	if newest != "" {
 		out = append(out, newest)
 	}
-	years, err := st.List(ctx, base+"/backup.history")
+	years, err := st.List(ctx, l.HistoryDir())
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func ExistingLabels(ctx context.Context, st storage.Storage, stanza string) ([]s
 	if len(yl) == 0 {
 		return out, nil
 	}
-	files, err := st.List(ctx, base+"/backup.history/"+slices.Max(yl))
+	files, err := st.List(ctx, l.HistoryDir()+"/"+slices.Max(yl))
 	if err != nil {
 		return nil, err
 	}
@@ -130,9 +130,5 @@ func ExistingLabels(ctx context.Context, st storage.Storage, stanza string) ([]s
 
 // HistoryManifestPath returns backup/<stanza>/backup.history/<YYYY>/<label>.manifest.gz.
 func HistoryManifestPath(stanza, label string) string {
-	year := label
-	if len(year) > 4 {
-		year = year[:4]
-	}
-	return "backup/" + stanza + "/backup.history/" + year + "/" + label + ".manifest.gz"
+	return Layout{stanza}.HistoryManifest(label)
 }

@@ -27,14 +27,14 @@ const (
 )
 
 // ArchiveInfoPath returns archive/<stanza>/archive.info.
-func ArchiveInfoPath(stanza string) string { return "archive/" + stanza + "/" + ArchiveInfoName }
+func ArchiveInfoPath(stanza string) string { return Layout{stanza}.ArchiveInfo() }
 
 // BackupInfoPath returns backup/<stanza>/backup.info.
-func BackupInfoPath(stanza string) string { return "backup/" + stanza + "/" + BackupInfoName }
+func BackupInfoPath(stanza string) string { return Layout{stanza}.BackupInfo() }
 
 // BackupManifestPath returns backup/<stanza>/<label>/backup.manifest.
 func BackupManifestPath(stanza, label string) string {
-	return "backup/" + stanza + "/" + label + "/" + ManifestName
+	return Layout{stanza}.Manifest(label)
 }
 
 // readFile reads one attempt's bytes and decrypts them, mapping failures to
