@@ -785,7 +785,7 @@ func openSource(name, src string, size uint64) (sourceFile, error) {
 	if size >= directMin {
 		in, err = direct.Open(src)
 	} else {
-		in, err = os.Open(src)
+		in, err = direct.OpenPlain(src)
 	}
 	if err != nil {
 		if os.IsNotExist(err) && name != "pg_data/global/pg_control" {

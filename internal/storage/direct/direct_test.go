@@ -31,7 +31,16 @@ func TestReadSizes(t *testing.T) {
 			if err := os.WriteFile(p, data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			r, err := Open(p)
+			var r interface {
+				io.ReadCloser
+				Name() string
+			}
+			var err error
+			if size%2 == 0 {
+				r, err = Open(p)
+			} else {
+				r, err = OpenPlain(p)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,6 +67,10 @@ func TestReadSizes(t *testing.T) {
 
 func TestOpenMissing(t *testing.T) {
 	_, err := Open(filepath.Join(t.TempDir(), "missing"))
+	if !os.IsNotExist(err) {
+		t.Fatalf("err = %v, want not-exist", err)
+	}
+	_, err = OpenPlain(filepath.Join(t.TempDir(), "missing"))
 	if !os.IsNotExist(err) {
 		t.Fatalf("err = %v, want not-exist", err)
 	}

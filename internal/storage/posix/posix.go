@@ -42,6 +42,10 @@ type Storage struct {
 	// fail the calls.
 	syncfs func(fd int) error
 	fsync  func(f *os.File) error
+
+	// dirs holds directories known to exist (created or seen by Create),
+	// so that writing many files into one directory stats it once.
+	dirs sync.Map
 }
 
 // New returns storage rooted at root (an absolute path).
@@ -112,10 +116,16 @@ type writer struct {
 	final  string
 	noSync bool
 	done   bool
+	n      int64 // bytes written
 }
+
+// writebackMin is the size from which a NoSync file starts its write-back
+// at commit; smaller ones are left to SyncAll (one call for many files).
+const writebackMin = 1 << 20
 
 func (w *writer) Write(b []byte) (int, error) {
 	n, err := w.f.Write(b)
+	w.n += int64(n)
 	if err != nil {
 		return n, wrap("write", w.final, err)
 	}
@@ -128,10 +138,13 @@ func (w *writer) Commit() error {
 	}
 	w.done = true
 	if w.noSync {
-		// Start writing the data to disk now (sync_file_range WRITE does
-		// not wait), so the SyncAll that makes it durable finds little
-		// left to do. A hint only: SyncAll reports any write-back error.
-		unix.SyncFileRange(int(w.f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+		// Start writing a large file to disk now (sync_file_range WRITE
+		// does not wait), so the SyncAll that makes it durable finds
+		// little left to do. A hint only: SyncAll reports any write-back
+		// error.
+		if w.n >= writebackMin {
+			unix.SyncFileRange(int(w.f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+		}
 	} else {
 		if err := w.s.fsync(w.f); err != nil {
 			w.f.Close()
@@ -201,6 +214,14 @@ func (s *Storage) Create(ctx context.Context, p string, opts storage.CreateOptio
 	// other; the last rename wins with complete content.
 	tmp := full + tmpSuffix
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The directory was removed since it was cached: create it again.
+		s.dirs.Clear()
+		if err := s.mkdirAll(filepath.Dir(full), !opts.NoSync); err != nil {
+			return nil, err
+		}
+		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
+	}
 	if errors.Is(err, fs.ErrExist) {
 		tmp = fmt.Sprintf("%s.%d.%d%s", full, os.Getpid(), tmpSeq.Add(1), tmpSuffix)
 		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, FileMode)
@@ -214,6 +235,17 @@ func (s *Storage) Create(ctx context.Context, p string, opts storage.CreateOptio
 // mkdirAll creates dir and its missing parents. With sync, the parent of
 // each new directory is synced so the new entry survives a power loss.
 func (s *Storage) mkdirAll(dir string, sync bool) error {
+	if _, ok := s.dirs.Load(dir); ok {
+		return nil
+	}
+	if err := s.mkdirAllStat(dir, sync); err != nil {
+		return err
+	}
+	s.dirs.Store(dir, struct{}{})
+	return nil
+}
+
+func (s *Storage) mkdirAllStat(dir string, sync bool) error {
 	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
 		return nil
 	}
@@ -221,7 +253,7 @@ func (s *Storage) mkdirAll(dir string, sync bool) error {
 	// regardless of the umask.
 	parent := filepath.Dir(dir)
 	if parent != dir {
-		if err := s.mkdirAll(parent, sync); err != nil {
+		if err := s.mkdirAllStat(parent, sync); err != nil {
 			return err
 		}
 	}
@@ -297,6 +329,7 @@ func (s *Storage) Stat(ctx context.Context, p string) (storage.Info, error) {
 
 func (s *Storage) Remove(ctx context.Context, p string) error {
 	full := s.Full(p)
+	s.dirs.Delete(full)
 	if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return wrap("remove", full, err)
 	}
@@ -305,6 +338,7 @@ func (s *Storage) Remove(ctx context.Context, p string) error {
 
 func (s *Storage) RemoveAll(ctx context.Context, p string) error {
 	full := s.Full(p)
+	s.dirs.Clear()
 	if err := os.RemoveAll(full); err != nil {
 		return fmt.Errorf("unable to remove path '%s': %w", full, err)
 	}

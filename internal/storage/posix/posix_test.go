@@ -74,3 +74,24 @@ func TestSymlink(t *testing.T) {
 		t.Fatalf("stat latest = %+v, %v", in, err)
 	}
 }
+
+// Directories are remembered once created; one removed behind the
+// storage's back (another process, expire) is created again.
+func TestCreateAfterDirRemoved(t *testing.T) {
+	ctx := context.Background()
+	s := New(t.TempDir())
+	for i, remove := range []func(){
+		func() {},
+		func() { s.RemoveAll(ctx, "a") },
+		func() { os.RemoveAll(s.Full("a")) },
+	} {
+		remove()
+		if err := storage.WriteAll(ctx, s, "a/b/f", []byte{byte(i)}); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		got, err := storage.ReadAll(ctx, s, "a/b/f")
+		if err != nil || len(got) != 1 || got[0] != byte(i) {
+			t.Fatalf("round %d: read %v, %v", i, got, err)
+		}
+	}
+}
