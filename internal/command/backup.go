@@ -884,7 +884,7 @@ func (b *backupRun) copySingle(cw *copyWorker, idx int) error {
 	cw.bundleID, cw.bundleOffset = 0, 0
 	// Data files are synced all at once (storage.SyncAll) before the
 	// manifest that makes them part of a backup is saved.
-	w, err := b.r.St.Create(b.e.Ctx, dest, storage.CreateOptions{NoSync: true})
+	w, err := b.r.St.Create(b.e.Ctx, dest, storage.CreateOptions{NoSync: true, InPlace: true})
 	if err != nil {
 		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", b.r.St.Full(dest))
 	}

@@ -87,7 +87,7 @@ func (b *backupRun) fillBundles(cw *copyWorker, take func() (int, bool)) error {
 			path := b.bundlePath(id)
 			// Synced with every other data file by storage.SyncAll before
 			// the final manifest.
-			w, err := b.r.St.Create(b.e.Ctx, path, storage.CreateOptions{NoSync: true})
+			w, err := b.r.St.Create(b.e.Ctx, path, storage.CreateOptions{NoSync: true, InPlace: true})
 			if err != nil {
 				in.Close()
 				return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", b.r.St.Full(path))

@@ -49,6 +49,13 @@ type CreateOptions struct {
 	// NoSync skips fsync of the file and its directory (for files that are
 	// synced later in a batch).
 	NoSync bool
+	// InPlace writes under the final name instead of a temporary one (no
+	// rename at commit; Abort removes the file). Only for files nothing
+	// trusts until a later write vouches for them, as a backup's files are
+	// trusted only through its manifest, saved after them (pgBackRest
+	// writes them so too). Drivers whose commit is atomic anyway (S3)
+	// ignore it.
+	InPlace bool
 }
 
 // Storage is a repository backend.

@@ -156,7 +156,9 @@ func (w *writer) Commit() error {
 		os.Remove(w.tmp)
 		return wrap("close", w.final, err)
 	}
-	if err := os.Rename(w.tmp, w.final); err != nil {
+	if w.tmp == w.final {
+		// Written in place: nothing to rename.
+	} else if err := os.Rename(w.tmp, w.final); err != nil {
 		os.Remove(w.tmp)
 		return wrap("move", w.final, err)
 	}
@@ -212,15 +214,18 @@ func (s *Storage) Create(ctx context.Context, p string, opts storage.CreateOptio
 	// A unique temporary name per writer keeps concurrent writers of the
 	// same file (two processes pushing one WAL segment) from clobbering each
 	// other; the last rename wins with complete content.
-	tmp := full + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
+	tmp, flags := full+tmpSuffix, os.O_WRONLY|os.O_CREATE|os.O_EXCL
+	if opts.InPlace {
+		tmp, flags = full, os.O_WRONLY|os.O_CREATE|os.O_TRUNC
+	}
+	f, err := os.OpenFile(tmp, flags, FileMode)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The directory was removed since it was cached: create it again.
 		s.dirs.Clear()
 		if err := s.mkdirAll(filepath.Dir(full), !opts.NoSync); err != nil {
 			return nil, err
 		}
-		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
+		f, err = os.OpenFile(tmp, flags, FileMode)
 	}
 	if errors.Is(err, fs.ErrExist) {
 		tmp = fmt.Sprintf("%s.%d.%d%s", full, os.Getpid(), tmpSeq.Add(1), tmpSuffix)

@@ -169,6 +169,46 @@ func Run(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		}
 	})
 
+	t.Run("InPlace", func(t *testing.T) {
+		s := newStorage(t)
+		write := func(content string, commit bool) {
+			t.Helper()
+			w, err := s.Create(ctx, "d/in-place", storage.CreateOptions{NoSync: true, InPlace: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write([]byte(content)); err != nil {
+				t.Fatal(err)
+			}
+			if commit {
+				err = w.Commit()
+			} else {
+				err = w.Abort()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		write("first, longer content", true)
+		write("second", true)
+		if got, err := storage.ReadAll(ctx, s, "d/in-place"); err != nil || string(got) != "second" {
+			t.Fatalf("after rewrite: %q, %v", got, err)
+		}
+		// An aborted write leaves no partial content: the file is gone
+		// (written in place) or still the last committed one.
+		write("aborted", false)
+		got, err := storage.ReadAll(ctx, s, "d/in-place")
+		if err == nil && string(got) != "second" {
+			t.Fatalf("after abort: %q", got)
+		}
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("after abort: %v", err)
+		}
+		if err := storage.SyncAll(ctx, s); err != nil {
+			t.Fatalf("SyncAll: %v", err)
+		}
+	})
+
 	t.Run("CommitOnce", func(t *testing.T) {
 		s := newStorage(t)
 		w, err := s.Create(ctx, "once", storage.CreateOptions{})
