@@ -1,9 +1,11 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
@@ -51,7 +53,7 @@ func readFile(ctx context.Context, st storage.Storage, path, cipherPass string) 
 		}
 		return nil, &errs.Error{Code: errs.FileOpen, Msg: err.Error(), Err: err}
 	}
-	data, err := io.ReadAll(r)
+	data, err := readAllSized(r)
 	r.Close()
 	if err != nil {
 		if errs.CodeOf(err) != errs.Unknown {
@@ -236,4 +238,22 @@ func SaveManifestCopy(ctx context.Context, st storage.Storage, stanza string, m 
 func SaveManifest(ctx context.Context, st storage.Storage, stanza string, m *Manifest, cipherPass string) error {
 	p := BackupManifestPath(stanza, m.Backup.Label)
 	return writeBoth(ctx, st, m.Bytes(), cipherPass, p+CopyExt, p)
+}
+
+// readAllSized is io.ReadAll reading into one buffer of the file's size
+// when the reader knows it (a posix file): a manifest of many files is
+// tens of megabytes, and growing the buffer step by step copies it over
+// and over.
+func readAllSized(r io.Reader) ([]byte, error) {
+	st, ok := r.(interface{ Stat() (fs.FileInfo, error) })
+	if !ok {
+		return io.ReadAll(r)
+	}
+	fi, err := st.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return io.ReadAll(r)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, fi.Size()+bytes.MinRead))
+	_, err = buf.ReadFrom(r)
+	return buf.Bytes(), err
 }

@@ -543,6 +543,14 @@ func manifestFromIni(ini *Ini) (*Manifest, error) {
 		compress                  *bool
 		compressType              string
 	)
+	nFiles := 0
+	for i := range ini.Values {
+		if ini.Values[i].Section == manifestFileKey {
+			nFiles++
+		}
+	}
+	m.Files = make([]ManifestFile, 0, nFiles)
+	fileHas = make([]uint8, 0, nFiles)
 	for _, v := range ini.Values {
 		if v.Section == manifestFileKey {
 			f, has, err := parseManifestFile(v.Key, v.Value)
