@@ -1156,7 +1156,7 @@ func (b *backupRun) finish() error {
 		<-gzDone
 		return errs.Wrap(errs.FileSync, err, "unable to sync backup files")
 	}
-	if err := repo.SaveManifest(ctx, b.r.St, b.stanza, m, b.bi.CipherPass); err != nil {
+	if err := repo.SaveManifestBytes(ctx, b.r.St, b.stanza, m.Backup.Label, plain, b.bi.CipherPass); err != nil {
 		<-gzDone
 		return err
 	}

@@ -236,8 +236,14 @@ func SaveManifestCopy(ctx context.Context, st storage.Storage, stanza string, m 
 // SaveManifest writes backup.manifest.copy then backup.manifest (same
 // bytes): the final save that marks the backup complete.
 func SaveManifest(ctx context.Context, st storage.Storage, stanza string, m *Manifest, cipherPass string) error {
-	p := BackupManifestPath(stanza, m.Backup.Label)
-	return writeBoth(ctx, st, m.Bytes(), cipherPass, p+CopyExt, p)
+	return SaveManifestBytes(ctx, st, stanza, m.Backup.Label, m.Bytes(), cipherPass)
+}
+
+// SaveManifestBytes is SaveManifest for a manifest already rendered with
+// Manifest.Bytes (rendering a manifest of many files is not free).
+func SaveManifestBytes(ctx context.Context, st storage.Storage, stanza, label string, plain []byte, cipherPass string) error {
+	p := BackupManifestPath(stanza, label)
+	return writeBoth(ctx, st, plain, cipherPass, p+CopyExt, p)
 }
 
 // readAllSized is io.ReadAll reading into one buffer of the file's size
