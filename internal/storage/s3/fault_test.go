@@ -173,6 +173,44 @@ func TestFaults(t *testing.T) {
 	logs := newLogSink(t)
 	creds := sharedCreds(t, m, logs.logger())
 
+	// NoSync files go up in the background: a failure is not lost but
+	// returned by SyncAll, and the others are there after it.
+	t.Run("BackgroundPutFailure", func(t *testing.T) {
+		p := startFaultProxy(t, m, func(n int, r *http.Request) fault {
+			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/bg/bad") {
+				return denied
+			}
+			return pass
+		})
+		o := baseOptions(m)
+		o.Creds, o.Logger, o.Port = creds, logs.logger(), p.port()
+		s := newStorage(t, o)
+		names := []string{"bg/ok/1", "bg/bad/2", "bg/ok/3", "bg/ok/4"}
+		for _, name := range names {
+			w, err := s.Create(ctx, name, storage.CreateOptions{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write([]byte(name))
+			if err := w.Commit(); err != nil {
+				t.Fatalf("commit %s: %v (expected to be sent in the background)", name, err)
+			}
+		}
+		err := storage.SyncAll(ctx, s)
+		if err == nil || !strings.Contains(err.Error(), "bg/bad/2") {
+			t.Fatalf("SyncAll = %v, want the failed upload of bg/bad/2", err)
+		}
+		for _, name := range []string{"bg/ok/1", "bg/ok/3", "bg/ok/4"} {
+			if got, err := storage.ReadAll(ctx, s, name); err != nil || string(got) != name {
+				t.Fatalf("read %s: %q, %v", name, got, err)
+			}
+		}
+		if err := storage.SyncAll(ctx, s); err != nil {
+			t.Fatalf("second SyncAll reports the old failure again: %v", err)
+		}
+		s.RemoveAll(ctx, "bg")
+	})
+
 	t.Run("Transient", func(t *testing.T) {
 		p := startFaultProxy(t, m, func(n int, r *http.Request) fault {
 			switch {

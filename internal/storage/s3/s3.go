@@ -109,6 +109,8 @@ type Storage struct {
 	sseKeyMD5 string
 	tagging   string
 	bufPool   sync.Pool // *[]byte of UploadChunkSize
+
+	bg background // PutObjects of NoSync writes still running (write.go)
 }
 
 func (o *Options) setDefaults() {

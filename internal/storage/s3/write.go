@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -25,9 +26,65 @@ import (
 // one fills (one part in flight), and Commit sends the last part and
 // completes the upload. Until Commit nothing is visible under the key; Abort
 // or any failure aborts the multipart upload so no parts remain.
+//
+// A small NoSync file (a backup's data file, at most backgroundMax bytes) is
+// sent by a background PutObject: Commit returns at once and SyncAll waits
+// for every such upload and returns the first failure, so the file's
+// writer goes on with the next file instead of waiting for a round trip.
 func (s *Storage) Create(ctx context.Context, p string, opts storage.CreateOptions) (storage.Writer, error) {
-	return &writer{s: s, ctx: ctx, key: s.key(p), full: s.Full(p), chunk: int(s.o.UploadChunkSize)}, nil
+	return &writer{s: s, ctx: ctx, key: s.key(p), full: s.Full(p), chunk: int(s.o.UploadChunkSize), noSync: opts.NoSync}, nil
 }
+
+// backgroundMax is the largest NoSync file sent in the background, and
+// backgroundUploads the most such uploads at once (memory: at most
+// backgroundMax × backgroundUploads bytes held).
+const (
+	backgroundMax     = 1 << 20
+	backgroundUploads = 16
+)
+
+// background tracks the PutObjects of NoSync writes.
+type background struct {
+	once sync.Once
+	sem  chan struct{}
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	err  error
+}
+
+// start runs put in the background, waiting first while
+// backgroundUploads are running.
+func (b *background) start(put func() error) {
+	b.once.Do(func() { b.sem = make(chan struct{}, backgroundUploads) })
+	b.sem <- struct{}{}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer func() { <-b.sem }()
+		if err := put(); err != nil {
+			b.mu.Lock()
+			if b.err == nil {
+				b.err = err
+			}
+			b.mu.Unlock()
+		}
+	}()
+}
+
+// wait waits for every background upload and returns (and forgets) the
+// first failure.
+func (b *background) wait() error {
+	b.wg.Wait()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := b.err
+	b.err = nil
+	return err
+}
+
+// SyncAll waits for the background uploads of NoSync writes; an object is
+// durable once S3 has answered its PutObject.
+func (s *Storage) SyncAll(ctx context.Context) error { return s.bg.wait() }
 
 type writer struct {
 	s     *Storage
@@ -36,6 +93,7 @@ type writer struct {
 	full  string
 	chunk int
 
+	noSync   bool   // may be sent in the background (Create)
 	buf      []byte // the chunk being filled
 	pooled   *[]byte
 	spare    *[]byte // a pooled buffer free for the next chunk
@@ -206,9 +264,10 @@ func (w *writer) uploadPart(num int32, data []byte) (types.CompletedPart, [md5.S
 	return types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.ETag}, sum, nil
 }
 
-func (w *writer) put() error {
+func (w *writer) put() error { return w.putData(w.buf) }
+
+func (w *writer) putData(data []byte) error {
 	s := w.s
-	data := w.buf
 	sum := md5.Sum(data)
 	md5b64 := base64.StdEncoding.EncodeToString(sum[:])
 	err := s.do(w.ctx, "PutObject", w.full, func(ctx context.Context) error {
@@ -282,6 +341,16 @@ func (w *writer) Commit() error {
 	if w.err != nil {
 		w.Abort()
 		return w.err
+	}
+	if w.uploadID == "" && w.noSync && len(w.buf) <= backgroundMax {
+		data := bytes.Clone(w.buf)
+		if data == nil {
+			data = []byte{}
+		}
+		w.release()
+		w.done = true
+		w.s.bg.start(func() error { return w.putData(data) })
+		return nil
 	}
 	if w.uploadID == "" {
 		err := w.put()
