@@ -10,7 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
-	"github.com/pgbr-dev/pgbr/internal/storage/local"
 )
 
 // hookSync replaces the flush calls for one test: fsync of a file (or a
@@ -96,40 +95,5 @@ func TestWriteFileAtomicErrors(t *testing.T) {
 		if err := writeFileAtomic(path, []byte("x"), 0o640, 0, 0); errs.CodeOf(err) != errs.FileOwner {
 			t.Fatalf("chown to root as non-root: %v", err)
 		}
-	}
-}
-
-// The status files of the asynchronous archive processes are written
-// durably and a failure is returned.
-func TestWriteStatusErrors(t *testing.T) {
-	h := hookSync(t)
-	out := t.TempDir()
-	spool, err := local.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer spool.Close()
-	if err := writeStatus(spool, "000000010000000000000001.ok", ""); err != nil {
-		t.Fatal(err)
-	}
-	h.failFile = true
-	err = writeStatus(spool, "000000010000000000000002.error", "45\nboom")
-	if errs.CodeOf(err) != errs.FileSync {
-		t.Fatalf("status write with a failing sync: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(out, "000000010000000000000002.error")); !os.IsNotExist(err) {
-		t.Fatal("status file visible after a failed write")
-	}
-	h.failFile = false
-	missing := filepath.Join(out, "missing")
-	os.Mkdir(missing, 0o700)
-	gone, err := local.Open(missing)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gone.Close()
-	os.Remove(missing)
-	if err := writeStatus(gone, "000000010000000000000002.ok", ""); errs.CodeOf(err) != errs.FileOpen {
-		t.Fatalf("status write into a removed spool: %v", err)
 	}
 }

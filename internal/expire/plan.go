@@ -1,8 +1,9 @@
 // Package expire decides what retention removes. Plan is a pure function of
 // backup.info, the archive history, the policy and the time: it names the
 // backups to expire (each with its dependants and the rule that expired
-// it) and, per archive id, the WAL that must stay. The expire command does
-// the I/O and the logging.
+// it) and, per archive id, the WAL that must stay. ApplyBackups and
+// ApplyWAL (apply.go) carry a plan out on a repository; the expire command
+// reads the options and logs the decisions.
 //
 // The rules are pgBackRest 2.45's, checked against it on the same
 // repositories (test/expire_test.go):
