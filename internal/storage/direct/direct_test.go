@@ -93,3 +93,34 @@ func TestCloseEarly(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestPlainSeekReadAtStat(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	data := []byte("0123456789abcdef")
+	if err := os.WriteFile(p, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenPlain(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() != int64(len(data)) || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o640 || fi.Name() != "f" {
+		t.Fatalf("stat: %v %v", fi, err)
+	}
+	b := make([]byte, 4)
+	if n, err := f.ReadAt(b, 10); n != 4 || err != nil || string(b) != "abcd" {
+		t.Fatalf("ReadAt: %d %v %q", n, err, b)
+	}
+	if n, err := f.ReadAt(b, 14); n != 2 || err != io.EOF {
+		t.Fatalf("ReadAt at the end: %d %v", n, err)
+	}
+	if _, err := f.Seek(12, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(f)
+	if err != nil || string(rest) != "cdef" {
+		t.Fatalf("after Seek: %q %v", rest, err)
+	}
+}

@@ -2,7 +2,10 @@ package direct
 
 import (
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -68,3 +71,73 @@ func (p *Plain) Close() error {
 	}
 	return nil
 }
+
+// ReadAt implements io.ReaderAt (pread).
+func (p *Plain) ReadAt(b []byte, off int64) (int, error) {
+	if p.fd < 0 {
+		return 0, os.ErrClosed
+	}
+	n := 0
+	for n < len(b) {
+		m, err := unix.Pread(p.fd, b[n:], off+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, &os.PathError{Op: "read", Path: p.name, Err: err}
+		}
+		if m == 0 {
+			return n, io.EOF
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// Seek sets the offset of the next Read (io.Seeker).
+func (p *Plain) Seek(off int64, whence int) (int64, error) {
+	if p.fd < 0 {
+		return 0, os.ErrClosed
+	}
+	n, err := unix.Seek(p.fd, off, whence)
+	if err != nil {
+		return 0, &os.PathError{Op: "seek", Path: p.name, Err: err}
+	}
+	return n, nil
+}
+
+// Stat returns the file's information (fstat).
+func (p *Plain) Stat() (fs.FileInfo, error) {
+	if p.fd < 0 {
+		return nil, os.ErrClosed
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(p.fd, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: p.name, Err: err}
+	}
+	return &fileInfo{name: filepath.Base(p.name), st: st}, nil
+}
+
+type fileInfo struct {
+	name string
+	st   unix.Stat_t
+}
+
+func (fi *fileInfo) Name() string { return fi.name }
+func (fi *fileInfo) Size() int64  { return fi.st.Size }
+func (fi *fileInfo) Mode() fs.FileMode {
+	m := fs.FileMode(fi.st.Mode & 0o777)
+	switch fi.st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFDIR:
+		m |= fs.ModeDir
+	case unix.S_IFLNK:
+		m |= fs.ModeSymlink
+	default:
+		m |= fs.ModeIrregular
+	}
+	return m
+}
+func (fi *fileInfo) ModTime() time.Time { return time.Unix(fi.st.Mtim.Unix()) }
+func (fi *fileInfo) IsDir() bool        { return fi.Mode().IsDir() }
+func (fi *fileInfo) Sys() any           { return &fi.st }
