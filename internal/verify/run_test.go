@@ -70,41 +70,61 @@ func put(t *testing.T, st storage.Storage, path string, data []byte) {
 // fixture writes the repository into a new directory and returns it.
 func fixture(t *testing.T) string {
 	t.Helper()
+	return fixtureEnc(t, "")
+}
+
+// Passphrases of an encrypted fixture: the repository's encrypts the info
+// files, which hold the archive's, the manifests' (backup.info) and the
+// backup files' (manifest).
+const (
+	fxArchivePass  = "archive-sub-passphrase"
+	fxManifestPass = "manifest-sub-passphrase"
+	fxFilePass     = "backup-set-passphrase"
+)
+
+// fixtureEnc is fixture encrypted with the repository passphrase pass
+// ("" = not encrypted).
+func fixtureEnc(t *testing.T, pass string) string {
+	t.Helper()
+	archivePass, manifestPass, filePass := "", "", ""
+	if pass != "" {
+		archivePass, manifestPass, filePass = fxArchivePass, fxManifestPass, fxFilePass
+	}
 	ctx := context.Background()
 	dir := t.TempDir()
 	st := posix.New(dir)
 	l := repo.Layout{Stanza: "main"}
 	db := repo.BackupDB{ID: 1, Version: "15", SystemID: fxSystemID, CatalogVersion: 202209061, ControlVersion: 1300}
 	ah := repo.ArchiveHistory{ID: 1, Version: "15", SystemID: fxSystemID}
-	if err := repo.SaveArchiveInfo(ctx, st, "main", &repo.ArchiveInfo{BackrestVersion: "2.45", DB: ah, History: []repo.ArchiveHistory{ah}}, ""); err != nil {
+	if err := repo.SaveArchiveInfo(ctx, st, "main", &repo.ArchiveInfo{BackrestVersion: "2.45", CipherPass: archivePass, DB: ah, History: []repo.ArchiveHistory{ah}}, pass); err != nil {
 		t.Fatal(err)
 	}
 	for seg := 1; seg <= 3; seg++ {
 		wal := fxWal(seg)
-		data, _, sum := encode(t, wal, filter.Gz, "")
+		data, _, sum := encode(t, wal, filter.Gz, archivePass)
 		name := fmt.Sprintf("%08X%08X%08X", 1, 0, seg)
 		put(t, st, l.ArchiveFile("15-1", repo.StoredSegmentName(name, sum, "gz")), data)
 	}
-	m := &repo.Manifest{BackrestVersion: "2.45", DB: db}
+	m := &repo.Manifest{BackrestVersion: "2.45", DB: db, CipherPass: filePass}
 	m.Backup = repo.ManifestBackup{Label: fxLabel, Type: "full", ArchiveStart: fxWalStart, ArchiveStop: fxWalStop,
 		Reference: []string{fxLabel}, TimestampStart: 1767225600, TimestampStop: 1767225610, TimestampCopyStart: 1767225601}
 	m.Option = repo.ManifestOption{ArchiveCheck: true, Online: true, CompressType: "gz", CompressLevel: 6}
 	m.Targets = []repo.ManifestTarget{{Name: "pg_data", Type: "path", Path: "/pgdata"}}
 	m.Paths = []repo.ManifestPath{{Name: "pg_data"}, {Name: "pg_data/base"}, {Name: "pg_data/base/1"}}
 	for _, f := range fxFiles {
-		data, repoSum, sum := encode(t, []byte(f.content), filter.Gz, "")
+		data, repoSum, sum := encode(t, []byte(f.content), filter.Gz, filePass)
 		m.Files = append(m.Files, repo.ManifestFile{Name: f.name, Size: uint64(len(f.content)), Checksum: sum,
 			RepoChecksum: repoSum, RepoSize: uint64(len(data)), Timestamp: 1767225600})
 		put(t, st, l.BackupDir()+"/"+fxLabel+"/"+f.name+".gz", data)
 	}
 	m.FileDefault = repo.ManifestDefaults{Mode: "0600", User: repo.Owner{Name: "postgres"}, Group: repo.Owner{Name: "postgres"}}
 	m.PathDefault = repo.ManifestDefaults{Mode: "0700", User: repo.Owner{Name: "postgres"}, Group: repo.Owner{Name: "postgres"}}
-	if err := repo.SaveManifest(ctx, st, "main", m, ""); err != nil {
+	if err := repo.SaveManifest(ctx, st, "main", m, manifestPass); err != nil {
 		t.Fatal(err)
 	}
-	bi := &repo.BackupInfo{BackrestVersion: "2.45", DB: db, History: []repo.BackupHistory{db}}
+	bi := &repo.BackupInfo{BackrestVersion: "2.45", CipherPass: manifestPass, DB: db, History: []repo.BackupHistory{db}}
 	bi.Add(repo.NewBackupInfoEntry(m))
-	if err := repo.SaveBackupInfo(ctx, st, "main", bi, ""); err != nil {
+	if err := repo.SaveBackupInfo(ctx, st, "main", bi, pass); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -248,14 +268,39 @@ func TestRunProblems(t *testing.T) {
 }
 
 // Encrypted repository: the info files with the repository passphrase, the
-// rest with the sub-passphrases they hold.
-func TestRunWrongPassphrase(t *testing.T) {
-	dir := fixture(t)
-	res, logged, err := run(t, dir, posix.New(dir), Options{CipherPass: "not-the-passphrase"})
-	if err != nil || res.Errors != 2 {
-		t.Fatalf("%v, %d error(s)\n%s", err, res.Errors, logged)
+// rest with the sub-passphrases they hold. A wrong passphrase makes the
+// info files unusable, a damaged encrypted file is invalid.
+func TestRunEncrypted(t *testing.T) {
+	const pass = "repository-passphrase"
+	dir := fixtureEnc(t, pass)
+	res, logged, err := run(t, dir, posix.New(dir), Options{CipherPass: pass, Verbose: true})
+	if err != nil || res.Errors != 0 {
+		t.Fatalf("%v, %d error(s)\n%s\n%s", err, res.Errors, res.Text, logged)
 	}
-	wantIn(t, "text", res.Text, "No usable backup.info file", "No usable archive.info file")
+	wantIn(t, "text", res.Text, "total WAL checked: 3, total valid WAL: 3", "total files checked: 2, total valid files: 2")
+
+	for _, wrong := range []string{"", "not-the-passphrase"} {
+		res, logged, err = run(t, dir, posix.New(dir), Options{CipherPass: wrong})
+		if err != nil || res.Errors != 2 {
+			t.Fatalf("passphrase %q: %v, %d error(s)\n%s", wrong, err, res.Errors, logged)
+		}
+		wantIn(t, "text", res.Text, "No usable backup.info file", "No usable archive.info file")
+	}
+
+	file := filepath.Join(dir, repo.Layout{Stanza: "main"}.BackupDir(), fxLabel, fxFiles[0].name+".gz")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-1] ^= 0x01
+	if err := os.WriteFile(file, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	res, logged, err = run(t, dir, posix.New(dir), Options{CipherPass: pass})
+	if err != nil || res.Errors != 1 {
+		t.Fatalf("damaged: %v, %d error(s)\n%s", err, res.Errors, logged)
+	}
+	wantIn(t, "damaged", res.Text, "total files checked: 2, total valid files: 1")
 }
 
 // Faults of the storage: a file that cannot be read is an "invalid
