@@ -379,3 +379,79 @@ func TestRunPool(t *testing.T) {
 		t.Fatalf("pool failure: %v", err)
 	}
 }
+
+// addBlockIncr adds to the fixture's backup a file stored with block
+// incremental (<name>.pgbi: one super block of three 8 KiB blocks, then
+// its block map); badBlock >= 0 stores a wrong checksum for that block in
+// the map (the stored bytes' checksum matches what is stored).
+func addBlockIncr(t *testing.T, dir string, badBlock int) string {
+	t.Helper()
+	ctx := context.Background()
+	st := posix.New(dir)
+	m, err := repo.LoadManifest(ctx, st, "main", fxLabel, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bs = 8192
+	plain := bytes.Repeat([]byte("block incremental content "), 3*bs/26)
+	plain = plain[:2*bs+1000]
+	super, err := filter.EncodeRaw(plain, filter.Gz, 6, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []repo.BlockMapItem
+	for b := 0; b*bs < len(plain); b++ {
+		block := plain[b*bs : min((b+1)*bs, len(plain))]
+		sum := repo.BlockChecksum(block, repo.BlockIncrChecksumSizeDefault)
+		if b == badBlock {
+			sum[0] ^= 0xff
+		}
+		items = append(items, repo.BlockMapItem{SuperBlockSize: uint64(len(plain)), Offset: 0,
+			Size: uint64(len(super)), Block: uint64(b), Checksum: sum})
+	}
+	bm, err := repo.AppendBlockMap(nil, items, bs, repo.BlockIncrChecksumSizeDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := append(bytes.Clone(super), bm...)
+	const name = "pg_data/base/1/16384"
+	m.Backup.BlockIncr = true
+	m.Files = append(m.Files, repo.ManifestFile{Name: name, Size: uint64(len(plain)), Checksum: sha1Hex(plain),
+		RepoChecksum: sha1Hex(data), RepoSize: uint64(len(data)), BlockIncr: 1, BlockIncrMap: uint64(len(bm)), Timestamp: 1767225600})
+	m.Sort()
+	put(t, st, repo.Layout{Stanza: "main"}.BlockIncrFile(fxLabel, name), data)
+	if err := repo.SaveManifest(ctx, st, "main", m, ""); err != nil {
+		t.Fatal(err)
+	}
+	return fxLabel + "/" + name + repo.BlockIncrExt
+}
+
+// A block incremental file is checked as stored and assembled from its
+// block map, each block against the map's checksum.
+func TestRunBlockIncr(t *testing.T) {
+	dir := fixture(t)
+	addBlockIncr(t, dir, -1)
+	res, logged, err := run(t, dir, posix.New(dir), Options{Verbose: true})
+	if err != nil || res.Errors != 0 {
+		t.Fatalf("%v, %d error(s)\n%s\n%s", err, res.Errors, res.Text, logged)
+	}
+	wantIn(t, "text", res.Text, "total files checked: 3, total valid files: 3")
+
+	dir = fixture(t)
+	name := addBlockIncr(t, dir, 1)
+	res, logged, err = run(t, dir, posix.New(dir), Options{})
+	if err != nil || res.Errors != 1 {
+		t.Fatalf("bad block: %v, %d error(s)\n%s\n%s", err, res.Errors, res.Text, logged)
+	}
+	wantIn(t, "bad block", res.Text, "total files checked: 3, total valid files: 2\n    checksum invalid: 1")
+	wantIn(t, "bad block", logged, "INFO: "+name+": block 1 of 'pg_data/base/1/16384': block checksum ",
+		"WARN: invalid checksum '"+name+"'")
+
+	// A super block that cannot be read is the storage's error.
+	st := faulty.New(posix.New(dir), 1, faulty.Fault{Op: faulty.OpOpen, Kind: faulty.KindError, Nth: 2, Path: "16384.pgbi"})
+	res, logged, err = run(t, dir, st, Options{})
+	if err != nil || res.Errors != 1 || len(st.Injected()) != 1 {
+		t.Fatalf("fault: %v, %d error(s)\n%s", err, res.Errors, logged)
+	}
+	wantIn(t, "fault", logged, "WARN: invalid result "+name+": [41] unable to open '")
+}
