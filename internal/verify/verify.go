@@ -616,9 +616,6 @@ func (v *verifier) manifest(br *backupResult, inProgress bool, aInfo *repo.Archi
 	return m
 }
 
-// loadInfo reads (and decrypts) an info file, hashes the plain text and,
-// when parse is given, parses it. It returns the SHA-1 of the plain text,
-// or the code of the failure (logged at detail level).
 // bundledBackup reports whether the manifest of backup label says it was
 // written with bundling (remembered per label).
 func (v *verifier) bundledBackup(label string) bool {
@@ -643,6 +640,9 @@ func (v *verifier) bundledBackup(label string) bool {
 	return bundled
 }
 
+// loadInfo reads (and decrypts) an info file, hashes the plain text and,
+// when parse is given, parses it. It returns the SHA-1 of the plain text,
+// or the code of the failure (logged at detail level).
 func (v *verifier) loadInfo(path, pass string, parse func([]byte) error) (string, errs.Code) {
 	sum, _, err := v.loadInfoErr(path, pass, parse)
 	return sum, errs.CodeOf(err)
