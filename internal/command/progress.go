@@ -41,12 +41,3 @@ func (e *Env) withProgress(label string, run func(*Env) error) error {
 	}()
 	return run(e)
 }
-
-// verifyJobsTotal returns the number of files and content bytes of jobs.
-func verifyJobsTotal(jobs []verifyJob) (int, int64) {
-	var n int64
-	for i := range jobs {
-		n += max(jobs[i].sf.Size, 0)
-	}
-	return len(jobs), n
-}

@@ -1,4 +1,4 @@
-package command
+package verify
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ import (
 
 // problem logs one problem at warn level and counts it as an error.
 func (v *verifier) problem(proc int, format string, a ...any) {
-	v.e.Log.Log(log.Warn, proc, 0, fmt.Sprintf(format, a...))
+	v.log.Log(log.Warn, proc, 0, fmt.Sprintf(format, a...))
 	v.errorTotal++
 }
 
@@ -143,11 +143,11 @@ func (v *verifier) checkBackupWal() {
 			if br.status == backupValid {
 				br.status = backupInvalid
 			}
-			v.e.Log.Warnf("backup '%s' needs WAL %s (archiveId %s) to be consistent, which is missing from the archive",
+			v.log.Warnf("backup '%s' needs WAL %s (archiveId %s) to be consistent, which is missing from the archive",
 				br.label, spanList(br.missingWal), br.archiveID)
 		}
 		if len(br.invalidWal) > 0 {
-			v.e.Log.Warnf("backup '%s' needs WAL %s (archiveId %s) to be consistent, which is invalid",
+			v.log.Warnf("backup '%s' needs WAL %s (archiveId %s) to be consistent, which is invalid",
 				br.label, spanList(br.invalidWal), br.archiveID)
 		}
 	}
@@ -169,7 +169,7 @@ func walGaps(ranges []*walRange) []walSpan {
 // warnSummary warns about each WAL gap and each backup that is not valid,
 // so that the default console level shows what the result text tells.
 func (v *verifier) warnSummary() {
-	lg := v.e.Log
+	lg := v.log
 	for _, ar := range v.archives {
 		for _, g := range walGaps(ar.ranges) {
 			lg.Warnf("archiveId %s: WAL gap: no WAL between %s and %s", ar.id, g.start, g.stop)

@@ -1,11 +1,9 @@
-package command
+package verify
 
 import (
 	"bytes"
 	"encoding/hex"
 	"io"
-
-	"github.com/zeebo/xxh3"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/repo"
@@ -26,13 +24,6 @@ func (v *verifier) blockIncrJob(j *verifyJob, m *repo.Manifest, f *repo.Manifest
 	}
 }
 
-// blockChecksum is a block's checksum as pgBackRest stores it in a block
-// map: the canonical (big-endian) XXH3-128 truncated to n bytes.
-func blockChecksum(block []byte, n int) []byte {
-	sum := xxh3.Hash128(block).Bytes()
-	return sum[:n]
-}
-
 // verifyBlockIncr assembles a block incremental file from its block map,
 // checking every block's checksum against the map and the whole file's
 // size and SHA-1 against the manifest. A file that is not block
@@ -41,20 +32,20 @@ func (v *verifier) verifyBlockIncr(j *verifyJob) (verifyCode, error) {
 	if j.blockIncr == nil {
 		return verifyOK, nil
 	}
-	s := &blockIncrSource{ctx: v.e.Ctx, st: v.st, stanza: v.stanza, m: j.blockSet,
-		onBlock: func(it *repo.BlockMapItem, block []byte) error {
-			if sum := blockChecksum(block, len(it.Checksum)); !bytes.Equal(sum, it.Checksum) {
+	s := &repo.BlockIncrSource{Ctx: v.ctx, St: v.st, Stanza: v.stanza, M: j.blockSet,
+		OnBlock: func(it *repo.BlockMapItem, block []byte) error {
+			if sum := repo.BlockChecksum(block, len(it.Checksum)); !bytes.Equal(sum, it.Checksum) {
 				return errs.New(errs.Checksum, "block checksum %s does not match the block map's %s",
 					hex.EncodeToString(sum), hex.EncodeToString(it.Checksum))
 			}
 			return nil
 		}}
-	err := s.assemble(j.blockIncr, io.Discard)
+	err := s.Assemble(j.blockIncr, io.Discard)
 	switch {
 	case err == nil:
 		return verifyOK, nil
 	case errs.CodeOf(err) == errs.Checksum:
-		v.e.Log.Infof("%s: %s", j.name, err.Error())
+		v.log.Infof("%s: %s", j.name, err.Error())
 		return verifyChecksum, nil
 	}
 	return verifyOther, err

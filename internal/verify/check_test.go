@@ -1,4 +1,4 @@
-package command
+package verify
 
 import (
 	"bytes"
@@ -130,9 +130,8 @@ func fmtErr(err error) string {
 
 func testVerifier(t *testing.T, root string) (*verifier, *bytes.Buffer) {
 	var out bytes.Buffer
-	e := &Env{Ctx: context.Background(), Log: log.New(&out, &out, log.Warn, log.Off)}
-	st := posix.New(root)
-	return &verifier{e: e, r: &repoT{Key: 1, St: st}, st: st, stanza: "main", procs: 2, backupIdx: map[string]int{}}, &out
+	return newVerifier(context.Background(), Options{Stanza: "main", Storage: posix.New(root), Workers: 2,
+		Log: log.New(&out, &out, log.Warn, log.Off)}), &out
 }
 
 func TestVerifyWalSpans(t *testing.T) {
