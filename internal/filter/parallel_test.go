@@ -10,7 +10,7 @@ import (
 // A parallel pipeline stores one ordinary stream: it reads back with the
 // ordinary read pipeline, with the same checksums as a serial pipeline.
 func TestParallelWritePipeline(t *testing.T) {
-	data := testData(3<<20+123, 7)
+	data := testData(1<<20+123, 7)
 	for _, ct := range []CompressType{None, Gz, Lz4, Zst, Bz2} {
 		for _, pass := range []string{"", "secret"} {
 			var serial, par bytes.Buffer
