@@ -26,7 +26,7 @@ import (
 func fillBig(t *testing.T, c *testenv.Cluster, n int) string {
 	t.Helper()
 	for i := 1; i <= n; i++ {
-		c.Exec("postgres", fmt.Sprintf("create table big%d as select g as id, md5(g::text) || md5((g + %d)::text) as v from generate_series(1, 50000) g", i, i))
+		c.Exec("postgres", fmt.Sprintf("create table big%d with (autovacuum_enabled = off) as select g as id, md5(g::text) || md5((g + %d)::text) as v from generate_series(1, 50000) g", i, i))
 	}
 	return bigDigest(t, c, n)
 }
