@@ -23,6 +23,7 @@ type machine struct {
 	diskRead   float64            // cold read of that file
 	pgFixed    time.Duration      // pg_backup_start + pg_backup_stop with WAL archived (PostgreSQL's share of a backup)
 	sampleSize int64
+	rssFloorKB int64 // peak RSS the bench's wrapper gives /bin/true
 }
 
 var mach = machine{comp: map[string]float64{}, decomp: map[string]float64{}, ratio: map[string]float64{}}
@@ -73,37 +74,50 @@ func measureDisk(n int) error {
 	return nil
 }
 
-// loadSample reads up to n MiB of the cluster's relation files (base/),
-// taking whole files from every part of the list so that big tables, their
-// indexes and small tables are all in it.
+// loadSample reads about n MiB of the cluster's relation files (base/):
+// from every file its share of the sample in proportion to its size (its
+// first pages; small files take a page when their shares add up to one), so the big tables, their indexes and the small tables are in
+// it as they are in the cluster.
 func loadSample(data string, n int) ([]byte, error) {
-	var files []string
+	type file struct {
+		path string
+		size int64
+	}
+	var files []file
+	var total int64
 	filepath.Walk(filepath.Join(data, "base"), func(p string, fi os.FileInfo, err error) error {
 		if err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
-			files = append(files, p)
+			files = append(files, file{p, fi.Size()})
+			total += fi.Size()
 		}
 		return nil
 	})
 	if len(files) == 0 {
 		return nil, fmt.Errorf("no relation files under %s/base", data)
 	}
-	limit := int64(n) << 20
-	var buf bytes.Buffer
-	// Stride through the list, several rounds, until the sample is full.
-	stride := max(1, len(files)/64)
-	for off := 0; off < stride && int64(buf.Len()) < limit; off++ {
-		for i := off; i < len(files) && int64(buf.Len()) < limit; i += stride {
-			b, err := os.ReadFile(files[i])
-			if err != nil {
-				return nil, err
-			}
-			if rest := limit - int64(buf.Len()); int64(len(b)) > rest {
-				b = b[:rest]
-			}
-			buf.Write(b)
+	limit := min(int64(n)<<20, total)
+	buf := make([]byte, 0, limit+8192)
+	var owed int64 // sample bytes owed by the files so far (whole pages are taken)
+	for _, f := range files {
+		owed += f.size * limit / total
+		share := min(f.size, owed/8192*8192, int64(cap(buf)-len(buf)))
+		owed -= share
+		if share <= 0 {
+			continue
+		}
+		fh, err := os.Open(f.path)
+		if err != nil {
+			return nil, err
+		}
+		start := len(buf)
+		buf = buf[:start+int(share)]
+		_, err = io.ReadFull(fh, buf[start:])
+		fh.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", f.path, err)
 		}
 	}
-	return buf.Bytes(), nil
+	return buf, nil
 }
 
 // measureCodecs measures, on one core, the cost per byte of what a backup
@@ -207,6 +221,7 @@ func (m *machine) describe() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "machine: %d CPUs; disk write+fsync %.0f MiB/s, cold read %.0f MiB/s; PostgreSQL start/stop backup + WAL archived %s\n",
 		m.ncpu, m.diskWrite/(1<<20), m.diskRead/(1<<20), secs(m.pgFixed))
+	fmt.Fprintf(&b, "RSS floor (the bench's wrapper running /bin/true): %d KiB\n", m.rssFloorKB)
 	fmt.Fprintf(&b, "per core on a %.0f MiB sample of the cluster (default levels):\n", float64(m.sampleSize)/(1<<20))
 	for _, name := range compressTypes {
 		if _, ok := m.comp[name]; !ok {

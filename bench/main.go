@@ -65,6 +65,9 @@ func main() {
 }
 
 func run() int {
+	if ids := os.Getenv(wrapEnv); ids != "" {
+		return wrapMode(ids)
+	}
 	flag.Parse()
 	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -217,6 +220,9 @@ func bench(rep *report) error {
 	}
 	sample = nil
 	if err := measurePgFixed(3); err != nil {
+		return err
+	}
+	if mach.rssFloorKB, err = measureRSSFloor(); err != nil {
 		return err
 	}
 	fmt.Print(mach.describe())

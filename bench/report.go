@@ -169,7 +169,7 @@ func (r *report) render() (string, string) {
 	}
 	if len(main.rows) > 0 {
 		txt.WriteString(main.text())
-		txt.WriteString("ratio = pgBackRest / pgbr (medians; > 1: pgbr is faster). RSS: peak of the process and its children (max, not sum).\n")
+		txt.WriteString("ratio = pgBackRest / pgbr (medians; > 1: pgbr is faster). RSS: peak of the process and its children (max, not sum; floor: see RSS floor above).\n")
 		md.WriteString("## Cases\n\n" + main.md() + "\nratio = pgBackRest time / pgbr time (medians; > 1: pgbr is faster). RSS: peak RSS of the process and its children (the largest one, not a sum; for async archive-push the foreground process only).\n\nBounds:\n")
 		for _, h := range hows {
 			md.WriteString("- " + h + "\n")

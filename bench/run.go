@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -123,27 +124,95 @@ func pgOut(name string, args ...string) (string, error) {
 
 // runTool runs one timed command of a tool as postgres. For pgbr with
 // -profile, it writes CPU and allocation profiles named after the case.
+//
+// The tool runs under a small copy of this program (wrapMode): a child
+// started by a big process inherits that process's peak RSS as its own
+// ru_maxrss (Linux carries the old mm's high-water mark over exec, and Go
+// starts children with CLONE_VM), so the bench's own memory would show up
+// as the tool's. The wrapper is a few MiB (rssFloor) and reports the tool's
+// rusage through a pipe.
 func runTool(t tool, caseName string, args ...string) (sample, error) {
-	c := asPostgres(t.bin, args...)
-	if t.isPgbr() && *profileDir != "" {
+	self, err := os.Executable()
+	if err != nil {
+		return sample{}, err
+	}
+	c := asPostgres(self, append([]string{t.bin}, args...)...)
+	c.SysProcAttr = nil // the wrapper drops to postgres for the tool
+	c.Env = append(c.Env, fmt.Sprintf("%s=%d:%d", wrapEnv, pgUID, pgGID))
+	if t.isPgbr() && *profileDir != "" && !strings.Contains(caseName, "stanza-create") && caseName != "expire" {
 		base := filepath.Join(*profileDir, sanitize(caseName))
 		c.Env = append(c.Env, "PGBR_CPUPROFILE="+base+".cpu.pprof", "PGBR_MEMPROFILE="+base+".mem.pprof")
 		profiled[sanitize(caseName)] = true
 	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return sample{}, err
+	}
+	defer pr.Close()
+	c.ExtraFiles = []*os.File{pw}
 	var out bytes.Buffer
 	c.Stdout, c.Stderr = &out, &out
 	start := time.Now()
-	err := c.Run()
+	err = c.Start()
+	pw.Close()
+	if err == nil {
+		err = c.Wait()
+	}
 	d := time.Since(start)
 	if err != nil {
 		return sample{}, fmt.Errorf("%s (%s) %s: %v\n%s", t.name, caseName, strings.Join(args, " "), err, out.String())
 	}
 	s := sample{dur: d}
-	if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		s.rssKB = ru.Maxrss
-		s.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	var ru []byte
+	ru, err = io.ReadAll(pr)
+	if err != nil {
+		return s, err
 	}
+	var rss, cpu int64
+	if _, err := fmt.Sscanf(string(ru), "%d %d", &rss, &cpu); err != nil {
+		return s, fmt.Errorf("%s (%s): no rusage from the wrapper (%q)", t.name, caseName, ru)
+	}
+	s.rssKB, s.cpu = rss, time.Duration(cpu)
 	return s, nil
+}
+
+const wrapEnv = "PGBR_BENCH_WRAP"
+
+// wrapMode runs os.Args[1:] as uid:gid (the value of PGBR_BENCH_WRAP) and
+// writes its peak RSS (KiB) and CPU time (ns) to file descriptor 3. It
+// returns the tool's exit code.
+func wrapMode(ids string) int {
+	var uid, gid uint32
+	if _, err := fmt.Sscanf(ids, "%d:%d", &uid, &gid); err != nil || len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "bench wrapper: bad invocation")
+		return 2
+	}
+	c := exec.Command(os.Args[1], os.Args[2:]...)
+	c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, wrapEnv+"=") {
+			c.Env = append(c.Env, e)
+		}
+	}
+	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err := c.Run()
+	if c.ProcessState == nil {
+		fmt.Fprintln(os.Stderr, "bench wrapper:", err)
+		return 2
+	}
+	if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		f := os.NewFile(3, "rusage")
+		fmt.Fprintf(f, "%d %d\n", ru.Maxrss, ru.Utime.Nano()+ru.Stime.Nano())
+		f.Close()
+	}
+	return c.ProcessState.ExitCode()
+}
+
+// measureRSSFloor is the peak RSS the wrapper gives a tool that uses
+// almost nothing (/bin/true): the floor of the RSS columns.
+func measureRSSFloor() (int64, error) {
+	s, err := runTool(tool{name: "true", bin: "/bin/true"}, "rss-floor")
+	return s.rssKB, err
 }
 
 var profiled = map[string]bool{}
