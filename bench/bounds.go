@@ -141,62 +141,60 @@ func measureCodecs(sample []byte, types []string) error {
 }
 
 func measureCodec(sample []byte, name string) error {
-	{
-		ct, err := filter.ParseCompressType(name)
+	ct, err := filter.ParseCompressType(name)
+	if err != nil {
+		return err
+	}
+	level := filter.DefaultLevel(ct)
+	// One pipeline per 8 MiB, like files of a cluster (a pipeline per
+	// file), so the per-stream set-up is in the cost too.
+	const chunk = 8 << 20
+	var streams [][]byte
+	var repoLen int64
+	start := time.Now()
+	for off := 0; off < len(sample); off += chunk {
+		var repo bytes.Buffer
+		repo.Grow(chunk + 1<<16)
+		p, err := filter.NewWritePipeline(&repo, ct, level, "")
 		if err != nil {
 			return err
 		}
-		level := filter.DefaultLevel(ct)
-		// One pipeline per 8 MiB, like files of a cluster (a pipeline per
-		// file), so the per-stream set-up is in the cost too.
-		const chunk = 8 << 20
-		var streams [][]byte
-		var repoLen int64
-		start := time.Now()
-		for off := 0; off < len(sample); off += chunk {
-			var repo bytes.Buffer
-			repo.Grow(chunk + 1<<16)
-			p, err := filter.NewWritePipeline(&repo, ct, level, "")
-			if err != nil {
+		end := min(off+chunk, len(sample))
+		for o := off; o < end; o += filter.BufferSize {
+			if _, err := p.Write(sample[o:min(o+filter.BufferSize, end)]); err != nil {
 				return err
 			}
-			end := min(off+chunk, len(sample))
-			for o := off; o < end; o += filter.BufferSize {
-				if _, err := p.Write(sample[o:min(o+filter.BufferSize, end)]); err != nil {
-					return err
-				}
-			}
-			if err := p.Close(); err != nil {
-				return err
-			}
-			repoLen += p.RepoSize()
-			streams = append(streams, repo.Bytes())
 		}
-		el := time.Since(start)
-		mach.comp[name] = max(mach.comp[name], float64(len(sample))/el.Seconds())
-		mach.ratio[name] = float64(repoLen) / float64(len(sample))
-
-		// Decompress the same streams.
-		buf := make([]byte, filter.BufferSize)
-		start = time.Now()
-		var total int64
-		for _, st := range streams {
-			p, err := filter.NewReadPipeline(bytes.NewReader(st), ct, "")
-			if err != nil {
-				return err
-			}
-			n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{p}, buf)
-			if err != nil {
-				return fmt.Errorf("decompress %s: %v", name, err)
-			}
-			p.Close()
-			total += n
+		if err := p.Close(); err != nil {
+			return err
 		}
-		if total != int64(len(sample)) {
-			return fmt.Errorf("decompress %s: %d bytes, want %d", name, total, len(sample))
-		}
-		mach.decomp[name] = max(mach.decomp[name], float64(len(sample))/time.Since(start).Seconds())
+		repoLen += p.RepoSize()
+		streams = append(streams, repo.Bytes())
 	}
+	el := time.Since(start)
+	mach.comp[name] = max(mach.comp[name], float64(len(sample))/el.Seconds())
+	mach.ratio[name] = float64(repoLen) / float64(len(sample))
+
+	// Decompress the same streams.
+	buf := make([]byte, filter.BufferSize)
+	start = time.Now()
+	var total int64
+	for _, st := range streams {
+		p, err := filter.NewReadPipeline(bytes.NewReader(st), ct, "")
+		if err != nil {
+			return err
+		}
+		n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{p}, buf)
+		if err != nil {
+			return fmt.Errorf("decompress %s: %v", name, err)
+		}
+		p.Close()
+		total += n
+	}
+	if total != int64(len(sample)) {
+		return fmt.Errorf("decompress %s: %d bytes, want %d", name, total, len(sample))
+	}
+	mach.decomp[name] = max(mach.decomp[name], float64(len(sample))/time.Since(start).Seconds())
 	return nil
 }
 
