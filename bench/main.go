@@ -1,21 +1,22 @@
-// Command bench compares pgbr with pgBackRest 2.45 on the same data in one
-// run: full backup and restore of one PostgreSQL 15 cluster into two
-// repositories of one stanza (repo1 written by pgbr, repo2 by pgBackRest),
-// with the same compression and process-max. It prints times and ratios.
+// Command bench measures pgbr against pgBackRest 2.45 on the same data, side
+// by side in one run, for every performance case of issue #12, next to the
+// bounds of this machine (measured in the same run), and prints one table.
 //
-//	go run ./bench -scale 64 -tables 2000 -compress lz4 -process-max 1,2
+//	go run ./bench            # the whole set (see bench/README.md for the time it takes)
+//	go run ./bench -quick     # a small smoke run of every case
 //
-// Run as root on a machine with postgresql-15 and pgbackrest installed
-// (scripts/test.sh installs both). Nothing here runs in `go test`.
+// Run as root on a machine with postgresql-15, pgbackrest 2.45 and MinIO
+// (scripts/test.sh installs all three). Nothing here runs in `go test`.
 package main
 
 import (
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,192 +25,235 @@ import (
 const pgBin = "/usr/lib/postgresql/15/bin"
 
 var (
-	scale    = flag.Int("scale", 64, "pgbench scale (64 ≈ 1 GiB)")
-	tables   = flag.Int("tables", 2000, "extra small tables (many small files, as real clusters have)")
-	compress = flag.String("compress", "lz4", "compress-type for both tools")
-	procs    = flag.String("process-max", "1,2", "process-max values to measure")
-	keep     = flag.Bool("keep", false, "keep the bench directory")
-	dir      = flag.String("dir", "/tmp/pgbr-bench", "work directory")
-	pgbrBin  = flag.String("pgbr", "", "pgbr binary (default: build ./cmd/pgbr)")
+	quick       = flag.Bool("quick", false, "small smoke run of every case (tiny sizes; flags given explicitly still win)")
+	scale       = flag.Int("scale", 64, "pgbench scale of the cluster (64 ≈ 1 GiB)")
+	tables      = flag.Int("tables", 2000, "extra small tables (many small files, as real clusters have)")
+	compressArg = flag.String("compress", "lz4,none,zst,gz,bz2", "compress types of the matrix (the first is the headline)")
+	procsArg    = flag.String("process-max", "1,2,4", "process-max values of the matrix")
+	reps        = flag.Int("reps", 3, "repetitions of the headline compress type's rows (medians are reported)")
+	repsOther   = flag.Int("reps-other", 1, "repetitions of every other row")
+	casesArg    = flag.String("cases", "matrix,bundle,s3,archive,scale", "cases to run")
+	pgbenchT    = flag.Int("pgbench-t", 4000, "pgbench transactions per client (2 clients) before each incr")
+	sampleMiB   = flag.Int("sample", 256, "MiB of the cluster's files used to measure the CPU bounds")
+	diskMiB     = flag.Int("disk", 1024, "MiB written with fsync to measure the disk")
+	archReps    = flag.Int("archive-reps", 10, "sync archive-push runs per tool (median)")
+	archBurst   = flag.Int("archive-burst", 200, "segments of the async archive-push burst")
+	scaleArg    = flag.String("scale-files", "10000,100000,1000000", "file counts of the scale case")
+	scaleSize   = flag.Int("scale-file-size", 8192, "bytes per generated file in the scale case")
+	scalePM     = flag.Int("scale-process-max", 1, "process-max of the scale case")
+	scaleBRMax  = flag.Int("scale-pgbackrest-max", 10000, "also run pgBackRest in the scale case up to this file count")
+	keep        = flag.Bool("keep", false, "keep the bench directory")
+	dir         = flag.String("dir", "/tmp/pgbr-bench", "work directory (removed at the start)")
+	pgbrBin     = flag.String("pgbr", "", "pgbr binary (default: build ./cmd/pgbr)")
+	profileDir  = flag.String("profile", "", "write pgbr CPU and allocation profiles of every case into this directory and print their tops")
+	outFile     = flag.String("out", "bench-results.md", "also write the tables as Markdown to this file")
+)
+
+var (
+	compressTypes []string
+	pms           []int
+	cases         = map[string]bool{}
+	dataDir       string
+	sockDir       string
+	pgPort        int
+	clusterSize   int64
+	clusterFiles  int
 )
 
 func main() {
-	flag.Parse()
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
-	}
+	os.Exit(run())
 }
 
-func run() error {
+func run() int {
+	if ids := os.Getenv(wrapEnv); ids != "" {
+		return wrapMode(ids)
+	}
+	flag.Parse()
+	if err := setup(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 2
+	}
+	start := time.Now()
+	rep := &report{}
+	err := bench(rep)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	rep.wall = time.Since(start)
+	text, md := rep.render()
+	fmt.Print("\n" + text)
+	if *outFile != "" {
+		if err := os.WriteFile(*outFile, []byte(md), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+		fmt.Println("Markdown written to", *outFile)
+	}
+	if *profileDir != "" {
+		printProfiles()
+	}
+	return 0
+}
+
+// setup applies -quick, checks the flags and the machine.
+func setup() error {
+	if *quick {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, v := range map[string]string{
+			"scale": "4", "tables": "200", "reps": "1", "reps-other": "1", "pgbench-t": "500", "sample": "16",
+			"disk": "64", "archive-reps": "3", "archive-burst": "20", "scale-files": "1000,2000", "scale-pgbackrest-max": "2000",
+			"out": "bench-quick.md",
+		} {
+			if !set[name] {
+				flag.Set(name, v)
+			}
+		}
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("run as root (the bench drops the page cache and runs the tools as postgres)")
+	}
+	if err := lookupPostgres(); err != nil {
+		return err
+	}
+	for _, c := range strings.Split(*compressArg, ",") {
+		switch c = strings.TrimSpace(c); c {
+		case "none", "lz4", "zst", "gz", "bz2":
+			compressTypes = append(compressTypes, c)
+		default:
+			return fmt.Errorf("-compress: unknown type %q", c)
+		}
+	}
+	for _, p := range strings.Split(*procsArg, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-process-max: bad value %q", p)
+		}
+		pms = append(pms, n)
+	}
+	for _, c := range strings.Split(*casesArg, ",") {
+		switch c = strings.TrimSpace(c); c {
+		case "matrix", "bundle", "s3", "archive", "scale":
+			cases[c] = true
+		default:
+			return fmt.Errorf("-cases: unknown case %q", c)
+		}
+	}
+	if *reps < 1 || *repsOther < 1 || *archReps < 1 || *archBurst < 1 {
+		return fmt.Errorf("-reps, -reps-other, -archive-reps and -archive-burst must be at least 1")
+	}
+	for _, p := range []string{pgBin + "/initdb", "/usr/bin/pgbackrest"} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%s: %v (scripts/test.sh installs PostgreSQL 15 and pgBackRest 2.45)", p, err)
+		}
+	}
+	out, err := exec.Command("/usr/bin/pgbackrest", "version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "2.45") {
+		warnings = append(warnings, fmt.Sprintf("pgbackrest version is %q, not 2.45", strings.TrimSpace(string(out))))
+	}
+	mach.ncpu = runtime.NumCPU()
+	return nil
+}
+
+func bench(rep *report) error {
 	os.RemoveAll(*dir)
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return err
 	}
+	if err := os.Chown(*dir, int(pgUID), int(pgGID)); err != nil {
+		return err
+	}
+	os.Chmod(*dir, 0o755)
 	if !*keep {
 		defer os.RemoveAll(*dir)
 	}
-	pgbr := *pgbrBin
-	if pgbr == "" {
-		pgbr = filepath.Join(*dir, "pgbr")
-		if out, err := exec.Command("go", "build", "-o", pgbr, "./cmd/pgbr").CombinedOutput(); err != nil {
-			return fmt.Errorf("build: %v\n%s", err, out)
-		}
-	}
-	data, sock, conf := filepath.Join(*dir, "pg"), filepath.Join(*dir, "sock"), filepath.Join(*dir, "pgbackrest.conf")
-	port := freePort()
-	for _, d := range []string{sock, "repo1", "repo2", "log", "lock"} {
-		p := d
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(*dir, d)
-		}
-		os.MkdirAll(p, 0o750)
-	}
-	writeConf := func(pm string) error {
-		c := fmt.Sprintf("[global]\nrepo1-path=%s/repo1\nrepo2-path=%s/repo2\nrepo1-retention-full=9\nrepo2-retention-full=9\nlog-path=%s/log\nlock-path=%s/lock\nstart-fast=y\ncompress-type=%s\nprocess-max=%s\nlog-level-console=warn\nlog-level-file=info\nexpire-auto=n\n\n[bench]\npg1-path=%s\npg1-port=%d\npg1-socket-path=%s\n",
-			*dir, *dir, *dir, *dir, *compress, pm, data, port, sock)
-		return os.WriteFile(conf, []byte(c), 0o644)
-	}
-	if err := writeConf("1"); err != nil {
-		return err
-	}
-	sh("chown", "-R", "postgres:postgres", *dir)
-	fmt.Printf("initdb + pgbench -i -s %d + %d tables ...\n", *scale, *tables)
-	if err := pg(filepath.Join(pgBin, "initdb"), "-k", "-A", "trust", "-U", "postgres", "-D", data); err != nil {
-		return err
-	}
-	extra := fmt.Sprintf("\nport = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\narchive_mode = on\narchive_command = '%s --config=%s --stanza=bench archive-push %%p'\nmax_wal_size = 4GB\nfsync = off\n",
-		port, sock, pgbr, conf)
-	f, _ := os.OpenFile(filepath.Join(data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
-	f.WriteString(extra)
-	f.Close()
-	pgctl := func(args ...string) error {
-		return pg(filepath.Join(pgBin, "pg_ctl"), append([]string{"-D", data, "-l", filepath.Join(*dir, "pg.log"), "-w", "-t", "300"}, args...)...)
-	}
-	if err := pgctl("start"); err != nil {
-		return err
-	}
-	defer pgctl("stop", "-m", "immediate")
-	if err := pg(filepath.Join(pgBin, "pgbench"), "-i", "-q", "-s", strconv.Itoa(*scale), "-h", sock, "-p", strconv.Itoa(port), "-U", "postgres", "postgres"); err != nil {
-		return err
-	}
-	if *tables > 0 {
-		sql := fmt.Sprintf("do $$ begin for i in 1..%d loop execute format('create table small_%%s(id int primary key, v text)', i); execute format('insert into small_%%s select g, md5(g::text) from generate_series(1, 20) g', i); end loop; end $$;", *tables)
-		if err := pg("psql", "-X", "-q", "-h", sock, "-p", strconv.Itoa(port), "-U", "postgres", "-c", sql); err != nil {
+	if *profileDir != "" {
+		p, err := filepath.Abs(*profileDir)
+		if err != nil {
 			return err
 		}
+		*profileDir = p
+		if err := mkdirPG(p); err != nil {
+			return err
+		}
+		os.Chmod(p, 0o755)
 	}
-	pg("psql", "-X", "-q", "-h", sock, "-p", strconv.Itoa(port), "-U", "postgres", "-c", "checkpoint")
-	size, files := dirStats(data)
-	fmt.Printf("cluster: %.0f MiB in %d files\n", float64(size)/(1<<20), files)
-	if err := pg(pgbr, "--config="+conf, "--stanza=bench", "stanza-create"); err != nil {
-		return err
+	bin := *pgbrBin
+	if bin == "" {
+		bin = filepath.Join(*dir, "pgbr")
+		if *profileDir != "" {
+			bin = filepath.Join(*profileDir, "pgbr") // kept for go tool pprof
+		}
+		fmt.Println("building pgbr ...")
+		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/pgbr").CombinedOutput(); err != nil {
+			return fmt.Errorf("build (run from the repository root): %v\n%s", err, out)
+		}
+	} else if p, err := filepath.Abs(bin); err == nil {
+		bin = p
 	}
+	pgbrTool = tool{name: "pgbr", bin: bin}
+	brTool = tool{name: "pgBackRest", bin: "/usr/bin/pgbackrest"}
+	rep.settings = fmt.Sprintf("pgbench scale %d + %d tables; compress %s; process-max %s; reps %d (%s) / %d (other rows)",
+		*scale, *tables, strings.Join(compressTypes, ","), *procsArg, *reps, compressTypes[0], *repsOther)
 
-	type result struct {
-		pm                                 string
-		pgbrB, brB, pgbrI, brI, pgbrR, brR time.Duration
-	}
-	var results []result
-	for _, pm := range strings.Split(*procs, ",") {
-		if err := writeConf(pm); err != nil {
-			return err
-		}
-		r := result{pm: pm}
-		var err error
-		if r.brB, err = timed("pgbackrest", "--config="+conf, "--stanza=bench", "--repo=2", "backup", "--type=full"); err != nil {
-			return err
-		}
-		if r.pgbrB, err = timed(pgbr, "--config="+conf, "--stanza=bench", "--repo=1", "backup", "--type=full"); err != nil {
-			return err
-		}
-		// Change a part of the cluster, then an incremental backup with each tool.
-		if err := pg(filepath.Join(pgBin, "pgbench"), "-n", "-t", "3000", "-c", "2", "-h", sock, "-p", strconv.Itoa(port), "-U", "postgres", "postgres"); err != nil {
-			return err
-		}
-		pg("psql", "-X", "-q", "-h", sock, "-p", strconv.Itoa(port), "-U", "postgres", "-c", "checkpoint")
-		if r.brI, err = timed("pgbackrest", "--config="+conf, "--stanza=bench", "--repo=2", "backup", "--type=incr"); err != nil {
-			return err
-		}
-		if r.pgbrI, err = timed(pgbr, "--config="+conf, "--stanza=bench", "--repo=1", "backup", "--type=incr"); err != nil {
-			return err
-		}
-		for _, tool := range []struct {
-			bin  string
-			repo string
-			dst  *time.Duration
-		}{{"pgbackrest", "2", &r.brR}, {pgbr, "1", &r.pgbrR}} {
-			target := filepath.Join(*dir, "restore")
-			os.RemoveAll(target)
-			os.MkdirAll(target, 0o700)
-			sh("chown", "postgres:postgres", target)
-			sh("sync")
-			d, err := timed(tool.bin, "--config="+conf, "--stanza=bench", "--repo="+tool.repo, "--pg1-path="+target, "restore")
-			if err != nil {
-				return err
-			}
-			*tool.dst = d
-			rs, rf := dirStats(target)
-			if rf < files-100 || rs < size*9/10 {
-				return fmt.Errorf("%s restored only %d files / %d bytes", tool.bin, rf, rs)
-			}
-			os.RemoveAll(target)
-		}
-		results = append(results, r)
-	}
-	fmt.Printf("\ncompress-type=%s, %.0f MiB, %d files\n", *compress, float64(size)/(1<<20), files)
-	fmt.Printf("%-12s %-8s %10s %11s %7s\n", "process-max", "step", "pgbr", "pgbackrest", "ratio")
-	for _, r := range results {
-		for _, row := range []struct {
-			step string
-			a, b time.Duration
-		}{{"full", r.pgbrB, r.brB}, {"incr", r.pgbrI, r.brI}, {"restore", r.pgbrR, r.brR}} {
-			fmt.Printf("%-12s %-8s %9.1fs %10.1fs %6.2fx\n", r.pm, row.step, row.a.Seconds(), row.b.Seconds(), row.b.Seconds()/row.a.Seconds())
-		}
-	}
-	fmt.Println("(ratio = pgBackRest time / pgbr time; > 1 means pgbr is faster)")
-	return nil
-}
-
-func pg(name string, args ...string) error {
-	c := exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
-	c.Dir = *dir
-	out, err := c.CombinedOutput()
+	stop, err := makeCluster(bin)
 	if err != nil {
-		return fmt.Errorf("%s %v: %v\n%s", name, args, err, out)
+		return err
 	}
-	return nil
-}
+	defer stop()
 
-func timed(name string, args ...string) (time.Duration, error) {
-	start := time.Now()
-	err := pg(name, args...)
-	return time.Since(start), err
-}
-
-func sh(name string, args ...string) { exec.Command(name, args...).Run() }
-
-func dirStats(root string) (int64, int) {
-	var size int64
-	var n int
-	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && fi.IsDir() && fi.Name() == "pg_wal" {
-			return filepath.SkipDir // WAL is not part of a backup
-		}
-		if err == nil && fi.Mode().IsRegular() {
-			size += fi.Size()
-			n++
-		}
-		return nil
-	})
-	return size, n
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	fmt.Println("measuring bounds ...")
+	if err := measureDisk(*diskMiB); err != nil {
+		return fmt.Errorf("disk probe: %v", err)
+	}
+	sample, err := loadSample(dataDir, *sampleMiB)
 	if err != nil {
-		return 54330
+		return err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	codecs := compressTypes
+	if !slices.Contains(codecs, "lz4") { // bundle, S3 and scale use lz4
+		codecs = append(slices.Clone(codecs), "lz4")
+	}
+	if err := measureCodecs(sample, codecs); err != nil {
+		return err
+	}
+	sample = nil
+	if err := measurePgFixed(3); err != nil {
+		return err
+	}
+	if mach.rssFloorKB, err = measureRSSFloor(); err != nil {
+		return err
+	}
+	fmt.Print(mach.describe())
+
+	if cases["matrix"] {
+		if err := matrix(rep); err != nil {
+			return err
+		}
+	}
+	if cases["bundle"] {
+		if err := bundle(rep); err != nil {
+			return err
+		}
+	}
+	if cases["s3"] {
+		if err := s3Case(rep); err != nil {
+			return err
+		}
+	}
+	if cases["archive"] {
+		if err := archiveCase(rep); err != nil {
+			return err
+		}
+	}
+	if cases["scale"] {
+		stop() // the scale case uses its own, stopped cluster
+		if err := scaleCase(rep); err != nil {
+			return err
+		}
+	}
+	rep.machine = mach.describe()
+	rep.warnings = warnings
+	return nil
 }
