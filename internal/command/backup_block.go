@@ -1,6 +1,8 @@
 package command
 
 import (
+	"github.com/pgbr-dev/pgbr/internal/config"
+	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 )
 
@@ -16,4 +18,22 @@ func priorIsBlockIncr(e *Env, prior *repo.BackupInfoEntry, typ string) bool {
 	e.Log.Warnf("prior backup %s is a block incremental backup, which pgbr cannot continue, %s backup has been changed to full",
 		prior.Label, typ)
 	return true
+}
+
+// blockIncrUnsupported lists the repo-block options pgbr does not
+// implement yet (custom maps).
+var blockIncrUnsupported = []config.Opt{config.RepoBlockSizeMap, config.RepoBlockAgeMap, config.RepoBlockChecksumSizeMap}
+
+// checkBlockIncrOptions refuses repo-block options pgbr does not implement.
+func checkBlockIncrOptions(e *Env, r *repoT) error {
+	if !e.Cfg.Bool(config.RepoBlock.Index(r.Key)) {
+		return nil
+	}
+	for _, o := range blockIncrUnsupported {
+		if opt := o.Index(r.Key); e.Cfg.IsSet(opt) {
+			return errs.New(errs.OptionInvalid, "option '%s' is not supported by pgbr yet\n"+
+				"HINT: remove it to use pgBackRest's default map.", opt)
+		}
+	}
+	return nil
 }

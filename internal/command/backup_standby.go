@@ -3,7 +3,6 @@ package command
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -27,14 +26,6 @@ type standbyT struct {
 	idx  int
 	path string
 	db   *pgdb.DB
-}
-
-// standbyFile matches the manifest names that may be copied from the
-// standby (pg_control excepted).
-var standbyFile = regexp.MustCompile(`^((pg_data/(base|global|pg_xact|pg_clog|pg_multixact))|pg_tblspc)/`)
-
-func copiedFromStandby(name string) bool {
-	return name != "pg_data/global/pg_control" && standbyFile.MatchString(name)
 }
 
 // standbyMode returns the backup-standby value ("n", "y" or "prefer").
@@ -221,23 +212,6 @@ func (b *backupRun) sleep() error {
 }
 
 func lsnString(l pg.LSN) string { return fmt.Sprintf("%X/%X", uint64(l)>>32, uint32(l)) }
-
-// standbySources points the files the standby holds at its data directory
-// (tablespaces through its pg_tblspc links).
-func (b *backupRun) standbySources() {
-	for name := range b.srcPath {
-		if !copiedFromStandby(name) {
-			continue
-		}
-		var rel string
-		if strings.HasPrefix(name, "pg_data/") {
-			rel = strings.TrimPrefix(name, "pg_data/")
-		} else {
-			rel = name // pg_tblspc/<oid>/...: through the standby's link
-		}
-		b.srcPath[name] = filepath.Join(b.sb.path, filepath.FromSlash(rel))
-	}
-}
 
 // checkStandby is check's part of backup-standby: the standby a backup
 // would copy from must belong to pg1's cluster; without one check warns.

@@ -1,4 +1,4 @@
-package command
+package backup
 
 import (
 	"github.com/pgbr-dev/pgbr/internal/errs"
@@ -19,7 +19,7 @@ type openBundle struct {
 }
 
 // bundlePath is backup/<stanza>/<label>/bundle/<id>.
-func (b *backupRun) bundlePath(id uint64) string {
+func (b *Backup) bundlePath(id uint64) string {
 	return repo.Layout{Stanza: b.stanza}.Bundle(b.m.Backup.Label, id)
 }
 
@@ -30,7 +30,7 @@ func (b *backupRun) bundlePath(id uint64) string {
 // next file would make its original size reach repo-bundle-size, and when
 // the queue is empty. Bundle ids count from 1 in the order bundles are
 // opened; readers only use the ids of the manifest.
-func (b *backupRun) fillBundles(cw *copyWorker, take func() (int, bool)) error {
+func (b *Backup) fillBundles(cw *copyWorker, take func() (int, bool)) error {
 	var cur *openBundle
 	defer func() {
 		if cur != nil {
@@ -87,15 +87,15 @@ func (b *backupRun) fillBundles(cw *copyWorker, take func() (int, bool)) error {
 			path := b.bundlePath(id)
 			// Synced with every other data file by storage.SyncAll before
 			// the final manifest.
-			w, err := b.r.St.Create(b.e.Ctx, path, storage.CreateOptions{NoSync: true, InPlace: true})
+			w, err := b.st.Create(b.ctx, path, storage.CreateOptions{NoSync: true, InPlace: true})
 			if err != nil {
 				in.Close()
-				return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", b.r.St.Full(path))
+				return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", b.st.Full(path))
 			}
 			cur = &openBundle{id: id, path: path, w: w}
 		}
 		cw.bundleID, cw.bundleOffset = cur.id, cur.offset
-		res, err := b.pipeFile(cw, idx, in, cur.w, b.r.St.Full(cur.path))
+		res, err := b.pipeFile(cw, idx, in, cur.w, b.st.Full(cur.path))
 		in.Close()
 		if err != nil {
 			return err
@@ -114,9 +114,9 @@ func (b *backupRun) fillBundles(cw *copyWorker, take func() (int, bool)) error {
 }
 
 // commitBundle makes a bundle visible, then records its files.
-func (b *backupRun) commitBundle(cw *copyWorker, ob *openBundle) error {
+func (b *Backup) commitBundle(cw *copyWorker, ob *openBundle) error {
 	if err := ob.w.Commit(); err != nil {
-		return errs.Wrap(errs.FileWrite, err, "unable to write '%s'", b.r.St.Full(ob.path))
+		return errs.Wrap(errs.FileWrite, err, "unable to write '%s'", b.st.Full(ob.path))
 	}
 	for _, res := range ob.results {
 		if err := b.apply(cw, res); err != nil {

@@ -1,11 +1,10 @@
-package command
+package backup
 
 import (
 	"crypto/sha1"
 	"encoding/hex"
 	"io"
 
-	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/repo"
@@ -36,32 +35,13 @@ var (
 	}
 )
 
-// blockIncrUnsupported lists the repo-block options pgbr does not
-// implement yet (custom maps).
-var blockIncrUnsupported = []config.Opt{config.RepoBlockSizeMap, config.RepoBlockAgeMap, config.RepoBlockChecksumSizeMap}
-
-// checkBlockIncrOptions refuses repo-block options pgbr does not implement.
-func checkBlockIncrOptions(e *Env, r *repoT) error {
-	if !e.Cfg.Bool(config.RepoBlock.Index(r.Key)) {
-		return nil
-	}
-	for _, o := range blockIncrUnsupported {
-		if opt := o.Index(r.Key); e.Cfg.IsSet(opt) {
-			return errs.New(errs.OptionInvalid, "option '%s' is not supported by pgbr yet\n"+
-				"HINT: remove it to use pgBackRest's default map.", opt)
-		}
-	}
-	return nil
-}
-
 // initBlockIncr marks the manifest of a backup with repo-block=y. The raw
 // bundle format never changes inside a backup set.
-func (b *backupRun) initBlockIncr() {
-	e := b.e
-	if !e.Cfg.Bool(config.RepoBlock.Index(b.r.Key)) {
+func (b *Backup) initBlockIncr() {
+	if !b.opt.BlockIncr {
 		return
 	}
-	e.Log.Warnf("block incremental backups use the format of pgBackRest 2.46 and later\n" +
+	b.log.Warnf("block incremental backups use the format of pgBackRest 2.46 and later\n" +
 		"HINT: pgBackRest 2.45 cannot restore them; use pgbr or pgBackRest 2.46+ to restore this backup set.")
 	m := b.m
 	m.Backup.BlockIncr = true
@@ -70,16 +50,16 @@ func (b *backupRun) initBlockIncr() {
 	} else {
 		m.Backup.BundleRaw = true
 	}
-	opt := config.RepoBlockSizeSuper
+	super := b.opt.BlockSuperSize
 	if m.Backup.Type == repo.BackupTypeFull {
-		opt = config.RepoBlockSizeSuperFull
+		super = b.opt.BlockSuperSizeFull
 	}
-	b.blk = &blockWriter{superSize: uint64(e.Cfg.Size(opt.Index(b.r.Key))), prior: map[int]*repo.ManifestFile{}}
+	b.blk = &blockWriter{superSize: super, prior: map[int]*repo.ManifestFile{}}
 }
 
 // blockIncrSizes returns pgBackRest's block size and checksum size for a
 // new file (0: not block incremental).
-func (b *backupRun) blockIncrSizes(f *repo.ManifestFile) (uint64, uint64) {
+func (b *Backup) blockIncrSizes(f *repo.ManifestFile) (uint64, uint64) {
 	var bs uint64
 	for _, r := range blockSizeMap {
 		if f.Size >= r.fileSize {
@@ -115,7 +95,7 @@ func (b *backupRun) blockIncrSizes(f *repo.ManifestFile) (uint64, uint64) {
 // keeps its block size and checksum size while it is at least one block
 // long, and its new map continues the prior one; other files get sizes
 // from the default maps. Block incremental files are never resumed.
-func (b *backupRun) planBlockIncr() {
+func (b *Backup) planBlockIncr() {
 	if b.blk == nil {
 		return
 	}
@@ -150,14 +130,14 @@ func (b *backupRun) planBlockIncr() {
 
 // blockIncrRepoPath is backup/<stanza>/<label>/<name>.pgbi, where a block
 // incremental file larger than repo-bundle-limit is stored.
-func (b *backupRun) blockIncrRepoPath(name string) string {
+func (b *Backup) blockIncrRepoPath(name string) string {
 	return repo.Layout{Stanza: b.stanza}.BlockIncrFile(b.m.Backup.Label, name)
 }
 
 // pipeBlock stores a file of a block incremental backup set when it needs
 // the raw format: a block incremental file, or a file in a bundle of a set
 // with backup-bundle-raw. ok is false for the other files.
-func (b *backupRun) pipeBlock(cw *copyWorker, idx int, in sourceFile, dst io.Writer, destName string) (res fileResult, ok bool, err error) {
+func (b *Backup) pipeBlock(cw *copyWorker, idx int, in sourceFile, dst io.Writer, destName string) (res fileResult, ok bool, err error) {
 	f := &b.m.Files[idx]
 	switch {
 	case b.blk != nil && f.BlockIncr != 0:
@@ -172,7 +152,7 @@ func (b *backupRun) pipeBlock(cw *copyWorker, idx int, in sourceFile, dst io.Wri
 
 // readSource reads the next up to len(buf) bytes of a file being backed
 // up, feeding the page checker, and returns them (short only at the end).
-func (b *backupRun) readSource(cw *copyWorker, in sourceFile, buf []byte, check bool) ([]byte, error) {
+func (b *Backup) readSource(cw *copyWorker, in sourceFile, buf []byte, check bool) ([]byte, error) {
 	n, err := io.ReadFull(in, buf)
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		err = nil
@@ -187,7 +167,7 @@ func (b *backupRun) readSource(cw *copyWorker, in sourceFile, buf []byte, check 
 }
 
 // finishResult fills the common parts of a file result.
-func (b *backupRun) finishResult(cw *copyWorker, idx int, res *fileResult, check bool) {
+func (b *Backup) finishResult(cw *copyWorker, idx int, res *fileResult, check bool) {
 	f := &b.m.Files[idx]
 	if check {
 		res.pageChecked = true
@@ -200,7 +180,7 @@ func (b *backupRun) finishResult(cw *copyWorker, idx int, res *fileResult, check
 
 // pipeRaw stores a small file (at most repo-bundle-limit) of a bundle of a
 // raw set as one raw object.
-func (b *backupRun) pipeRaw(cw *copyWorker, idx int, in sourceFile, dst io.Writer, destName string) (fileResult, error) {
+func (b *Backup) pipeRaw(cw *copyWorker, idx int, in sourceFile, dst io.Writer, destName string) (fileResult, error) {
 	f := &b.m.Files[idx]
 	check := b.pageChk && pageCheckable(f.Name)
 	if check {
@@ -235,7 +215,7 @@ func (b *backupRun) pipeRaw(cw *copyWorker, idx int, in sourceFile, dst io.Write
 // or differ from the prior map (by checksum) go into super blocks of this
 // backup, each compressed and encrypted on its own, followed by the new map
 // that refers to earlier backups of the set for the other blocks.
-func (b *backupRun) pipeBlockIncr(cw *copyWorker, idx int, in sourceFile, dst io.Writer, destName string) (fileResult, error) {
+func (b *Backup) pipeBlockIncr(cw *copyWorker, idx int, in sourceFile, dst io.Writer, destName string) (fileResult, error) {
 	f := &b.m.Files[idx]
 	bs := f.BlockIncr * repo.BlockIncrSizeFactor
 	cs := f.BlockIncrChecksum
@@ -244,8 +224,7 @@ func (b *backupRun) pipeBlockIncr(cw *copyWorker, idx int, in sourceFile, dst io
 	}
 	var priorItems []repo.BlockMapItem
 	if pf := b.blk.prior[idx]; pf != nil {
-		s := &blockIncrSource{ctx: b.e.Ctx, st: b.r.St, stanza: b.stanza, m: b.prior}
-		items, _, err := s.blockMap(pf)
+		items, err := b.priorBlockMap(pf)
 		if err != nil {
 			return fileResult{}, errs.Wrap(errs.CodeOf(err), err, "unable to read the prior block map of '%s'", f.Name)
 		}

@@ -1,11 +1,10 @@
-package command
+package backup
 
 import (
 	"fmt"
 	"slices"
 	"strings"
 
-	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/repo"
@@ -14,12 +13,12 @@ import (
 
 // resumeOrLabel gives the new manifest its label: the label of the
 // interrupted backup it resumes (format spec §8.6.9), or a new one.
-func (b *backupRun) resumeOrLabel() error {
+func (b *Backup) resumeOrLabel() error {
 	resumed, err := b.tryResume()
 	if err != nil || resumed {
 		return err
 	}
-	existing, err := repo.ExistingLabels(b.e.Ctx, b.r.St, b.stanza)
+	existing, err := repo.ExistingLabels(b.ctx, b.st, b.stanza)
 	if err != nil {
 		return errs.Wrap(errs.PathOpen, err, "unable to list backups")
 	}
@@ -38,10 +37,9 @@ func (b *backupRun) resumeOrLabel() error {
 // backup type, prior backup and compression as this backup; otherwise it is
 // deleted with a warning. It is never in backup.info (reconstruct dropped
 // any entry without backup.manifest), so nothing valid is lost.
-func (b *backupRun) tryResume() (bool, error) {
-	e := b.e
-	ctx := e.Ctx
-	st := b.r.St
+func (b *Backup) tryResume() (bool, error) {
+	ctx := b.ctx
+	st := b.st
 	lay := repo.Layout{Stanza: b.stanza}
 	list, err := st.List(ctx, lay.BackupDir())
 	if err != nil {
@@ -62,7 +60,7 @@ func (b *backupRun) tryResume() (bool, error) {
 	} else if ok {
 		return false, nil
 	}
-	resume := e.Cfg.Bool(config.Resume)
+	resume := b.opt.Resume
 	reason := "partially deleted by prior resume or invalid"
 	var rm *repo.Manifest
 	hasCopy, err := st.Exists(ctx, manifestPath+repo.CopyExt)
@@ -72,7 +70,7 @@ func (b *backupRun) tryResume() (bool, error) {
 	if hasCopy {
 		reason = "resume is disabled"
 		if resume {
-			m, err := repo.LoadManifest(ctx, st, b.stanza, label, b.bi.CipherPass)
+			m, err := repo.LoadManifest(ctx, st, b.stanza, label, b.opt.InfoCipherPass)
 			if err != nil {
 				reason = "unable to read " + st.Full(manifestPath) + repo.CopyExt
 			} else {
@@ -86,9 +84,9 @@ func (b *backupRun) tryResume() (bool, error) {
 	if rm == nil {
 		msg := fmt.Sprintf("backup '%s' cannot be resumed: %s", label, reason)
 		if resume {
-			e.Log.Warnf("%s", msg)
+			b.log.Warnf("%s", msg)
 		} else {
-			e.Log.Infof("%s", msg)
+			b.log.Infof("%s", msg)
 		}
 		if err := st.RemoveAll(ctx, lay.LabelDir(label)); err != nil {
 			return false, errs.Wrap(errs.PathRemove, err, "unable to remove '%s'", st.Full(lay.LabelDir(label)))
@@ -96,13 +94,13 @@ func (b *backupRun) tryResume() (bool, error) {
 		return false, nil
 	}
 	b.m.Backup.Label = label
-	e.Log.Warnf("resumable backup %s of same type exists -- invalid files will be removed then the backup will resume", label)
+	b.log.Warnf("resumable backup %s of same type exists -- invalid files will be removed then the backup will resume", label)
 	if b.m.Backup.Type == repo.BackupTypeFull {
 		// The resumed files are encrypted with the interrupted backup's
 		// passphrase; a diff/incr already has the set's passphrase.
 		b.m.CipherPass = rm.CipherPass
 		if rm.CipherPass != "" {
-			e.Log.Redact(rm.CipherPass)
+			b.log.Redact(rm.CipherPass)
 		}
 	}
 	return true, b.resumeClean(rm, lay.LabelDir(label), "")
@@ -110,7 +108,7 @@ func (b *backupRun) tryResume() (bool, error) {
 
 // resumeMismatch returns why the interrupted backup's manifest rm cannot be
 // resumed by this backup, or "".
-func (b *backupRun) resumeMismatch(rm *repo.Manifest, label string) string {
+func (b *Backup) resumeMismatch(rm *repo.Manifest, label string) string {
 	m := b.m
 	undef := func(s string) string {
 		if s == "" {
@@ -152,7 +150,7 @@ func splitCompressExt(name string) (string, string) {
 }
 
 // fileIndex returns the index of a file in the (sorted) manifest, or -1.
-func (b *backupRun) fileIndex(name string) int {
+func (b *Backup) fileIndex(name string) int {
 	i, ok := slices.BinarySearchFunc(b.m.Files, name, func(f repo.ManifestFile, n string) int {
 		return strings.Compare(f.Name, n)
 	})
@@ -171,10 +169,9 @@ func (b *backupRun) fileIndex(name string) int {
 // data; a kept file takes the resumed manifest's checksums and is verified
 // by its job instead of being copied again. The bundle directory is not in
 // the manifest, so bundles are never reused.
-func (b *backupRun) resumeClean(rm *repo.Manifest, dir, name string) error {
-	e := b.e
-	ctx := e.Ctx
-	st := b.r.St
+func (b *Backup) resumeClean(rm *repo.Manifest, dir, name string) error {
+	ctx := b.ctx
+	st := b.st
 	list, err := st.List(ctx, dir)
 	if err != nil {
 		return errs.Wrap(errs.PathOpen, err, "unable to list '%s'", st.Full(dir))
@@ -191,7 +188,7 @@ func (b *backupRun) resumeClean(rm *repo.Manifest, dir, name string) error {
 		switch en.Type {
 		case storage.TypePath:
 			if _, ok := b.m.FindPath(mname); !ok {
-				e.Log.Detailf("remove path '%s' from resumed backup", st.Full(path))
+				b.log.Detailf("remove path '%s' from resumed backup", st.Full(path))
 				if err := st.RemoveAll(ctx, path); err != nil {
 					return errs.Wrap(errs.PathRemove, err, "unable to remove '%s'", st.Full(path))
 				}
@@ -202,7 +199,7 @@ func (b *backupRun) resumeClean(rm *repo.Manifest, dir, name string) error {
 			}
 		case storage.TypeFile:
 			if reason := b.resumeFile(rm, mname); reason != "" {
-				e.Log.Detailf("remove file '%s' from resumed backup (%s)", st.Full(path), reason)
+				b.log.Detailf("remove file '%s' from resumed backup (%s)", st.Full(path), reason)
 				if err := st.Remove(ctx, path); err != nil {
 					return storageErr(errs.FileRemove, err)
 				}
@@ -219,7 +216,7 @@ func (b *backupRun) resumeClean(rm *repo.Manifest, dir, name string) error {
 // resumeFile decides about one stored file of the interrupted backup:
 // "" keeps it (and marks it for verification), otherwise the reason to
 // remove it.
-func (b *backupRun) resumeFile(rm *repo.Manifest, stored string) string {
+func (b *Backup) resumeFile(rm *repo.Manifest, stored string) string {
 	ct, name := splitCompressExt(stored)
 	if ct != string(b.ct) {
 		return "mismatched compression type"
@@ -263,8 +260,7 @@ func (b *backupRun) resumeFile(rm *repo.Manifest, stored string) string {
 // stored file must read back (decrypt, decompress) to it, with the recorded
 // repository checksum and size. done means res is the outcome; otherwise
 // the file is copied again.
-func (b *backupRun) checkResumed(cw *copyWorker, idx int) (res fileResult, done bool, err error) {
-	e := b.e
+func (b *Backup) checkResumed(cw *copyWorker, idx int) (res fileResult, done bool, err error) {
 	f := &b.m.Files[idx]
 	path := b.repoFilePath(f.Name)
 	sum, size, missing, err := hashSource(b.srcPath[f.Name], cw.buf)
@@ -275,7 +271,7 @@ func (b *backupRun) checkResumed(cw *copyWorker, idx int) (res fileResult, done 
 		if f.Name == "pg_data/global/pg_control" {
 			return res, false, nil // the copy reports it
 		}
-		if err := b.r.St.Remove(e.Ctx, path); err != nil {
+		if err := b.st.Remove(b.ctx, path); err != nil {
 			return res, false, storageErr(errs.FileRemove, err)
 		}
 		return fileResult{idx: idx, kind: resGone}, true, nil
@@ -284,7 +280,7 @@ func (b *backupRun) checkResumed(cw *copyWorker, idx int) (res fileResult, done 
 		return res, false, nil // changed since it was stored
 	}
 	if !b.storedFileValid(f, path) {
-		e.Log.Warnf("resumed backup file %s does not have expected checksum %s. The file will be recopied and backup will continue but this may be an issue unless the resumed backup path in the repository is known to be corrupted.\nNOTE: this does not indicate a problem with the PostgreSQL page checksums.",
+		b.log.Warnf("resumed backup file %s does not have expected checksum %s. The file will be recopied and backup will continue but this may be an issue unless the resumed backup path in the repository is known to be corrupted.\nNOTE: this does not indicate a problem with the PostgreSQL page checksums.",
 			f.Name, f.Checksum)
 		return res, false, nil
 	}
@@ -294,8 +290,8 @@ func (b *backupRun) checkResumed(cw *copyWorker, idx int) (res fileResult, done 
 // storedFileValid reads a stored file back (repo.StoredReader) and
 // compares everything the manifest records about it: the stored bytes'
 // size (and checksum when recorded), the content's checksum and size.
-func (b *backupRun) storedFileValid(f *repo.ManifestFile, path string) bool {
-	r, err := repo.OpenStored(b.e.Ctx, b.r.St, repo.StoredFile{Path: path, Compress: b.ct, CipherPass: b.m.CipherPass,
+func (b *Backup) storedFileValid(f *repo.ManifestFile, path string) bool {
+	r, err := repo.OpenStored(b.ctx, b.st, repo.StoredFile{Path: path, Compress: b.ct, CipherPass: b.m.CipherPass,
 		Checksum: f.Checksum, Size: int64(f.Size), RepoChecksum: f.RepoChecksum, RepoSize: int64(f.RepoSize)})
 	if err != nil {
 		return false

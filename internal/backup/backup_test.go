@@ -1,0 +1,418 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/filter"
+	"github.com/pgbr-dev/pgbr/internal/log"
+	"github.com/pgbr-dev/pgbr/internal/repo"
+	"github.com/pgbr-dev/pgbr/internal/storage"
+	"github.com/pgbr-dev/pgbr/internal/storage/faulty"
+	"github.com/pgbr-dev/pgbr/internal/storage/posix"
+)
+
+const stanza = "main"
+
+// syncBuf is a log sink shared by the workers.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// pgData makes a small offline PGDATA: pg_control, a few relations (one
+// of 20 KiB, block incremental with the default maps), an empty file and
+// a root file pgBackRest never copies.
+func pgData(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "pg")
+	big := make([]byte, 20<<10)
+	rand.Read(big)
+	files := map[string][]byte{
+		"PG_VERSION":          []byte("15\n"),
+		"global/pg_control":   bytes.Repeat([]byte{1}, 8192),
+		"base/1/1259":         bytes.Repeat([]byte{2}, 8192),
+		"base/1/16384":        big,
+		"base/1/16385":        nil,
+		"postgresql.conf":     []byte("port = 5432\n"),
+		"postmaster.opts":     []byte("x"),
+		"pg_wal/placeholder0": []byte("w"),
+	}
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Old enough for nothing to be mistaken for a change in the same
+	// second, young enough to be block incremental.
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Chtimes(p, old, old) })
+	return dir
+}
+
+type fixture struct {
+	t      *testing.T
+	pg     string
+	st     storage.Storage
+	logBuf *syncBuf
+}
+
+func newFixture(t *testing.T) *fixture {
+	return &fixture{t: t, pg: pgData(t), st: posix.New(filepath.Join(t.TempDir(), "repo")), logBuf: &syncBuf{}}
+}
+
+// opts are the options of an offline backup of the fixture.
+func (fx *fixture) opts(prior *repo.Manifest) Options {
+	return Options{Stanza: stanza, Storage: fx.st, PgData: fx.pg, TablespaceDir: "PG_15_202209061",
+		Prior: prior, Compress: filter.Gz, Level: 1, Start: time.Now().Truncate(time.Second),
+		ProcessMax: 2, SaveThreshold: 1 << 30,
+		Log: log.New(fx.logBuf, fx.logBuf, log.Detail, log.Off)}
+}
+
+// manifest is the header the command sets before the engine runs.
+func manifest(typ string, o Options) *repo.Manifest {
+	m := &repo.Manifest{BackrestVersion: "2.45"}
+	m.Backup = repo.ManifestBackup{Type: typ, TimestampStart: o.Start.Unix(), Bundle: o.Bundle}
+	if o.Prior != nil {
+		m.Backup.Prior = o.Prior.Backup.Label
+	}
+	m.DB = repo.BackupDB{CatalogVersion: 202209061, ControlVersion: 1300, ID: 1, SystemID: 7000000000000000001, Version: "15"}
+	m.Option = repo.ManifestOption{CompressType: string(o.Compress), CompressLevel: o.Level, ProcessMax: o.ProcessMax}
+	return m
+}
+
+// run runs every step of the engine; stop stops after that step
+// ("copy": an interrupted backup, before the manifest is saved).
+func run(ctx context.Context, b *Backup, stop string) error {
+	if err := b.BuildManifest(ctx); err != nil {
+		return err
+	}
+	if err := b.Plan(ctx); err != nil {
+		return err
+	}
+	if err := b.Copy(ctx); err != nil {
+		return err
+	}
+	if stop == "copy" {
+		return nil
+	}
+	if err := b.WriteGenerated(ctx, "pg_data/backup_label", []byte("LABEL\n"), time.Now().Unix()); err != nil {
+		return err
+	}
+	b.M.Backup.TimestampStop = time.Now().Unix()
+	return b.Finish(ctx)
+}
+
+func (fx *fixture) backup(typ string, prior *repo.Manifest, edit func(*Options)) *repo.Manifest {
+	fx.t.Helper()
+	o := fx.opts(prior)
+	if edit != nil {
+		edit(&o)
+	}
+	b := New(o, manifest(typ, o))
+	if err := run(context.Background(), b, ""); err != nil {
+		fx.t.Fatalf("%s backup: %v\nlog:\n%s", typ, err, fx.logBuf)
+	}
+	m, err := repo.LoadManifest(context.Background(), fx.st, stanza, b.M.Backup.Label, o.InfoCipherPass)
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	fx.checkStored(m)
+	return m
+}
+
+// checkStored reads back every stored file of m's own backup (not block
+// incremental ones) and compares it with the manifest.
+func (fx *fixture) checkStored(m *repo.Manifest) {
+	fx.t.Helper()
+	lay := repo.Layout{Stanza: stanza}
+	for i := range m.Files {
+		f := &m.Files[i]
+		if f.Reference != "" || f.BlockIncrMap != 0 || (m.Backup.Bundle && f.Size == 0) {
+			continue
+		}
+		r, err := repo.OpenStored(context.Background(), fx.st, lay.StoredFile(m, f, true))
+		if err != nil {
+			fx.t.Fatalf("%s: %v", f.Name, err)
+		}
+		mm, err := r.Drain()
+		r.Close()
+		if err != nil || mm != repo.MatchOK {
+			fx.t.Fatalf("%s: stored copy does not match the manifest (%v, %v)", f.Name, mm, err)
+		}
+	}
+}
+
+func fileOf(t *testing.T, m *repo.Manifest, name string) *repo.ManifestFile {
+	t.Helper()
+	f, ok := m.FindFile(name)
+	if !ok {
+		t.Fatalf("%s missing from the manifest", name)
+	}
+	return f
+}
+
+func touch(t *testing.T, path string, body []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	os.Chtimes(path, now, now)
+}
+
+func TestFullThenIncr(t *testing.T) {
+	fx := newFixture(t)
+	full := fx.backup(repo.BackupTypeFull, nil, nil)
+	for _, name := range []string{"pg_data/postmaster.opts", "pg_data/pg_wal/placeholder0"} {
+		if _, ok := full.FindFile(name); ok != (name == "pg_data/pg_wal/placeholder0") {
+			t.Errorf("%s: in manifest = %v", name, ok)
+		}
+	}
+	if f := fileOf(t, full, "pg_data/backup_label"); f.Size != 6 {
+		t.Errorf("backup_label size %d", f.Size)
+	}
+	if ok, _ := fx.st.Exists(context.Background(), repo.HistoryManifestPath(stanza, full.Backup.Label)); !ok {
+		t.Error("no history manifest")
+	}
+	if !strings.Contains(fx.logBuf.String(), "backup file "+filepath.Join(fx.pg, "base/1/16384")+" (20KB, ") {
+		t.Errorf("no copy line for base/1/16384 in:\n%s", fx.logBuf)
+	}
+
+	touch(t, filepath.Join(fx.pg, "base/1/1259"), bytes.Repeat([]byte{3}, 16384))
+	incr := fx.backup(repo.BackupTypeIncr, full, nil)
+	if got := incr.Backup.Reference; len(got) != 2 || got[0] != full.Backup.Label || got[1] != incr.Backup.Label {
+		t.Errorf("references %v", got)
+	}
+	if f := fileOf(t, incr, "pg_data/base/1/1259"); f.Reference != "" || f.Size != 16384 {
+		t.Errorf("changed file: reference %q size %d", f.Reference, f.Size)
+	}
+	if f := fileOf(t, incr, "pg_data/base/1/16384"); f.Reference != full.Backup.Label {
+		t.Errorf("unchanged file: reference %q", f.Reference)
+	}
+}
+
+func TestBundleCipher(t *testing.T) {
+	fx := newFixture(t)
+	set := func(o *Options) {
+		o.Bundle, o.BundleSize, o.BundleLimit = true, 1<<20, 10000
+		o.InfoCipherPass = "info-pass"
+	}
+	o := fx.opts(nil)
+	set(&o)
+	m := manifest(repo.BackupTypeFull, o)
+	m.CipherPass = "sub-pass"
+	b := New(o, m)
+	if err := run(context.Background(), b, ""); err != nil {
+		t.Fatal(err)
+	}
+	got, err := repo.LoadManifest(context.Background(), fx.st, stanza, m.Backup.Label, "info-pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.checkStored(got)
+	if f := fileOf(t, got, "pg_data/base/1/1259"); f.BundleID == 0 {
+		t.Error("small file not bundled")
+	}
+	if f := fileOf(t, got, "pg_data/base/1/16384"); f.BundleID != 0 {
+		t.Error("file above the bundle limit bundled")
+	}
+	if f := fileOf(t, got, "pg_data/base/1/16385"); f.BundleID != 0 || f.RepoSize != 0 {
+		t.Errorf("zero-length file stored: %+v", f)
+	}
+	if _, err := repo.LoadManifest(context.Background(), fx.st, stanza, m.Backup.Label, ""); err == nil {
+		t.Error("manifest readable without the passphrase")
+	}
+}
+
+func TestNoChanges(t *testing.T) {
+	fx := newFixture(t)
+	full := fx.backup(repo.BackupTypeFull, nil, nil)
+	o := fx.opts(full)
+	b := New(o, manifest(repo.BackupTypeIncr, o))
+	err := run(context.Background(), b, "")
+	if errs.CodeOf(err) != errs.FileMissing || !strings.Contains(err.Error(), "no files have changed since the last backup") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestResume(t *testing.T) {
+	fx := newFixture(t)
+	ctx := context.Background()
+	o := fx.opts(nil)
+	o.Resume = true
+	o.SaveThreshold = 1 // a manifest copy after every file
+	first := New(o, manifest(repo.BackupTypeFull, o))
+	if err := run(ctx, first, "copy"); err != nil {
+		t.Fatal(err)
+	}
+	label := first.M.Backup.Label
+	o = fx.opts(nil)
+	o.Resume = true
+	o.Start = o.Start.Add(2 * time.Second)
+	second := New(o, manifest(repo.BackupTypeFull, o))
+	if err := run(ctx, second, ""); err != nil {
+		t.Fatal(err)
+	}
+	if second.M.Backup.Label != label {
+		t.Errorf("label %s, want the interrupted backup's %s", second.M.Backup.Label, label)
+	}
+	out := fx.logBuf.String()
+	for _, want := range []string{
+		"resumable backup " + label + " of same type exists",
+		"checksum resumed file " + filepath.Join(fx.pg, "base/1/16384"),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	m, err := repo.LoadManifest(ctx, fx.st, stanza, label, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.checkStored(m)
+
+	// Resume disabled: the next interrupted backup is removed.
+	o = fx.opts(nil)
+	o.Resume = true
+	o.SaveThreshold = 1
+	o.Start = o.Start.Add(4 * time.Second)
+	third := New(o, manifest(repo.BackupTypeFull, o))
+	if err := run(ctx, third, "copy"); err != nil {
+		t.Fatal(err)
+	}
+	o = fx.opts(nil)
+	o.Start = o.Start.Add(6 * time.Second)
+	fourth := New(o, manifest(repo.BackupTypeFull, o))
+	if err := run(ctx, fourth, ""); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fx.logBuf.String(), "backup '"+third.M.Backup.Label+"' cannot be resumed: resume is disabled") {
+		t.Errorf("no resume-disabled line:\n%s", fx.logBuf)
+	}
+	if ok, _ := fx.st.Exists(ctx, repo.Layout{Stanza: stanza}.LabelDir(third.M.Backup.Label)+"/"+repo.ManifestName+repo.CopyExt); ok {
+		t.Error("interrupted backup kept")
+	}
+}
+
+func TestBlockIncr(t *testing.T) {
+	fx := newFixture(t)
+	set := func(o *Options) {
+		o.BlockIncr, o.BlockSuperSize, o.BlockSuperSizeFull = true, 64<<10, 64<<10
+		o.Bundle, o.BundleSize, o.BundleLimit = true, 1<<20, 4096
+	}
+	full := fx.backup(repo.BackupTypeFull, nil, set)
+	f := fileOf(t, full, "pg_data/base/1/16384")
+	if !full.Backup.BlockIncr || !full.Backup.BundleRaw || f.BlockIncr == 0 || f.BlockIncrMap == 0 {
+		t.Fatalf("not block incremental: backup %+v file %+v", full.Backup, f)
+	}
+	// Change the second block only: the new map refers to the full backup
+	// for the others.
+	p := filepath.Join(fx.pg, "base/1/16384")
+	data, _ := os.ReadFile(p)
+	data[9000] ^= 0xff
+	touch(t, p, data)
+	incr := fx.backup(repo.BackupTypeIncr, full, set)
+	g := fileOf(t, incr, "pg_data/base/1/16384")
+	if g.Reference != "" || g.BlockIncr != f.BlockIncr || g.BlockIncrMap == 0 {
+		t.Fatalf("incr file %+v", g)
+	}
+	b := New(fx.opts(incr), manifest(repo.BackupTypeIncr, fx.opts(incr)))
+	b.ctx = context.Background()
+	items, err := b.priorBlockMap(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var own, old int
+	for _, it := range items {
+		if it.Reference == 1 {
+			own++
+		} else {
+			old++
+		}
+	}
+	if own != 1 || old != len(items)-1 {
+		t.Errorf("map: %d blocks of the incr, %d of the full", own, old)
+	}
+}
+
+// TestFaults: every storage fault during the copy or the save fails the
+// backup with a clear error and leaves no backup.manifest behind.
+func TestFaults(t *testing.T) {
+	cases := []struct {
+		fault faulty.Fault
+		code  errs.Code
+		msg   string
+	}{
+		{faulty.Fault{Op: faulty.OpCreate, Nth: 1, Path: "/pg_data/"}, errs.FileOpen, "unable to open '"},
+		{faulty.Fault{Op: faulty.OpWrite, Nth: 1, Path: "/pg_data/", Kind: faulty.KindENOSPC}, errs.FileWrite, "unable to write '"},
+		{faulty.Fault{Op: faulty.OpCommit, Nth: 2, Path: "/pg_data/"}, errs.FileWrite, "unable to write '"},
+		{faulty.Fault{Op: faulty.OpCommit, Nth: 1, Path: "/bundle/"}, errs.FileWrite, "unable to write '"},
+		{faulty.Fault{Op: faulty.OpSync, Nth: 1}, errs.FileSync, "unable to sync backup files"},
+		{faulty.Fault{Op: faulty.OpList, Nth: 1}, errs.PathOpen, "unable to list backups"},
+	}
+	for _, c := range cases {
+		t.Run(string(c.fault.Op)+"-"+c.fault.Path, func(t *testing.T) {
+			fx := newFixture(t)
+			fs := faulty.New(fx.st, 1, c.fault)
+			o := fx.opts(nil)
+			o.Storage = fs
+			o.Bundle, o.BundleSize, o.BundleLimit = true, 1<<20, 10000
+			b := New(o, manifest(repo.BackupTypeFull, o))
+			err := run(context.Background(), b, "")
+			if err == nil {
+				t.Fatal("backup succeeded")
+			}
+			if errs.CodeOf(err) != c.code || !strings.Contains(err.Error(), c.msg) {
+				t.Fatalf("got [%d] %v, want [%d] %q", errs.CodeOf(err), err, c.code, c.msg)
+			}
+			if b.M.Backup.Label != "" {
+				if ok, _ := fx.st.Exists(context.Background(), repo.BackupManifestPath(stanza, b.M.Backup.Label)); ok {
+					t.Error("backup.manifest saved by a failed backup")
+				}
+			}
+		})
+	}
+}
+
+// TestCancel: a cancelled context stops the copy with [063].
+func TestCancel(t *testing.T) {
+	fx := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	o := fx.opts(nil)
+	b := New(o, manifest(repo.BackupTypeFull, o))
+	if err := b.BuildManifest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Plan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Copy(ctx); errs.CodeOf(err) != errs.Term {
+		t.Fatalf("got %v", err)
+	}
+}
