@@ -182,9 +182,3 @@ func (s *blockIncrSource) assemble(f *repo.ManifestFile, out io.Writer) error {
 	}
 	return nil
 }
-
-// copyBlockIncr is copyFromRepo for a file stored with block incremental.
-func (rr *restoreRun) copyBlockIncr(f *repo.ManifestFile, out io.Writer) error {
-	s := &blockIncrSource{ctx: rr.e.Ctx, st: rr.r.St, stanza: rr.stanza, m: rr.m}
-	return s.assemble(f, out)
-}
