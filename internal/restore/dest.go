@@ -1,16 +1,14 @@
-package command
+package restore
 
 import (
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 
-	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 	"github.com/pgbr-dev/pgbr/internal/storage/local"
@@ -45,7 +43,6 @@ func within(p, dir string) bool {
 // and refuses destinations that are not absolute or that overlap PGDATA or
 // each other. It touches nothing on disk.
 func (rr *restoreRun) planDestinations() error {
-	e := rr.e
 	type dest struct{ what, dir string }
 	dests := []dest{{"PGDATA", rr.pgData}}
 	for _, t := range rr.m.Targets {
@@ -62,10 +59,10 @@ func (rr *restoreRun) planDestinations() error {
 	}
 
 	maps := map[string]string{}
-	for _, kv := range e.Cfg.Hash(config.LinkMap) {
+	for _, kv := range rr.opts.LinkMap {
 		maps[kv[0]] = kv[1]
 	}
-	all := e.Cfg.Bool(config.LinkAll)
+	all := rr.opts.LinkAll
 	rr.linkDest = map[string]string{}
 	for _, l := range rr.m.Links {
 		if isTablespaceLink(l.Name) {
@@ -285,7 +282,7 @@ func (rr *restoreRun) clean() error {
 			case typ.IsDir():
 				what = "path"
 			}
-			rr.e.Log.Detailf("remove invalid %s '%s'", what, root.Full(rel))
+			rr.log.Detailf("remove invalid %s '%s'", what, root.Full(rel))
 			if err := root.RemoveAll(rel); err != nil {
 				return errs.Wrap(errs.PathRemove, err, "unable to remove '%s'", root.Full(rel))
 			}
@@ -306,7 +303,7 @@ func (rr *restoreRun) clean() error {
 			continue
 		}
 		if !fi.IsDir() {
-			rr.e.Log.Detailf("remove invalid link '%s'", root.Full(ver))
+			rr.log.Detailf("remove invalid link '%s'", root.Full(ver))
 			if err := root.RemoveAll(ver); err != nil {
 				return errs.Wrap(errs.PathRemove, err, "unable to remove '%s'", root.Full(ver))
 			}
@@ -375,50 +372,6 @@ func (rr *restoreRun) makeLink(l *repo.ManifestLink, dest string) error {
 		if err := rr.pg.Lchown(rel, rr.uid(l.User), rr.gid(l.Group)); err != nil {
 			return errs.Wrap(errs.FileOwner, err, "unable to set ownership for '%s'", rr.pg.Full(rel))
 		}
-	}
-	return nil
-}
-
-// writeFileAtomicIn writes a small file inside a destination through a
-// temporary name, durably.
-func writeFileAtomicIn(root *local.Root, name string, data []byte, mode os.FileMode, uid, gid int) error {
-	tmp := name + ".pgbackrest.tmp"
-	if err := root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return errs.Wrap(errs.FileRemove, err, "unable to remove '%s'", root.Full(tmp))
-	}
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return errs.Wrap(errs.FileOpen, err, "unable to open '%s' for write", root.Full(tmp))
-	}
-	fail := func(code errs.Code, err error, format string) error {
-		f.Close()
-		root.Remove(tmp)
-		return errs.Wrap(code, err, format, root.Full(tmp))
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(errs.FileWrite, err, "unable to write '%s'")
-	}
-	if err := f.Chmod(mode); err != nil {
-		return fail(errs.FileMode, err, "unable to set mode of '%s'")
-	}
-	if uid >= 0 {
-		if err := f.Chown(uid, gid); err != nil {
-			return fail(errs.FileOwner, err, "unable to set ownership for '%s'")
-		}
-	}
-	if err := fileSync(f); err != nil {
-		return fail(errs.FileSync, err, "unable to sync '%s'")
-	}
-	if err := f.Close(); err != nil {
-		root.Remove(tmp)
-		return errs.Wrap(errs.FileClose, err, "unable to close '%s'", root.Full(tmp))
-	}
-	if err := root.Rename(tmp, name); err != nil {
-		root.Remove(tmp)
-		return errs.Wrap(errs.FileMove, err, "unable to move '%s' to '%s'", root.Full(tmp), root.Full(name))
-	}
-	if err := root.SyncDir(path.Dir(name)); err != nil {
-		return errs.Wrap(errs.PathSync, err, "unable to sync path '%s'", root.Full(path.Dir(name)))
 	}
 	return nil
 }

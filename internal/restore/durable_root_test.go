@@ -1,6 +1,6 @@
 //go:build integration
 
-package command
+package restore
 
 // Tests that need root (they mount a tmpfs): run by scripts/test.sh with
 // -tags integration, not by the fast lane (go test ./internal/...).
@@ -21,7 +21,7 @@ import (
 // Restore flushes PGDATA's filesystem and a tablespace's on another mount,
 // each once, and fails when a flush fails.
 func TestRestoreSyncTargets(t *testing.T) {
-	h := hookSync(t)
+	h := newSyncHooks()
 	base := t.TempDir()
 	pgData := filepath.Join(base, "pg")
 	ts := filepath.Join(base, "ts")
@@ -35,7 +35,8 @@ func TestRestoreSyncTargets(t *testing.T) {
 	os.MkdirAll(wal, 0o700)
 	os.Symlink(wal, filepath.Join(pgData, "pg_wal"))
 	rr := &restoreRun{pgData: pgData, targets: map[string]string{repo.TargetPgData: pgData, "pg_tblspc/16385": filepath.Join(base, "ts2")},
-		m: &repo.Manifest{Links: []repo.ManifestLink{{Name: "pg_data/pg_wal", Destination: wal}}}}
+		m:        &repo.Manifest{Links: []repo.ManifestLink{{Name: "pg_data/pg_wal", Destination: wal}}},
+		fileSync: h.fileSync, fsSync: h.fsSync}
 	os.MkdirAll(filepath.Join(base, "ts2"), 0o700)
 	if err := rr.syncTargets(); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package command
+package restore
 
 import (
 	"fmt"
@@ -9,11 +9,10 @@ import (
 	"time"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
-	"github.com/pgbr-dev/pgbr/internal/storage/local"
 )
 
-// recoverySettings is what restore writes into postgresql.auto.conf.
-type recoverySettings struct {
+// Recovery is what restore writes into postgresql.auto.conf.
+type Recovery struct {
 	Type           string // default immediate time xid name lsn standby preserve none
 	Target         string
 	TargetAction   string // pause (default) promote shutdown
@@ -31,7 +30,7 @@ type recoverySettings struct {
 var recoveryTargetLine = regexp.MustCompile(`^[\t ]*(recovery_target|recovery_target_action|recovery_target_inclusive|recovery_target_lsn|recovery_target_name|recovery_target_time|recovery_target_timeline|recovery_target_xid)[\t ]*=`)
 
 // recoveryBlock returns the lines pgBackRest appends (PG >= 12).
-func recoveryBlock(s recoverySettings) ([]string, error) {
+func recoveryBlock(s Recovery) ([]string, error) {
 	var lines []string
 	keys := map[string]string{}
 	for _, kv := range s.Options {
@@ -79,7 +78,8 @@ func recoveryBlock(s recoverySettings) ([]string, error) {
 
 // writeRecovery edits postgresql.auto.conf and writes the signal file,
 // inside PGDATA only.
-func writeRecovery(pg *local.Root, s recoverySettings) error {
+func (rr *restoreRun) writeRecovery(s Recovery) error {
+	pg := rr.pg
 	if s.Type == "preserve" {
 		return nil
 	}
@@ -108,7 +108,7 @@ func writeRecovery(pg *local.Root, s recoverySettings) error {
 		out = append(out, block...)
 	}
 	content := strings.Join(out, "\n") + "\n"
-	if err := writeFileAtomicIn(pg, auto, []byte(content), s.FileMode, s.UID, s.GID); err != nil {
+	if err := pg.WriteFileAtomic(auto, []byte(content), s.FileMode, s.UID, s.GID, rr.fileSync); err != nil {
 		return err
 	}
 	signal := ""
@@ -120,7 +120,7 @@ func writeRecovery(pg *local.Root, s recoverySettings) error {
 		signal = "recovery.signal"
 	}
 	if signal != "" {
-		if err := writeFileAtomicIn(pg, signal, nil, s.FileMode, s.UID, s.GID); err != nil {
+		if err := pg.WriteFileAtomic(signal, nil, s.FileMode, s.UID, s.GID, rr.fileSync); err != nil {
 			return err
 		}
 	}
