@@ -92,15 +92,6 @@ func RepoErr(name string, err error) string {
 	return fmt.Sprintf("%s: [%s] %s", name, errs.CodeOf(err).Name(), err.Error())
 }
 
-// storageErr gives a storage error without a pgBackRest code the code c;
-// storage messages already name the operation and the path.
-func storageErr(c errs.Code, err error) error {
-	if err == nil || errs.CodeOf(err) != errs.Unknown {
-		return err
-	}
-	return &errs.Error{Code: c, Msg: err.Error(), Err: err}
-}
-
 // guard runs one file's work in a background process and turns a panic
 // into an AssertError, so it is reported in the file's status like any
 // other failure.

@@ -151,11 +151,11 @@ func pushFile(ctx context.Context, st storage.Storage, src, dest string, ct filt
 	}
 	defer f.Close()
 	if err := st.PathCreate(ctx, path.Dir(dest)); err != nil {
-		return storageErr(errs.PathCreate, err)
+		return errs.OrCode(errs.PathCreate, err)
 	}
 	w, err := st.Create(ctx, dest, storage.CreateOptions{})
 	if err != nil {
-		return storageErr(errs.FileOpen, err)
+		return errs.OrCode(errs.FileOpen, err)
 	}
 	p, err := filter.NewWritePipeline(w, ct, level, pass)
 	if err != nil {

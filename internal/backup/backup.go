@@ -741,11 +741,6 @@ func (b *Backup) copySingle(cw *copyWorker, idx int) error {
 	return b.apply(cw, res)
 }
 
-// parallelMin is the size from which a file is compressed and written on
-// several goroutines (filter.NewParallelWritePipeline): the largest files
-// otherwise keep one worker busy long after the others ran out of work.
-const parallelMin = 8 << 20
-
 // pipeFile streams one open source file through the write pipeline
 // (SHA-1, page checksums, compress, encrypt) into dst, which may already
 // hold other files (a bundle).
@@ -757,7 +752,7 @@ func (b *Backup) pipeFile(cw *copyWorker, idx int, in sourceFile, dst io.Writer,
 	src := b.srcPath[f.Name]
 	var p *filter.WritePipeline
 	var err error
-	if f.Size >= parallelMin && b.procs > 1 {
+	if f.Size >= filter.ParallelMin && b.procs > 1 {
 		p, err = filter.NewParallelWritePipeline(dst, b.ct, b.level, b.m.CipherPass, b.procs)
 	} else {
 		p, err = filter.NewWritePipeline(dst, b.ct, b.level, b.m.CipherPass)
@@ -823,7 +818,7 @@ func (b *Backup) apply(cw *copyWorker, res fileResult) error {
 	if b.total > 0 {
 		pct = float64(b.copied) * 100 / float64(b.total)
 	}
-	progress := fmt.Sprintf("%s, %s%%", sizeFormat(res.size), pctFormat(pct))
+	progress := fmt.Sprintf("%s, %s%%", log.Size(res.size), log.Pct(pct))
 	if res.bundleID != 0 {
 		progress = fmt.Sprintf("bundle %d/%d, %s", res.bundleID, res.bundleOffset, progress)
 	}

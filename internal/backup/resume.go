@@ -56,7 +56,7 @@ func (b *Backup) tryResume() (bool, error) {
 	}
 	manifestPath := repo.BackupManifestPath(b.stanza, label)
 	if ok, err := st.Exists(ctx, manifestPath); err != nil {
-		return false, storageErr(errs.FileOpen, err)
+		return false, errs.OrCode(errs.FileOpen, err)
 	} else if ok {
 		return false, nil
 	}
@@ -65,7 +65,7 @@ func (b *Backup) tryResume() (bool, error) {
 	var rm *repo.Manifest
 	hasCopy, err := st.Exists(ctx, manifestPath+repo.CopyExt)
 	if err != nil {
-		return false, storageErr(errs.FileOpen, err)
+		return false, errs.OrCode(errs.FileOpen, err)
 	}
 	if hasCopy {
 		reason = "resume is disabled"
@@ -201,12 +201,12 @@ func (b *Backup) resumeClean(rm *repo.Manifest, dir, name string) error {
 			if reason := b.resumeFile(rm, mname); reason != "" {
 				b.log.Detailf("remove file '%s' from resumed backup (%s)", st.Full(path), reason)
 				if err := st.Remove(ctx, path); err != nil {
-					return storageErr(errs.FileRemove, err)
+					return errs.OrCode(errs.FileRemove, err)
 				}
 			}
 		default:
 			if err := st.Remove(ctx, path); err != nil {
-				return storageErr(errs.FileRemove, err)
+				return errs.OrCode(errs.FileRemove, err)
 			}
 		}
 	}
@@ -272,7 +272,7 @@ func (b *Backup) checkResumed(cw *copyWorker, idx int) (res fileResult, done boo
 			return res, false, nil // the copy reports it
 		}
 		if err := b.st.Remove(b.ctx, path); err != nil {
-			return res, false, storageErr(errs.FileRemove, err)
+			return res, false, errs.OrCode(errs.FileRemove, err)
 		}
 		return fileResult{idx: idx, kind: resGone}, true, nil
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/lock"
+	"github.com/pgbr-dev/pgbr/internal/log"
 	"github.com/pgbr-dev/pgbr/internal/pg"
 	"github.com/pgbr-dev/pgbr/internal/pgdb"
 	"github.com/pgbr-dev/pgbr/internal/repo"
@@ -399,7 +400,7 @@ func (b *backupRun) finish() error {
 		}
 	}
 	e.Log.Infof("new backup label = %s", m.Backup.Label)
-	e.Log.Infof("%s backup size = %s, file total = %d", m.Backup.Type, sizeFormat(b.eng.Size()), len(m.Files))
+	e.Log.Infof("%s backup size = %s, file total = %d", m.Backup.Type, log.Size(b.eng.Size()), len(m.Files))
 	return nil
 }
 
@@ -434,27 +435,3 @@ func (b *backupRun) engineOptions() backupeng.Options {
 	}
 	return o
 }
-
-// parallelMin is the size from which restore writes a file from a second
-// goroutine (the backup engine compresses files of this size on several).
-const parallelMin = 8 << 20
-
-// sizeFormat formats a size as pgBackRest's strSizeFormat.
-func sizeFormat(n uint64) string {
-	units := []string{"KB", "MB", "GB"}
-	if n < 1024 {
-		return fmt.Sprintf("%dB", n)
-	}
-	v := float64(n) / 1024
-	u := 0
-	for v >= 1024 && u < len(units)-1 {
-		v /= 1024
-		u++
-	}
-	if int(v*10)%10 == 0 {
-		return fmt.Sprintf("%d%s", int(v), units[u])
-	}
-	return fmt.Sprintf("%.1f%s", v, units[u])
-}
-
-func pctFormat(p float64) string { return fmt.Sprintf("%.2f", p) }

@@ -119,15 +119,6 @@ func (e *Env) runPool(workers, n int, job func(ctx context.Context, proc, i int)
 	return err
 }
 
-// storageErr gives a storage error without a pgBackRest code the code c;
-// storage messages already name the operation and the path.
-func storageErr(c errs.Code, err error) error {
-	if err == nil || errs.CodeOf(err) != errs.Unknown {
-		return err
-	}
-	return &errs.Error{Code: c, Msg: err.Error(), Err: err}
-}
-
 // checkServer verifies the server behind the connection is the cluster in
 // pg1-path (pgBackRest's DbMismatchError).
 func checkServer(s pgdb.Settings, c *cluster) error {

@@ -11,6 +11,7 @@ import (
 	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/jsonw"
+	"github.com/pgbr-dev/pgbr/internal/log"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 )
 
@@ -925,12 +926,12 @@ func infoTextBackups(b *strings.Builder, g *infoDBGroup) {
 		if bk.lsnStart != "" {
 			fmt.Fprintf(b, "            lsn start/stop: %s / %s\n", bk.lsnStart, bk.lsnStop)
 		}
-		fmt.Fprintf(b, "            database size: %s, database backup size: %s\n", sizeFormat(bk.size), sizeFormat(bk.delta))
+		fmt.Fprintf(b, "            database size: %s, database backup size: %s\n", log.Size(bk.size), log.Size(bk.delta))
 		fmt.Fprintf(b, "            repo%d: ", bk.repoKey)
 		if bk.repoSize != nil {
-			fmt.Fprintf(b, "backup set size: %s, ", sizeFormat(*bk.repoSize))
+			fmt.Fprintf(b, "backup set size: %s, ", log.Size(*bk.repoSize))
 		}
-		fmt.Fprintf(b, "backup size: %s\n", sizeFormat(bk.repoDelta))
+		fmt.Fprintf(b, "backup size: %s\n", log.Size(bk.repoDelta))
 		if bk.referenceSet {
 			fmt.Fprintf(b, "            backup reference list: %s\n", strings.Join(bk.reference, ", "))
 		}

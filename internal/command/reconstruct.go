@@ -26,7 +26,7 @@ func reconstructBackupInfo(e *Env, r *repoT, stanza string, bi *repo.BackupInfo)
 	manifestExists := func(label string) (bool, error) {
 		ok, err := r.St.Exists(ctx, repo.BackupManifestPath(stanza, label))
 		if err != nil {
-			return false, storageErr(errs.FileOpen, err)
+			return false, errs.OrCode(errs.FileOpen, err)
 		}
 		return ok, nil
 	}

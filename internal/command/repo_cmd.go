@@ -153,7 +153,7 @@ func repoLs(e *Env) error {
 			render(in, ".")
 		}
 	case err != nil && !errors.Is(err, storage.ErrNotFound):
-		return storageErr(errs.FileRead, err)
+		return errs.OrCode(errs.FileRead, err)
 	default:
 		if jsonOut && (re == nil || re.MatchString(".")) {
 			render(storage.Info{Type: storage.TypePath}, ".")
@@ -173,7 +173,7 @@ func repoLsWalk(ctx context.Context, st storage.Storage, base, sub string, recur
 	re *regexp.Regexp, emit func(storage.Info, string)) error {
 	list, err := st.List(ctx, joinRel(base, sub))
 	if err != nil {
-		return storageErr(errs.PathOpen, err)
+		return errs.OrCode(errs.PathOpen, err)
 	}
 	if order == "desc" {
 		slices.Reverse(list)
@@ -231,7 +231,7 @@ func repoGet(e *Env) error {
 			}
 			return errs.New(errs.FileMissing, "unable to open missing file '%s' for read", r.St.Full(file))
 		}
-		return storageErr(errs.FileOpen, err)
+		return errs.OrCode(errs.FileOpen, err)
 	}
 	defer src.Close()
 	var rd io.Reader = src

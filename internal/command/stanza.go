@@ -83,7 +83,7 @@ func stanzaCreateRepo(e *Env, r *repoT, stanza string, c *cluster) error {
 		for _, dir := range []string{repo.Layout{Stanza: stanza}.ArchiveDir(), repo.Layout{Stanza: stanza}.BackupDir()} {
 			list, err := st.List(ctx, dir)
 			if err != nil {
-				return storageErr(errs.PathOpen, err)
+				return errs.OrCode(errs.PathOpen, err)
 			}
 			if len(list) > 0 {
 				return errs.New(errs.PathNotEmpty, "%s: backup directory and/or archive directory not empty\nHINT: use stanza-upgrade if the database has been upgraded or use --force if the directory is not empty (--force is not supported by pgbr: remove the stanza with stanza-delete first).", r.Name())
@@ -107,7 +107,7 @@ func stanzaCreateRepo(e *Env, r *repoT, stanza string, c *cluster) error {
 		}
 		for _, dir := range []string{repo.Layout{Stanza: stanza}.ArchiveDir(), repo.Layout{Stanza: stanza}.BackupDir()} {
 			if err := st.PathCreate(ctx, dir); err != nil {
-				return storageErr(errs.PathCreate, err)
+				return errs.OrCode(errs.PathCreate, err)
 			}
 		}
 		if err := repo.SaveArchiveInfo(ctx, st, stanza, a, r.CipherPass); err != nil {

@@ -174,7 +174,7 @@ func stanzaDelete(e *Env) error {
 			continue
 		}
 		if err := st.RemoveAll(ctx, d.path); err != nil {
-			return storageErr(errs.PathRemove, err)
+			return errs.OrCode(errs.PathRemove, err)
 		}
 	}
 	if err := os.Remove(stopFile); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -188,7 +188,7 @@ func stanzaDelete(e *Env) error {
 func pathState(e *Env, st storage.Storage, p string) (exists, notEmpty bool, err error) {
 	list, err := st.List(e.Ctx, p)
 	if err != nil {
-		return false, false, storageErr(errs.PathOpen, err)
+		return false, false, errs.OrCode(errs.PathOpen, err)
 	}
 	if len(list) > 0 {
 		return true, true, nil
@@ -197,7 +197,7 @@ func pathState(e *Env, st storage.Storage, p string) (exists, notEmpty bool, err
 		if errors.Is(err, storage.ErrNotFound) {
 			return false, false, nil
 		}
-		return false, false, storageErr(errs.PathOpen, err)
+		return false, false, errs.OrCode(errs.PathOpen, err)
 	}
 	return true, false, nil
 }
@@ -205,7 +205,7 @@ func pathState(e *Env, st storage.Storage, p string) (exists, notEmpty bool, err
 func removeFiles(e *Env, st storage.Storage, paths ...string) error {
 	for _, p := range paths {
 		if err := st.Remove(e.Ctx, p); err != nil {
-			return storageErr(errs.FileRemove, err)
+			return errs.OrCode(errs.FileRemove, err)
 		}
 	}
 	return nil

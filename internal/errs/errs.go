@@ -148,3 +148,13 @@ func CodeOf(err error) Code {
 
 // Is reports whether err carries code c.
 func Is(err error, c Code) bool { return err != nil && CodeOf(err) == c }
+
+// OrCode gives err the code c when it has none yet (a storage error: its
+// message already names the operation and the path); nil stays nil and a
+// coded error keeps its code.
+func OrCode(c Code, err error) error {
+	if err == nil || CodeOf(err) != Unknown {
+		return err
+	}
+	return &Error{Code: c, Msg: err.Error(), Err: err}
+}

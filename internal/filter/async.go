@@ -108,3 +108,8 @@ func (a *AsyncWriter) Close() error {
 	a.closed = true
 	return a.s.wait()
 }
+
+// ParallelMin is the size from which backup and restore give a file a
+// second goroutine (NewParallelWritePipeline, AsyncWriter): below it the
+// hand-off costs more than it saves.
+const ParallelMin = 8 << 20

@@ -274,7 +274,7 @@ func (rr *restoreRun) run() (Result, error) {
 	if err := rr.syncDirPath(rr.pgData); err != nil {
 		return Result{}, err
 	}
-	rr.log.Infof("restore size = %s, file total = %d", sizeFormat(size), count)
+	rr.log.Infof("restore size = %s, file total = %d", log.Size(size), count)
 	return Result{Size: size, Files: count}, nil
 }
 
@@ -455,7 +455,7 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 			pct = float64(done) * 100 / float64(total)
 		}
 		mu.Unlock()
-		rr.log.ProcDetailf(proc, "restore file %s (%s, %s%%) checksum %s", j.root.Full(j.rel), sizeFormat(j.f.Size), pctFormat(pct), j.f.EffectiveChecksum())
+		rr.log.ProcDetailf(proc, "restore file %s (%s, %s%%) checksum %s", j.root.Full(j.rel), log.Size(j.f.Size), log.Pct(pct), j.f.EffectiveChecksum())
 		return nil
 	})
 	if err != nil {
@@ -575,7 +575,7 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel st
 		wb := &writeback{f: out}
 		var w io.Writer = wb
 		var aw *filter.AsyncWriter
-		if f.Size >= parallelMin && rr.procs > 1 {
+		if f.Size >= filter.ParallelMin && rr.procs > 1 {
 			// A large file: its writes run beside reading, decrypting,
 			// decompressing and hashing the next bytes.
 			aw = filter.NewAsyncWriter(wb)

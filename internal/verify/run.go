@@ -26,7 +26,6 @@ package verify
 import (
 	"context"
 
-	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/log"
 	"github.com/pgbr-dev/pgbr/internal/progress"
 	"github.com/pgbr-dev/pgbr/internal/storage"
@@ -85,15 +84,6 @@ func newVerifier(ctx context.Context, opts Options) *verifier {
 		}
 	}
 	return v
-}
-
-// storageErr gives a storage error without a pgBackRest code the code c;
-// storage messages already name the operation and the path.
-func storageErr(c errs.Code, err error) error {
-	if err == nil || errs.CodeOf(err) != errs.Unknown {
-		return err
-	}
-	return &errs.Error{Code: c, Msg: err.Error(), Err: err}
 }
 
 // jobsTotal returns the number of files and content bytes of jobs.

@@ -271,7 +271,7 @@ func (v *verifier) process(aInfo *repo.ArchiveInfo, bInfo *repo.BackupInfo) (str
 	}
 	list, err := v.st.List(v.ctx, v.backupDir())
 	if err != nil {
-		return "", storageErr(errs.PathOpen, err)
+		return "", errs.OrCode(errs.PathOpen, err)
 	}
 	for _, f := range list {
 		if repo.IsLabel(f.Name) && (set == "" || f.Name == set) {
@@ -285,7 +285,7 @@ func (v *verifier) process(aInfo *repo.ArchiveInfo, bInfo *repo.BackupInfo) (str
 	}
 	list, err = v.st.List(v.ctx, v.archiveDir())
 	if err != nil {
-		return "", storageErr(errs.PathOpen, err)
+		return "", errs.OrCode(errs.PathOpen, err)
 	}
 	var archiveIDs []string
 	for _, f := range list {
@@ -370,7 +370,7 @@ func (v *verifier) verifyArchive(ids []string) error {
 		base := v.archiveDir() + "/" + id
 		list, err := v.st.List(v.ctx, base)
 		if err != nil {
-			return storageErr(errs.PathOpen, err)
+			return errs.OrCode(errs.PathOpen, err)
 		}
 		var dirs []string
 		for _, f := range list {
@@ -386,7 +386,7 @@ func (v *verifier) verifyArchive(ids []string) error {
 		for _, dir := range dirs {
 			list, err := v.st.List(v.ctx, base+"/"+dir)
 			if err != nil {
-				return storageErr(errs.PathOpen, err)
+				return errs.OrCode(errs.PathOpen, err)
 			}
 			var files []string
 			for _, f := range list {
@@ -432,7 +432,7 @@ func (v *verifier) verifyArchive(ids []string) error {
 func (v *verifier) walSegmentSize(path string) (uint32, error) {
 	in, err := v.st.Open(v.ctx, path)
 	if err != nil {
-		return 0, storageErr(errs.FileOpen, err)
+		return 0, errs.OrCode(errs.FileOpen, err)
 	}
 	defer in.Close()
 	p, err := filter.NewReadPipeline(in, filter.CompressTypeFromName(path), v.walPass)
@@ -656,7 +656,7 @@ func (v *verifier) loadInfoErr(path, pass string, parse func([]byte) error) (sum
 		if errors.Is(err, storage.ErrNotFound) {
 			err = errs.New(errs.FileMissing, "unable to open missing file '%s' for read", v.st.Full(path))
 		} else {
-			err = storageErr(errs.FileRead, err)
+			err = errs.OrCode(errs.FileRead, err)
 			unreadable = true
 		}
 	}
@@ -826,7 +826,7 @@ func (v *verifier) verifyFile(j *verifyJob) (verifyCode, error) {
 		if errors.Is(err, storage.ErrNotFound) {
 			return verifyMissing, nil
 		}
-		return verifyOther, storageErr(errs.FileOpen, err)
+		return verifyOther, errs.OrCode(errs.FileOpen, err)
 	}
 	defer in.Close()
 	if code, err := checkStream(in, j); code != verifyOK || err != nil {
