@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -133,6 +134,34 @@ func TestWalkLinkedExclusions(t *testing.T) {
 	for _, never := range []string{"pg_replslot/", "pg_stat_tmp/", "pg_dynshmem/", "pgsql_tmp", "postmaster.opts\n", "pg_internal.init"} {
 		if strings.Contains(got, "file pg_data/"+never) {
 			t.Fatalf("offline walk holds %s:\n%s", never, got)
+		}
+	}
+}
+
+// A large directory is statted on several goroutines, in order, with a
+// vanished entry left nil.
+func TestLstatAll(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for i := range 3*statChunk + 7 {
+		p := filepath.Join(dir, fmt.Sprintf("%d", 10000+i))
+		if i != 300 {
+			if err := os.WriteFile(p, make([]byte, i%5), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		paths = append(paths, p)
+	}
+	infos := lstatAll(paths)
+	for i, fi := range infos {
+		if i == 300 {
+			if fi != nil {
+				t.Fatalf("vanished entry has info %v", fi)
+			}
+			continue
+		}
+		if fi == nil || fi.Name() != filepath.Base(paths[i]) || fi.Size() != int64(i%5) {
+			t.Fatalf("entry %d: %v", i, fi)
 		}
 	}
 }
