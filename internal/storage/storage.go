@@ -47,7 +47,9 @@ type Writer interface {
 // CreateOptions tunes Create.
 type CreateOptions struct {
 	// NoSync skips fsync of the file and its directory (for files that are
-	// synced later in a batch).
+	// synced later in a batch). Such a file is complete and durable once
+	// SyncAll returns; before, a driver may still be writing it (S3 sends
+	// small ones in the background).
 	NoSync bool
 	// InPlace writes under the final name instead of a temporary one (no
 	// rename at commit; Abort removes the file). Only for files nothing

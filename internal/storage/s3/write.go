@@ -50,25 +50,48 @@ type background struct {
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	err  error
+	keys map[string]chan struct{} // key → closed when its upload ends
 }
 
-// start runs put in the background, waiting first while
-// backgroundUploads are running.
-func (b *background) start(put func() error) {
-	b.once.Do(func() { b.sem = make(chan struct{}, backgroundUploads) })
+// start runs put of key in the background, waiting first while
+// backgroundUploads are running, and for an earlier upload of the same key
+// (the later write must win).
+func (b *background) start(key string, put func() error) {
+	b.once.Do(func() {
+		b.sem = make(chan struct{}, backgroundUploads)
+		b.keys = map[string]chan struct{}{}
+	})
+	b.waitKey(key)
 	b.sem <- struct{}{}
+	done := make(chan struct{})
+	b.mu.Lock()
+	b.keys[key] = done
+	b.mu.Unlock()
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
 		defer func() { <-b.sem }()
-		if err := put(); err != nil {
-			b.mu.Lock()
-			if b.err == nil {
-				b.err = err
-			}
-			b.mu.Unlock()
+		err := put()
+		b.mu.Lock()
+		if err != nil && b.err == nil {
+			b.err = err
 		}
+		if b.keys[key] == done {
+			delete(b.keys, key)
+		}
+		b.mu.Unlock()
+		close(done)
 	}()
+}
+
+// waitKey waits for a background upload of key, if one is running.
+func (b *background) waitKey(key string) {
+	b.mu.Lock()
+	done := b.keys[key]
+	b.mu.Unlock()
+	if done != nil {
+		<-done
+	}
 }
 
 // wait waits for every background upload and returns (and forgets) the
@@ -349,10 +372,11 @@ func (w *writer) Commit() error {
 		}
 		w.release()
 		w.done = true
-		w.s.bg.start(func() error { return w.putData(data) })
+		w.s.bg.start(w.key, func() error { return w.putData(data) })
 		return nil
 	}
 	if w.uploadID == "" {
+		w.s.bg.waitKey(w.key)
 		err := w.put()
 		w.release()
 		w.done = true

@@ -191,12 +191,20 @@ func Run(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		}
 		write("first, longer content", true)
 		write("second", true)
+		// NoSync writes are complete once SyncAll returns (S3 may still be
+		// uploading them before).
+		if err := storage.SyncAll(ctx, s); err != nil {
+			t.Fatalf("SyncAll: %v", err)
+		}
 		if got, err := storage.ReadAll(ctx, s, "d/in-place"); err != nil || string(got) != "second" {
 			t.Fatalf("after rewrite: %q, %v", got, err)
 		}
 		// An aborted write leaves no partial content: the file is gone
 		// (written in place) or still the last committed one.
 		write("aborted", false)
+		if err := storage.SyncAll(ctx, s); err != nil {
+			t.Fatalf("SyncAll: %v", err)
+		}
 		got, err := storage.ReadAll(ctx, s, "d/in-place")
 		if err == nil && string(got) != "second" {
 			t.Fatalf("after abort: %q", got)
