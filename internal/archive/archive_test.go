@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
@@ -32,27 +31,8 @@ const (
 
 var ctx = context.Background()
 
-// logBuf is a logger whose output (warnings and up on "stderr", info on
-// "stdout") a test reads.
-type logBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newLog() (*log.Logger, *logBuf) {
-	b := &logBuf{}
+func newLog() (*log.Logger, *log.Capture) {
+	b := &log.Capture{}
 	return log.New(b, b, log.Info, log.Off), b
 }
 

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,24 +20,6 @@ import (
 )
 
 const stanza = "main"
-
-// syncBuf is a log sink shared by the workers.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // pgData makes a small offline PGDATA: pg_control, a few relations (one
 // of 20 KiB, block incremental with the default maps), an empty file and
@@ -78,11 +59,11 @@ type fixture struct {
 	t      *testing.T
 	pg     string
 	st     storage.Storage
-	logBuf *syncBuf
+	logBuf *log.Capture
 }
 
 func newFixture(t *testing.T) *fixture {
-	return &fixture{t: t, pg: pgData(t), st: posix.New(filepath.Join(t.TempDir(), "repo")), logBuf: &syncBuf{}}
+	return &fixture{t: t, pg: pgData(t), st: posix.New(filepath.Join(t.TempDir(), "repo")), logBuf: &log.Capture{}}
 }
 
 // opts are the options of an offline backup of the fixture.

@@ -1,7 +1,7 @@
 package progress
 
 import (
-	"bytes"
+	"github.com/pgbr-dev/pgbr/internal/log"
 	"strings"
 	"sync"
 	"testing"
@@ -45,26 +45,8 @@ func TestEnabledModes(t *testing.T) {
 	}
 }
 
-// syncBuf is a bytes.Buffer safe for the renderer goroutine.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRendererDrawsAndClearsAroundWrites(t *testing.T) {
-	var buf syncBuf
+	var buf log.Capture
 	var c Counter
 	r := Start(&buf, "backup", &c, 5*time.Millisecond)
 	c.SetTotal(4, 4<<20)
@@ -96,7 +78,7 @@ func TestRendererDrawsAndClearsAroundWrites(t *testing.T) {
 }
 
 func TestRendererSilentWithoutTotal(t *testing.T) {
-	var buf syncBuf
+	var buf log.Capture
 	var c Counter
 	r := Start(&buf, "verify", &c, time.Millisecond)
 	time.Sleep(20 * time.Millisecond)
