@@ -1,11 +1,12 @@
 package progress
 
 import (
-	"github.com/pgbr-dev/pgbr/internal/log"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pgbr-dev/pgbr/internal/log"
 )
 
 func TestCounterConcurrentAdds(t *testing.T) {
