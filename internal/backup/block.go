@@ -277,7 +277,7 @@ func (b *Backup) pipeBlockIncr(cw *copyWorker, idx int, in sourceFile, dst io.Wr
 		}
 		orig.Write(block)
 		size += uint64(len(block))
-		sum := blockChecksum(block, int(cs))
+		sum := repo.BlockChecksum(block, int(cs))
 		n := len(items)
 		if n < len(priorItems) && string(priorItems[n].Checksum) == string(sum) {
 			items = append(items, priorItems[n])
