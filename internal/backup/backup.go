@@ -516,15 +516,7 @@ func (b *Backup) copyFiles() error {
 	if len(single)+len(small) == 0 {
 		return errs.New(errs.FileMissing, "no files have changed since the last backup - this seems unlikely")
 	}
-	// Largest first, but the files that must wait for the copy start
-	// after the others, so the wait overlaps with copying.
-	sort.SliceStable(single, func(i, j int) bool {
-		a, c := &m.Files[single[i]], &m.Files[single[j]]
-		if ha, hc := b.mustWait(a), b.mustWait(c); ha != hc {
-			return hc
-		}
-		return a.Size > c.Size
-	})
+	sort.SliceStable(single, func(i, j int) bool { return m.Files[single[i]].Size > m.Files[single[j]].Size })
 	// Bundles hold files of similar age (oldest first), as pgBackRest's.
 	sort.SliceStable(small, func(i, j int) bool {
 		a, c := &m.Files[small[i]], &m.Files[small[j]]

@@ -16,6 +16,7 @@ type Proxy struct {
 	Port        int
 	target      string
 	bytesPerSec atomic.Int64
+	up, down    limiter // shared by every connection, one per direction
 	ln          net.Listener
 	wg          sync.WaitGroup
 	conns       sync.Map
@@ -23,7 +24,8 @@ type Proxy struct {
 }
 
 // StartProxy proxies 127.0.0.1:<Port> to target ("127.0.0.1:9000"), at
-// most bytesPerSec in each direction per connection (0 = unlimited).
+// most bytesPerSec in each direction over all connections together (0 =
+// unlimited): a client opening more connections gets no more bandwidth.
 func StartProxy(t testing.TB, target string, bytesPerSec int64) *Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -66,29 +68,45 @@ func (p *Proxy) handle(c net.Conn) {
 	p.conns.Store(c, u)
 	defer p.conns.Delete(c)
 	done := make(chan struct{}, 2)
-	go func() { p.copy(u, c); u.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
-	go func() { p.copy(c, u); c.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+	go func() { p.copy(u, c, &p.up); u.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+	go func() { p.copy(c, u, &p.down); c.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
 	<-done
 	<-done
 }
 
-// copy moves bytes in chunks, sleeping to keep under the rate.
-func (p *Proxy) copy(dst io.Writer, src io.Reader) {
+// limiter spaces the chunks of one direction: each chunk reserves its
+// share of time after the previous reservation (idle time is not saved up).
+type limiter struct {
+	mu   sync.Mutex
+	next time.Time
+}
+
+// wait sleeps until n bytes may pass at rate bytes per second.
+func (l *limiter) wait(n int, rate int64) {
+	l.mu.Lock()
+	now := time.Now()
+	if l.next.Before(now) {
+		l.next = now
+	}
+	l.next = l.next.Add(time.Duration(float64(n) / float64(rate) * float64(time.Second)))
+	due := l.next
+	l.mu.Unlock()
+	if d := time.Until(due); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// copy moves bytes in chunks, keeping the direction under the rate.
+func (p *Proxy) copy(dst io.Writer, src io.Reader, l *limiter) {
 	buf := make([]byte, 16*1024)
-	start := time.Now()
-	var sent int64
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
+			if rate := p.bytesPerSec.Load(); rate > 0 {
+				l.wait(n, rate)
+			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
-			}
-			sent += int64(n)
-			if rate := p.bytesPerSec.Load(); rate > 0 {
-				due := start.Add(time.Duration(float64(sent) / float64(rate) * float64(time.Second)))
-				if d := time.Until(due); d > 0 {
-					time.Sleep(d)
-				}
 			}
 		}
 		if err != nil {
