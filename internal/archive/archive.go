@@ -14,11 +14,9 @@ import (
 	"io"
 	"os"
 	"regexp"
-	"runtime/debug"
 	"strings"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
-	"github.com/pgbr-dev/pgbr/internal/log"
 	"github.com/pgbr-dev/pgbr/internal/pg"
 	"github.com/pgbr-dev/pgbr/internal/storage"
 )
@@ -90,19 +88,6 @@ func fileSHA1(path string) (string, int64, error) {
 // RepoErr is one line of a multi-repo error: "repo1: [FileOpenError] msg".
 func RepoErr(name string, err error) string {
 	return fmt.Sprintf("%s: [%s] %s", name, errs.CodeOf(err).Name(), err.Error())
-}
-
-// guard runs one file's work in a background process and turns a panic
-// into an AssertError, so it is reported in the file's status like any
-// other failure.
-func guard(l *log.Logger, f func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			l.Debugf("panic: %v\n%s", r, debug.Stack())
-			err = errs.New(errs.Assert, "internal error: %v\nHINT: please report this to the pgbr developers with the log file", r)
-		}
-	}()
-	return f()
 }
 
 // fileSync makes a local write durable (tests replace it).

@@ -74,7 +74,7 @@ func PushAsync(ctx context.Context, o *PushAsyncOptions) error {
 			name := todo[i]
 			err := o.SetupErr
 			if err == nil {
-				err = guard(o.Log, func() error { return Push(ctx, o.Push, filepath.Join(o.WalDir, name)) })
+				err = errs.Guard(o.Log.Debugf, func() error { return Push(ctx, o.Push, filepath.Join(o.WalDir, name)) })
 			}
 			if err == nil {
 				return logStatusErr(ctx, o.Log, WriteStatus(out, name+".ok", ""))
@@ -160,7 +160,7 @@ func GetAsync(ctx context.Context, o *GetAsyncOptions) error {
 		}
 		err := o.SetupErr
 		if err == nil {
-			err = guard(o.Log, func() error { return Get(ctx, o.Get, seg, in, seg) })
+			err = errs.Guard(o.Log.Debugf, func() error { return Get(ctx, o.Get, seg, in, seg) })
 		}
 		var nf *NotFoundError
 		switch {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 
 	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
@@ -91,13 +90,11 @@ func noPrimary(cause error) error {
 // AssertError. The CLI's recover only covers the main goroutine: a panic in
 // a worker would print a Go stack trace on the console and kill the process.
 func guard[T any](e *Env, f func() (T, error)) (v T, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			e.Log.Debugf("panic: %v\n%s", r, debug.Stack())
-			err = errs.New(errs.Assert, "internal error: %v\nHINT: please report this to the pgbr developers with the log file", r)
-		}
-	}()
-	return f()
+	err = errs.Guard(e.Log.Debugf, func() error {
+		v, err = f()
+		return err
+	})
+	return v, err
 }
 
 // guardErr is guard for a job that returns only an error.

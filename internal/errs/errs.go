@@ -5,6 +5,7 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 )
 
 // Code is a pgBackRest error code (src/build/error/error.yaml in 2.45).
@@ -157,4 +158,16 @@ func OrCode(c Code, err error) error {
 		return err
 	}
 	return &Error{Code: c, Msg: err.Error(), Err: err}
+}
+
+// Guard runs f and turns a panic in it into an Assert error asking for a
+// report; debugf receives the panic and its stack (the log at debug level).
+func Guard(debugf func(format string, a ...any), f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			debugf("panic: %v\n%s", r, debug.Stack())
+			err = New(Assert, "internal error: %v\nHINT: please report this to the pgbr developers with the log file", r)
+		}
+	}()
+	return f()
 }
