@@ -19,19 +19,24 @@ var asyncBufPool = sync.Pool{New: func() any { b := make([]byte, asyncChunk); re
 // previous ones, and a blocking read or write of one side does not stall
 // the other.
 type asyncStage struct {
-	ch   chan *[]byte
-	lens chan int
+	ch   chan asyncPiece
 	done chan struct{}
 	mu   sync.Mutex
 	err  error
 }
 
+// asyncPiece is n bytes of a pooled buffer on their way to the stage.
+type asyncPiece struct {
+	buf *[]byte
+	n   int
+}
+
 func newAsyncStage(write func([]byte) error) *asyncStage {
-	s := &asyncStage{ch: make(chan *[]byte, asyncDepth), lens: make(chan int, asyncDepth), done: make(chan struct{})}
+	s := &asyncStage{ch: make(chan asyncPiece, asyncDepth), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
-		for b := range s.ch {
-			n := <-s.lens
+		for pc := range s.ch {
+			b, n := pc.buf, pc.n
 			if s.failed() == nil {
 				if err := write((*b)[:n]); err != nil {
 					s.mu.Lock()
@@ -61,8 +66,7 @@ func (s *asyncStage) write(p []byte) error {
 		b := asyncBufPool.Get().(*[]byte)
 		n := copy(*b, p)
 		p = p[n:]
-		s.ch <- b
-		s.lens <- n
+		s.ch <- asyncPiece{buf: b, n: n}
 	}
 	return nil
 }
