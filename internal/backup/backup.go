@@ -104,7 +104,6 @@ type Backup struct {
 	total    int64
 	start    time.Time
 	fileMode string // mode of files written by the backup itself
-	procs    int    // process-max
 	// copyStart is the whole second from which copies may read files
 	// whose mtime is in the second before it (waitCopyStart).
 	copyStart time.Time
@@ -536,8 +535,7 @@ func (b *Backup) copyFiles() error {
 	// One pool: the single files, largest first, then one bundle filler
 	// per worker; a worker done with its single files starts filling
 	// bundles at once. Each worker keeps its buffers (copyWorker).
-	workers := max(b.opt.ProcessMax, 1)
-	b.procs = workers
+	workers := b.workers()
 	cws := make([]*copyWorker, workers+1)
 	var nextSmall atomic.Int64
 	fillers := 0
@@ -744,8 +742,8 @@ func (b *Backup) pipeFile(cw *copyWorker, idx int, in sourceFile, dst io.Writer,
 	src := b.srcPath[f.Name]
 	var p *filter.WritePipeline
 	var err error
-	if f.Size >= filter.ParallelMin && b.procs > 1 {
-		p, err = filter.NewParallelWritePipeline(dst, b.ct, b.level, b.m.CipherPass, b.procs)
+	if f.Size >= filter.ParallelMin && b.workers() > 1 {
+		p, err = filter.NewParallelWritePipeline(dst, b.ct, b.level, b.m.CipherPass, b.workers())
 	} else {
 		p, err = filter.NewWritePipeline(dst, b.ct, b.level, b.m.CipherPass)
 	}
@@ -921,3 +919,7 @@ func (b *Backup) writeGenerated(name string, data []byte, ts int64) error {
 	b.m.Sort()
 	return nil
 }
+
+// workers is process-max: the copy's worker count, and the goroutines a
+// large file may use.
+func (b *Backup) workers() int { return max(b.opt.ProcessMax, 1) }
