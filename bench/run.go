@@ -40,19 +40,7 @@ func (m *meas) ok() bool { return m != nil && len(m.s) > 0 }
 // median returns the median duration (the mean of the two middle ones for
 // an even count).
 func (m *meas) median() time.Duration {
-	if !m.ok() {
-		return 0
-	}
-	d := make([]time.Duration, len(m.s))
-	for i, s := range m.s {
-		d[i] = s.dur
-	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	n := len(d)
-	if n%2 == 1 {
-		return d[n/2]
-	}
-	return (d[n/2-1] + d[n/2]) / 2
+	return m.medianOf(func(s sample) time.Duration { return s.dur })
 }
 
 // maxRSS returns the largest peak RSS over the samples, in KiB.
@@ -66,16 +54,25 @@ func (m *meas) maxRSS() int64 {
 	return r
 }
 
+// medianCPU is median for the CPU time.
 func (m *meas) medianCPU() time.Duration {
+	return m.medianOf(func(s sample) time.Duration { return s.cpu })
+}
+
+func (m *meas) medianOf(get func(sample) time.Duration) time.Duration {
 	if !m.ok() {
 		return 0
 	}
 	d := make([]time.Duration, len(m.s))
 	for i, s := range m.s {
-		d[i] = s.cpu
+		d[i] = get(s)
 	}
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	return d[len(d)/2]
+	n := len(d)
+	if n%2 == 1 {
+		return d[n/2]
+	}
+	return (d[n/2-1] + d[n/2]) / 2
 }
 
 var pgUID, pgGID uint32
