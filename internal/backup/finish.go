@@ -20,28 +20,39 @@ func (b *Backup) Finish(ctx context.Context) error {
 	if err := m.Validate(true); err != nil {
 		return err
 	}
-	// backup.history/<YYYY>/<label>.manifest.gz: gz level 9 of the plain
-	// manifest, compressed while the backup files are synced.
+	// The manifest files and backup.history/<YYYY>/<label>.manifest.gz (gz
+	// level 9 of the plain text) are written, from one rendering, while
+	// the backup files are synced; the manifest files are committed after.
 	var gz bytes.Buffer
-	plain := m.Bytes()
-	gzDone := make(chan error, 1)
+	type written struct {
+		w   *repo.PendingWrite
+		err error
+	}
+	done := make(chan written, 1)
 	go func() {
 		cw, err := filter.NewCompressor(&gz, filter.Gz, 9)
-		if err == nil {
-			cw.Write(plain)
-			err = cw.Close()
+		if err != nil {
+			done <- written{err: err}
+			return
 		}
-		gzDone <- err
+		w, err := repo.WriteManifest(ctx, b.st, b.stanza, m, b.opt.InfoCipherPass, cw)
+		if cerr := cw.Close(); err == nil && cerr != nil {
+			w.Abort()
+			err = cerr
+		}
+		done <- written{w, err}
 	}()
 	if err := storage.SyncAll(ctx, b.st); err != nil {
-		<-gzDone
+		if r := <-done; r.err == nil {
+			r.w.Abort()
+		}
 		return errs.Wrap(errs.FileSync, err, "unable to sync backup files")
 	}
-	if err := repo.SaveManifestBytes(ctx, b.st, b.stanza, m.Backup.Label, plain, b.opt.InfoCipherPass); err != nil {
-		<-gzDone
-		return err
+	r := <-done
+	if r.err != nil {
+		return r.err
 	}
-	if err := <-gzDone; err != nil {
+	if err := r.w.Commit(); err != nil {
 		return err
 	}
 	hist := gz.Bytes()

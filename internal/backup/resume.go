@@ -263,7 +263,7 @@ func (b *Backup) resumeFile(rm *repo.Manifest, stored string) string {
 func (b *Backup) checkResumed(cw *copyWorker, idx int) (res fileResult, done bool, err error) {
 	f := &b.m.Files[idx]
 	path := b.repoFilePath(f.Name)
-	sum, size, missing, err := hashSource(b.srcPath[f.Name], cw.buf)
+	sum, size, missing, err := hashSource(b.SourcePath(f.Name), cw.buf)
 	if err != nil {
 		return res, false, err
 	}

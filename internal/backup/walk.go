@@ -37,7 +37,7 @@ type fsEntry struct {
 	Group  string
 	NoUser bool
 	NoGrp  bool
-	Src    string // absolute path to read
+	Src    string // links only: the link's own path (files: walkResult.Src)
 	Dest   string // link destination
 }
 
@@ -54,6 +54,50 @@ type walkResult struct {
 	Links       []fsEntry // non-tablespace links inside PGDATA (Name = pg_data/<rel>)
 	Root        fsEntry   // pg_data itself
 	Warnings    []string
+	Src         sources // where each file is read from
+}
+
+// sources tells the path a manifest file is read from without keeping a
+// path per file (100k files would hold 100k strings): a file is read from
+// its directory's path, except the few read from elsewhere (a link to a
+// file). The directory names are the manifest's, so a linked directory or
+// a tablespace maps to its destination.
+type sources struct {
+	dirs  map[string]string // manifest directory name → absolute path
+	files map[string]string // manifest file name → absolute path, when not under dirs
+	// standby is the data directory of the standby a backup reads the
+	// files CopiedFromStandby from ("" = none).
+	standby string
+}
+
+// path is the absolute path of manifest file name.
+func (s *sources) path(name string) string {
+	if s.standby != "" && CopiedFromStandby(name) {
+		// pg_tblspc/<oid>/... is read through the standby's own links.
+		return filepath.Join(s.standby, strings.TrimPrefix(name, "pg_data/"))
+	}
+	if p, ok := s.files[name]; ok {
+		return p
+	}
+	i := strings.LastIndexByte(name, '/')
+	if i < 0 {
+		return ""
+	}
+	d, ok := s.dirs[name[:i]]
+	if !ok {
+		return ""
+	}
+	return d + "/" + name[i+1:]
+}
+
+// addFile records that file name (in directory dir) is read from src.
+func (s *sources) addFile(dir, base, name, src string) {
+	d, ok := s.dirs[dir]
+	if ok && len(src) == len(d)+1+len(base) && strings.HasPrefix(src, d) && src[len(d)] == '/' &&
+		strings.HasSuffix(src, base) {
+		return
+	}
+	s.files[name] = src
 }
 
 var (
@@ -90,7 +134,8 @@ type walker struct {
 
 // walkPgData builds the list of everything to back up.
 func walkPgData(pgData string, online bool, tsDir string, excludes []string) (*walkResult, error) {
-	w := &walker{online: online, pgData: pgData, tsDir: tsDir, excludes: excludes, res: &walkResult{},
+	w := &walker{online: online, pgData: pgData, tsDir: tsDir, excludes: excludes,
+		res:   &walkResult{Src: sources{dirs: map[string]string{}, files: map[string]string{}}},
 		users: map[uint32]string{}, groups: map[uint32]string{}}
 	fi, err := os.Stat(pgData)
 	if err != nil {
@@ -102,7 +147,7 @@ func walkPgData(pgData string, online bool, tsDir string, excludes []string) (*w
 	if !fi.IsDir() {
 		return nil, errs.New(errs.PathOpen, "'%s' is not a directory", pgData)
 	}
-	w.res.Root = w.entry("pg_data", pgData, fi)
+	w.res.Root = w.entry("pg_data", fi)
 	w.res.Entries = append(w.res.Entries, w.res.Root)
 	if err := w.dir(pgData, "pg_data", ""); err != nil {
 		return nil, err
@@ -111,8 +156,8 @@ func walkPgData(pgData string, online bool, tsDir string, excludes []string) (*w
 	return w.res, nil
 }
 
-func (w *walker) entry(name, src string, fi fs.FileInfo) fsEntry {
-	e := fsEntry{Name: name, Src: src, Mode: fi.Mode().Perm(), MTime: fi.ModTime().Unix()}
+func (w *walker) entry(name string, fi fs.FileInfo) fsEntry {
+	e := fsEntry{Name: name, Mode: fi.Mode().Perm(), MTime: fi.ModTime().Unix()}
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		e.Type = entLink
@@ -185,6 +230,7 @@ func (w *walker) dir(src, name, rel string) error {
 		}
 		return errs.Wrap(errs.PathOpen, err, "unable to list file info for path '%s'", src)
 	}
+	w.res.Src.dirs[name] = src
 	p := parentDir{name: name, rel: rel, dbPath: isDBPath(name)}
 	// Unlogged relations: every fork of N when N_init exists.
 	if p.dbPath {
@@ -198,21 +244,30 @@ func (w *walker) dir(src, name, rel string) error {
 			}
 		}
 	}
-	srcs := make([]string, len(ents))
-	for i, de := range ents {
-		srcs[i] = filepath.Join(src, de.Name())
-	}
-	infos := lstatAll(srcs)
-	for i, de := range ents {
-		if infos[i] == nil {
-			continue // vanished
+	// Stat a batch at a time: the stats of a directory of 100k files
+	// would hold about 20 MB at once.
+	for lo := 0; lo < len(ents); lo += statBatch {
+		batch := ents[lo:min(lo+statBatch, len(ents))]
+		srcs := make([]string, len(batch))
+		for i, de := range batch {
+			srcs[i] = filepath.Join(src, de.Name())
 		}
-		if err := w.add(p, de.Name(), srcs[i], infos[i]); err != nil {
-			return err
+		infos := lstatAll(srcs)
+		for i, de := range batch {
+			if infos[i] == nil {
+				continue // vanished
+			}
+			if err := w.add(p, de.Name(), srcs[i], infos[i]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
+
+// statBatch is how many entries of a directory are statted before they
+// are added.
+const statBatch = 4096
 
 // statWorkers is how many lstat calls of one directory run at once: on a
 // cold cache each waits for the disk, so a few in flight shorten the walk
@@ -288,7 +343,7 @@ func (w *walker) add(p parentDir, base, src string, fi fs.FileInfo) error {
 	case isLink:
 		return w.link(p, base, src, name, fi)
 	case fi.IsDir():
-		w.res.Entries = append(w.res.Entries, w.entry(name, src, fi))
+		w.res.Entries = append(w.res.Entries, w.entry(name, fi))
 		switch {
 		case contentsOnly:
 			return nil
@@ -318,7 +373,8 @@ func (w *walker) add(p parentDir, base, src string, fi fs.FileInfo) error {
 				}
 			}
 		}
-		w.res.Entries = append(w.res.Entries, w.entry(name, src, fi))
+		w.res.Entries = append(w.res.Entries, w.entry(name, fi))
+		w.res.Src.addFile(p.name, base, name, src)
 	default:
 		w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("exclude special file '%s' from backup", src))
 	}
@@ -336,7 +392,8 @@ func (w *walker) link(p parentDir, base, src, name string, fi fs.FileInfo) error
 	if !filepath.IsAbs(absDest) {
 		absDest = filepath.Join(filepath.Dir(src), dest)
 	}
-	le := w.entry(name, src, fi)
+	le := w.entry(name, fi)
+	le.Src = src
 	le.Dest = dest
 	if parent == "pg_data/pg_tblspc" {
 		// Tablespace: the link must point to a directory outside PGDATA.
@@ -353,13 +410,13 @@ func (w *walker) link(p parentDir, base, src, name string, fi fs.FileInfo) error
 		tsName := "pg_tblspc/" + oid
 		w.res.Entries = append(w.res.Entries, fsEntry{Name: "pg_tblspc", Type: entPath, Mode: w.res.Root.Mode,
 			User: w.res.Root.User, Group: w.res.Root.Group, NoUser: w.res.Root.NoUser, NoGrp: w.res.Root.NoGrp})
-		w.res.Entries = append(w.res.Entries, w.entry(tsName, absDest, dfi))
+		w.res.Entries = append(w.res.Entries, w.entry(tsName, dfi))
 		verSrc := filepath.Join(absDest, w.tsDir)
 		vfi, err := os.Stat(verSrc)
 		if err != nil {
 			return nil // empty tablespace for another version
 		}
-		w.res.Entries = append(w.res.Entries, w.entry(tsName+"/"+w.tsDir, verSrc, vfi))
+		w.res.Entries = append(w.res.Entries, w.entry(tsName+"/"+w.tsDir, vfi))
 		return w.dir(verSrc, tsName+"/"+w.tsDir, "")
 	}
 	if strings.HasPrefix(parent, "pg_data/pg_tblspc") {

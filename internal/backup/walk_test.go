@@ -165,3 +165,53 @@ func TestLstatAll(t *testing.T) {
 		}
 	}
 }
+
+// TestWalkSources: every file walked is read from where it lies, through
+// linked directories and a link to a file, and from a standby's data
+// directory for the files a standby backup takes from it.
+func TestWalkSources(t *testing.T) {
+	pg := linkedTree(t)
+	out := filepath.Join(filepath.Dir(pg), "outside")
+	res, err := walkPgData(pg, false, "PG_15_202209061", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"pg_data/base/1/1259":           filepath.Join(pg, "base/1/1259"),
+		"pg_data/postgresql.conf":       filepath.Join(out, "postgresql.conf"),
+		"pg_data/conf/a.conf":           filepath.Join(out, "conf/a.conf"),
+		"pg_data/pg_wal/extra/kept":     filepath.Join(out, "wal/extra/kept"),
+		"pg_data/global/pg_control":     filepath.Join(pg, "global/pg_control"),
+		"pg_data/not-walked/x":          "",
+		"no-directory-in-this-manifest": "",
+	}
+	for name, path := range want {
+		if got := res.Src.path(name); got != path {
+			t.Errorf("%s: read from %q, want %q", name, got, path)
+		}
+	}
+	n := 0
+	for _, e := range res.Entries {
+		if e.Type != entFile {
+			continue
+		}
+		n++
+		fi, err := os.Stat(res.Src.path(e.Name))
+		if err != nil || fi.Size() != e.Size {
+			t.Errorf("%s: %v", e.Name, err)
+		}
+	}
+	if n < 8 {
+		t.Fatalf("only %d files walked", n)
+	}
+	res.Src.standby = "/standby"
+	if got := res.Src.path("pg_data/base/1/1259"); got != "/standby/base/1/1259" {
+		t.Errorf("standby relation read from %q", got)
+	}
+	if got := res.Src.path("pg_data/global/pg_control"); got != filepath.Join(pg, "global/pg_control") {
+		t.Errorf("standby backup reads pg_control from %q", got)
+	}
+	if got := res.Src.path("pg_tblspc/16400/PG_15_202209061/1/2"); got != "/standby/pg_tblspc/16400/PG_15_202209061/1/2" {
+		t.Errorf("standby tablespace file read from %q", got)
+	}
+}

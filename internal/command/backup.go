@@ -242,6 +242,7 @@ func (b *backupRun) run() error {
 		}
 		e.Log.Redact(m.CipherPass)
 	}
+	b.prior = nil // the engine has it, and lets it go once it has planned
 
 	// Start the backup in PostgreSQL.
 	var startSegment string

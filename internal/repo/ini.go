@@ -1,10 +1,10 @@
 package repo
 
 import (
-	"bytes"
 	"crypto/sha1"
 	"encoding/hex"
 	"hash"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,7 +49,12 @@ type Ini struct {
 // ParseIni parses an info file, verifies its backrest-checksum and, when
 // present, that backrest-format is 5.
 func ParseIni(data []byte) (*Ini, error) {
-	ini, err := parseIniText(data)
+	return parseIni(string(data))
+}
+
+// parseIni is ParseIni on a text whose values the result may share.
+func parseIni(text string) (*Ini, error) {
+	ini, err := parseIniText(text)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +66,7 @@ func ParseIni(data []byte) (*Ini, error) {
 
 // ParseIniUnchecked parses an info file without verifying the checksum or
 // the format (for tests and tools that repair files).
-func ParseIniUnchecked(data []byte) (*Ini, error) { return parseIniText(data) }
+func ParseIniUnchecked(data []byte) (*Ini, error) { return parseIniText(string(data)) }
 
 func shortLine(line string) string {
 	if len(line) > maxErrorLineShown {
@@ -70,10 +75,10 @@ func shortLine(line string) string {
 	return line
 }
 
-// parseIniText applies the strict INI rules of §2.1.
-func parseIniText(data []byte) (*Ini, error) {
-	text := string(data) // one copy; keys and values are substrings of it
-	ini := &Ini{Values: make([]IniValue, 0, bytes.Count(data, []byte{'\n'})+1)}
+// parseIniText applies the strict INI rules of §2.1. Keys and values are
+// substrings of text.
+func parseIniText(text string) (*Ini, error) {
+	ini := &Ini{Values: make([]IniValue, 0, strings.Count(text, "\n")+1)}
 	section := ""
 	lineNo := 0
 	for pos := 0; pos < len(text); {
@@ -325,10 +330,24 @@ type iniWriter struct {
 	buf     []byte
 	c       *checksummer
 	section string
+	started bool
+	// out, when set, receives buf every iniFlushSize bytes (a manifest of
+	// 100k files is 20 MB); err is its first error.
+	out io.Writer
+	err error
 }
+
+const iniFlushSize = 64 << 10
 
 func newIniWriter(sizeHint int) *iniWriter {
 	return &iniWriter{buf: make([]byte, 0, sizeHint+256), c: newChecksummer()}
+}
+
+// newIniStream writes to out as it goes; finishStream ends it.
+func newIniStream(out io.Writer) *iniWriter {
+	w := newIniWriter(iniFlushSize + 4096)
+	w.out = out
+	return w
 }
 
 func (w *iniWriter) put(section, key string, value []byte) {
@@ -336,6 +355,7 @@ func (w *iniWriter) put(section, key string, value []byte) {
 	w.buf = append(w.buf, value...)
 	w.buf = append(w.buf, '\n')
 	w.c.addBytes(section, key, value)
+	w.flushFull()
 }
 
 func (w *iniWriter) putString(section, key, value string) {
@@ -343,26 +363,48 @@ func (w *iniWriter) putString(section, key, value string) {
 	w.buf = append(w.buf, value...)
 	w.buf = append(w.buf, '\n')
 	w.c.add(section, key, value)
+	w.flushFull()
+}
+
+func (w *iniWriter) flushFull() {
+	if w.out != nil && len(w.buf) >= iniFlushSize {
+		w.flush()
+	}
+}
+
+func (w *iniWriter) flush() {
+	if w.err == nil && len(w.buf) > 0 {
+		_, w.err = w.out.Write(w.buf)
+	}
+	w.buf = w.buf[:0]
 }
 
 func (w *iniWriter) head(section, key string) {
-	if section != w.section || len(w.buf) == 0 {
-		if len(w.buf) > 0 {
+	if section != w.section || !w.started {
+		if w.started {
 			w.buf = append(w.buf, '\n')
 		}
 		w.buf = append(w.buf, '[')
 		w.buf = append(w.buf, section...)
 		w.buf = append(w.buf, "]\n"...)
 		w.section = section
+		w.started = true
 	}
 	w.buf = append(w.buf, key...)
 	w.buf = append(w.buf, '=')
 }
 
 // finish appends the checksum section and returns the file bytes.
+// finishStream writes the checksum section and what is left to out.
+func (w *iniWriter) finishStream() error {
+	w.finish()
+	w.flush()
+	return w.err
+}
+
 func (w *iniWriter) finish() []byte {
 	sum := w.c.sum()
-	if len(w.buf) > 0 {
+	if w.started {
 		w.buf = append(w.buf, '\n')
 	}
 	w.buf = append(w.buf, "[backrest]\nbackrest-checksum=\""...)

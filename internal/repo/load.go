@@ -179,7 +179,7 @@ func LoadManifestFile(ctx context.Context, st storage.Storage, path, cipherPass 
 	var m *Manifest
 	err := loadWithCopy(ctx, st, path, cipherPass, "backup manifest file", func(data []byte) error {
 		var err error
-		m, err = ParseManifest(data)
+		m, err = parseManifestOwned(data) // data is this call's own
 		return err
 	})
 	return m, err
@@ -230,20 +230,110 @@ func SaveBackupInfo(ctx context.Context, st storage.Storage, stanza string, b *B
 
 // SaveManifestCopy writes only backup.manifest.copy (saves during a backup).
 func SaveManifestCopy(ctx context.Context, st storage.Storage, stanza string, m *Manifest, cipherPass string) error {
-	return writeBoth(ctx, st, m.Bytes(), cipherPass, BackupManifestPath(stanza, m.Backup.Label)+CopyExt)
+	w, err := writeRendered(ctx, st, m.Render, cipherPass, nil, BackupManifestPath(stanza, m.Backup.Label)+CopyExt)
+	if err != nil {
+		return err
+	}
+	return w.Commit()
 }
 
 // SaveManifest writes backup.manifest.copy then backup.manifest (same
 // bytes): the final save that marks the backup complete.
 func SaveManifest(ctx context.Context, st storage.Storage, stanza string, m *Manifest, cipherPass string) error {
-	return SaveManifestBytes(ctx, st, stanza, m.Backup.Label, m.Bytes(), cipherPass)
+	w, err := WriteManifest(ctx, st, stanza, m, cipherPass, nil)
+	if err != nil {
+		return err
+	}
+	return w.Commit()
 }
 
-// SaveManifestBytes is SaveManifest for a manifest already rendered with
-// Manifest.Bytes (rendering a manifest of many files is not free).
-func SaveManifestBytes(ctx context.Context, st storage.Storage, stanza, label string, plain []byte, cipherPass string) error {
-	p := BackupManifestPath(stanza, label)
-	return writeBoth(ctx, st, plain, cipherPass, p+CopyExt, p)
+// WriteManifest writes backup.manifest.copy and backup.manifest, each the
+// same bytes (encrypted once when cipherPass is set), and the plain text to
+// also when it is not nil, rendering the manifest once and a piece at a
+// time (the text of 100k files is 20 MB). Nothing is committed: the
+// caller commits (copy, then main) or aborts the result.
+func WriteManifest(ctx context.Context, st storage.Storage, stanza string, m *Manifest, cipherPass string,
+	also io.Writer) (*PendingWrite, error) {
+	p := BackupManifestPath(stanza, m.Backup.Label)
+	return writeRendered(ctx, st, m.Render, cipherPass, also, p+CopyExt, p)
+}
+
+// PendingWrite is files written and not committed yet.
+type PendingWrite struct {
+	st    storage.Storage
+	paths []string
+	ws    []storage.Writer
+}
+
+// Commit commits the files in order: each is complete and durable before
+// the next one is. After an error the rest are aborted.
+func (p *PendingWrite) Commit() error {
+	for i, w := range p.ws {
+		if err := w.Commit(); err != nil {
+			p.abort(i + 1)
+			return writeErr(p.st, p.paths[i], err)
+		}
+	}
+	return nil
+}
+
+// Abort discards every file.
+func (p *PendingWrite) Abort() { p.abort(0) }
+
+func (p *PendingWrite) abort(from int) {
+	for _, w := range p.ws[from:] {
+		w.Abort()
+	}
+}
+
+func writeErr(st storage.Storage, path string, err error) error {
+	if errs.CodeOf(err) == errs.Unknown {
+		err = errs.Wrap(errs.FileWrite, err, "unable to write '%s'", st.Full(path))
+	}
+	return err
+}
+
+// writeRendered renders once into a file at each path (and to also, plain).
+func writeRendered(ctx context.Context, st storage.Storage, render func(io.Writer) error, cipherPass string,
+	also io.Writer, paths ...string) (*PendingWrite, error) {
+	p := &PendingWrite{st: st, paths: paths}
+	outs := make([]io.Writer, 0, len(paths))
+	for _, path := range paths {
+		w, err := st.Create(ctx, path, storage.CreateOptions{})
+		if err != nil {
+			p.Abort()
+			return nil, writeErr(st, path, err)
+		}
+		p.ws = append(p.ws, w)
+		outs = append(outs, w)
+	}
+	out := io.MultiWriter(outs...)
+	var enc io.WriteCloser
+	if cipherPass != "" {
+		var err error
+		if enc, err = filter.NewEncryptor(out, cipherPass); err != nil {
+			p.Abort()
+			if errs.CodeOf(err) == errs.Unknown {
+				err = errs.Wrap(errs.Crypto, err, "unable to encrypt")
+			}
+			return nil, err
+		}
+		out = enc
+	}
+	if also != nil {
+		out = io.MultiWriter(out, also)
+	}
+	err := render(out)
+	if enc != nil {
+		if cerr := enc.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		p.Abort()
+		return nil, writeErr(st, paths[0], err)
+	}
+	return p, nil
 }
 
 // readAllSized is io.ReadAll reading into one buffer of the file's size

@@ -1,10 +1,12 @@
 package repo
 
 import (
+	"io"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/jsonw"
@@ -523,7 +525,21 @@ func (v *jsonValue) asMode(where string) (string, error) {
 
 // ParseManifest parses and verifies backup.manifest.
 func ParseManifest(data []byte) (*Manifest, error) {
-	ini, err := ParseIni(data)
+	return parseManifest(string(data))
+}
+
+// parseManifestOwned is ParseManifest on bytes that nobody changes while it
+// runs: the text is not copied (a manifest of 100k files is about 20 MB) and,
+// as with ParseManifest, the result keeps nothing of it.
+func parseManifestOwned(data []byte) (*Manifest, error) {
+	if len(data) == 0 {
+		return ParseManifest(data)
+	}
+	return parseManifest(unsafe.String(&data[0], len(data)))
+}
+
+func parseManifest(text string) (*Manifest, error) {
+	ini, err := parseIni(text)
 	if err != nil {
 		return nil, err
 	}
@@ -551,12 +567,14 @@ func manifestFromIni(ini *Ini) (*Manifest, error) {
 	}
 	m.Files = make([]ManifestFile, 0, nFiles)
 	fileHas = make([]uint8, 0, nFiles)
+	st := newStrStore()
 	for _, v := range ini.Values {
 		if v.Section == manifestFileKey {
 			f, has, err := parseManifestFile(v.Key, v.Value)
 			if err != nil {
 				return nil, err
 			}
+			st.file(&f)
 			m.Files = append(m.Files, f)
 			fileHas = append(fileHas, has)
 			continue
@@ -817,6 +835,7 @@ func manifestFromIni(ini *Ini) (*Manifest, error) {
 		m.Option.CompressType = "none"
 	}
 
+	st.rest(m)
 	// Defaults apply after the whole file is read (§3.10).
 	for i := range m.Files {
 		applyDefaults(&m.Files[i].Mode, &m.Files[i].User, &m.Files[i].Group, fileHas[i], &m.FileDefault, true)
@@ -1086,8 +1105,21 @@ func sortedView[T any](s []T, name func(*T) string) []T {
 // Bytes returns the canonical manifest content (§2.3, §3). It does not
 // modify m.
 func (m *Manifest) Bytes() []byte {
+	w := newIniWriter(2048 + 200*len(m.Files) + 32*len(m.Paths))
+	m.render(w)
+	return w.finish()
+}
+
+// Render writes what Bytes returns to out, a piece at a time (Bytes of a
+// manifest of 100k files is a 20 MB buffer).
+func (m *Manifest) Render(out io.Writer) error {
+	w := newIniStream(out)
+	m.render(w)
+	return w.finishStream()
+}
+
+func (m *Manifest) render(w *iniWriter) {
 	files := sortedView(m.Files, fileName)
-	w := newIniWriter(2048 + 200*len(files) + 32*len(m.Paths))
 	w.putBackrest(m.BackrestVersion)
 
 	b := &m.Backup
@@ -1210,5 +1242,4 @@ func (m *Manifest) Bytes() []byte {
 		w.put("target:path", p.Name, buf)
 	}
 	putDefaults(w, "target:path:default", &m.PathDefault, true)
-	return w.finish()
 }
