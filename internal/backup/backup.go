@@ -815,8 +815,12 @@ func (b *Backup) apply(cw *copyWorker, res fileResult) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	f := &b.m.Files[res.idx]
-	src := b.SourcePath(f.Name)
 	b.opt.Progress.Add(1, int64(res.size))
+	detail := b.log.Enabled(log.Detail) // the line of each file is built only when logged
+	var src, progress, sum string
+	if detail {
+		src = b.SourcePath(f.Name)
+	}
 	if res.kind == resGone {
 		b.removed[res.idx] = true
 		b.log.ProcDetailf(cw.proc, "skip file removed by database %s", src)
@@ -827,13 +831,14 @@ func (b *Backup) apply(cw *copyWorker, res fileResult) error {
 	if b.total > 0 {
 		pct = float64(b.copied) * 100 / float64(b.total)
 	}
-	progress := fmt.Sprintf("%s, %s%%", log.Size(res.size), log.Pct(pct))
-	if res.bundleID != 0 {
-		progress = fmt.Sprintf("bundle %d/%d, %s", res.bundleID, res.bundleOffset, progress)
-	}
-	sum := ""
-	if res.size != 0 {
-		sum = " checksum " + res.checksum
+	if detail {
+		progress = fmt.Sprintf("%s, %s%%", log.Size(res.size), log.Pct(pct))
+		if res.bundleID != 0 {
+			progress = fmt.Sprintf("bundle %d/%d, %s", res.bundleID, res.bundleOffset, progress)
+		}
+		if res.size != 0 {
+			sum = " checksum " + res.checksum
+		}
 	}
 	switch res.kind {
 	case resMatch:
@@ -858,13 +863,13 @@ func (b *Backup) apply(cw *copyWorker, res fileResult) error {
 			switch {
 			case !res.pageAligned:
 				f.ChecksumPage = boolp(false)
-				b.log.Warnf("page misalignment in file %s: file size %d is not divisible by page size %d", src, f.Size, pg.PageSize)
+				b.log.Warnf("page misalignment in file %s: file size %d is not divisible by page size %d", b.SourcePath(f.Name), f.Size, pg.PageSize)
 			case len(res.pages) == 0:
 				f.ChecksumPage = boolp(true)
 			default:
 				f.ChecksumPage = boolp(false)
 				f.ChecksumPageError = pg.PageErrorsJSON(res.pages)
-				b.log.Warnf("%s", pg.PageErrorsWarning(src, res.pages))
+				b.log.Warnf("%s", pg.PageErrorsWarning(b.SourcePath(f.Name), res.pages))
 			}
 		}
 	}

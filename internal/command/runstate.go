@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -190,7 +191,7 @@ func (s countingStorage) Open(ctx context.Context, p string) (io.ReadCloser, err
 		return nil, err
 	}
 	s.c.filesRead.Add(1)
-	return countingReader{r, s.c}, nil
+	return counted(r, s.c), nil
 }
 
 func (s countingStorage) OpenRange(ctx context.Context, p string, off, n int64) (io.ReadCloser, error) {
@@ -219,6 +220,31 @@ func (r countingReader) Read(b []byte) (int, error) {
 	n, err := r.ReadCloser.Read(b)
 	r.c.bytesRead.Add(int64(n))
 	return n, err
+}
+
+// fileReader is what a local file's reader also does: readers of the
+// repository use it to size their buffer and to read a large manifest
+// twice instead of holding it (internal/repo).
+type fileReader interface {
+	io.ReadCloser
+	io.Seeker
+	Stat() (fs.FileInfo, error)
+}
+
+// countingFileReader counts and keeps Seek and Stat.
+type countingFileReader struct {
+	countingReader
+	f fileReader
+}
+
+func (r countingFileReader) Seek(off int64, whence int) (int64, error) { return r.f.Seek(off, whence) }
+func (r countingFileReader) Stat() (fs.FileInfo, error)                { return r.f.Stat() }
+
+func counted(r io.ReadCloser, c *runCounters) io.ReadCloser {
+	if f, ok := r.(fileReader); ok {
+		return countingFileReader{countingReader{r, c}, f}
+	}
+	return countingReader{r, c}
 }
 
 type countingWriter struct {

@@ -458,10 +458,13 @@ func (d *decompressor) Close() error {
 		d.br = nil
 	}
 	if d.err == nil || d.err == io.EOF {
-		d.err = errs.New(errs.Assert, "read from a closed decompressor")
+		d.err = errClosedDecompressor
 	}
 	return nil
 }
+
+// errClosedDecompressor is made once: every decompressor closes.
+var errClosedDecompressor = errs.New(errs.Assert, "read from a closed decompressor")
 
 type nopReadCloser struct{ io.Reader }
 

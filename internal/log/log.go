@@ -182,15 +182,19 @@ func (l *Logger) format(lvl Level, proc int, lines []string, long bool) string {
 	return b.String()
 }
 
-func (l *Logger) Errorf(code int, format string, a ...any) {
-	l.Log(Error, 0, code, fmt.Sprintf(format, a...))
+// logf formats only when the level is logged (a detail line per file is
+// formatted for nothing otherwise).
+func (l *Logger) logf(lvl Level, proc, code int, format string, a []any) {
+	if l.Enabled(lvl) {
+		l.Log(lvl, proc, code, fmt.Sprintf(format, a...))
+	}
 }
-func (l *Logger) Warnf(format string, a ...any)   { l.Log(Warn, 0, 0, fmt.Sprintf(format, a...)) }
-func (l *Logger) Infof(format string, a ...any)   { l.Log(Info, 0, 0, fmt.Sprintf(format, a...)) }
-func (l *Logger) Detailf(format string, a ...any) { l.Log(Detail, 0, 0, fmt.Sprintf(format, a...)) }
-func (l *Logger) Debugf(format string, a ...any)  { l.Log(Debug, 0, 0, fmt.Sprintf(format, a...)) }
+
+func (l *Logger) Errorf(code int, format string, a ...any) { l.logf(Error, 0, code, format, a) }
+func (l *Logger) Warnf(format string, a ...any)            { l.logf(Warn, 0, 0, format, a) }
+func (l *Logger) Infof(format string, a ...any)            { l.logf(Info, 0, 0, format, a) }
+func (l *Logger) Detailf(format string, a ...any)          { l.logf(Detail, 0, 0, format, a) }
+func (l *Logger) Debugf(format string, a ...any)           { l.logf(Debug, 0, 0, format, a) }
 
 // ProcDetailf logs at detail level for worker process proc (P01, P02...).
-func (l *Logger) ProcDetailf(proc int, format string, a ...any) {
-	l.Log(Detail, proc, 0, fmt.Sprintf(format, a...))
-}
+func (l *Logger) ProcDetailf(proc int, format string, a ...any) { l.logf(Detail, proc, 0, format, a) }

@@ -79,8 +79,22 @@ func shortLine(line string) string {
 // substrings of text.
 func parseIniText(text string) (*Ini, error) {
 	ini := &Ini{Values: make([]IniValue, 0, strings.Count(text, "\n")+1)}
-	section := ""
-	lineNo := 0
+	var p iniLines
+	err := eachLine(text, func(line string) error {
+		key, value, ok, err := p.parse(line)
+		if ok {
+			ini.Values = append(ini.Values, IniValue{Section: p.section, Key: key, Value: value})
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ini, nil
+}
+
+// eachLine calls fn with each line of text, without its newline.
+func eachLine(text string, fn func(line string) error) error {
 	for pos := 0; pos < len(text); {
 		end := strings.IndexByte(text[pos:], '\n')
 		var line string
@@ -91,80 +105,125 @@ func parseIniText(text string) (*Ini, error) {
 			line = text[pos : pos+end]
 			pos += end + 1
 		}
-		lineNo++
-		if line == "" {
-			continue
+		if err := fn(line); err != nil {
+			return err
 		}
-		if line[0] == '[' && line[len(line)-1] == ']' && len(line) >= 2 {
-			section = line[1 : len(line)-1]
-			if section == "" {
-				return nil, errs.New(errs.Format, "invalid empty section at line %d: %s", lineNo, shortLine(line))
-			}
-			continue
-		}
-		if section == "" {
-			return nil, errs.New(errs.Format, "key/value found outside of section at line %d: %s", lineNo, shortLine(line))
-		}
-		eq := strings.IndexByte(line, '=')
-		if eq < 0 {
-			return nil, errs.New(errs.Format, "missing '=' in key/value at line %d: %s", lineNo, shortLine(line))
-		}
-		// Retrying at every '=' is quadratic on hostile lines (many '=' inside
-		// an unterminated string); bound the work far above any real line.
-		budget := 64*len(line) + 1<<20
-		for {
-			ok, cost := validJSON(line[eq+1:])
-			if ok {
-				break
-			}
-			budget -= cost
-			next := strings.IndexByte(line[eq+1:], '=')
-			if next < 0 || budget < 0 {
-				return nil, errs.New(errs.Format, "invalid JSON value at line %d: %s", lineNo, shortLine(line))
-			}
-			eq += next + 1
-		}
-		if eq == 0 {
-			return nil, errs.New(errs.Format, "key is zero-length at line %d: %s", lineNo, shortLine(line))
-		}
-		ini.Values = append(ini.Values, IniValue{Section: section, Key: line[:eq], Value: line[eq+1:]})
 	}
-	return ini, nil
+	return nil
+}
+
+// iniLines applies the strict INI rules of §2.1 to one line after the
+// other.
+type iniLines struct {
+	section string // the current section (its own copy)
+	lineNo  int
+}
+
+// parse reads one line: a key and its raw JSON value (ok), or a blank or
+// section line (not ok).
+func (p *iniLines) parse(line string) (key, value string, ok bool, err error) {
+	p.lineNo++
+	if line == "" {
+		return "", "", false, nil
+	}
+	if line[0] == '[' && line[len(line)-1] == ']' && len(line) >= 2 {
+		if line[1:len(line)-1] != p.section {
+			p.section = strings.Clone(line[1 : len(line)-1])
+		}
+		if p.section == "" {
+			return "", "", false, errs.New(errs.Format, "invalid empty section at line %d: %s", p.lineNo, shortLine(line))
+		}
+		return "", "", false, nil
+	}
+	if p.section == "" {
+		return "", "", false, errs.New(errs.Format, "key/value found outside of section at line %d: %s", p.lineNo, shortLine(line))
+	}
+	eq := strings.IndexByte(line, '=')
+	if eq < 0 {
+		return "", "", false, errs.New(errs.Format, "missing '=' in key/value at line %d: %s", p.lineNo, shortLine(line))
+	}
+	// Retrying at every '=' is quadratic on hostile lines (many '=' inside
+	// an unterminated string); bound the work far above any real line.
+	budget := 64*len(line) + 1<<20
+	for {
+		ok, cost := validJSON(line[eq+1:])
+		if ok {
+			break
+		}
+		budget -= cost
+		next := strings.IndexByte(line[eq+1:], '=')
+		if next < 0 || budget < 0 {
+			return "", "", false, errs.New(errs.Format, "invalid JSON value at line %d: %s", p.lineNo, shortLine(line))
+		}
+		eq += next + 1
+	}
+	if eq == 0 {
+		return "", "", false, errs.New(errs.Format, "key is zero-length at line %d: %s", p.lineNo, shortLine(line))
+	}
+	return line[:eq], line[eq+1:], true, nil
 }
 
 // verify checks backrest-format (when present) and the checksum.
 func (ini *Ini) verify() error {
-	expected := ""
-	found := false
-	for _, v := range ini.Values {
-		if v.Section != sectionBackrest {
-			continue
-		}
-		switch v.Key {
+	v := newIniVerifier()
+	for _, x := range ini.Values {
+		v.add(x.Section, x.Key, x.Value)
+	}
+	return v.result()
+}
+
+// iniVerifier checks backrest-format and backrest-checksum of values fed
+// to it in file order.
+type iniVerifier struct {
+	c        *checksummer
+	expected string
+	found    bool
+	err      error // the first bad format or checksum value
+}
+
+func newIniVerifier() *iniVerifier { return &iniVerifier{c: newChecksummer()} }
+
+func (v *iniVerifier) add(section, key, value string) {
+	if section == sectionBackrest {
+		switch key {
 		case keyFormat:
-			jv, err := parseJSON(v.Value)
+			jv, err := parseJSON(value)
 			if err != nil {
-				return errs.New(errs.Format, "expected format %d but found %s", RepoFormat, v.Value)
-			}
-			if jv.kind != jsonNumber || jv.s != strconv.Itoa(RepoFormat) {
+				v.fail(errs.New(errs.Format, "expected format %d but found %s", RepoFormat, value))
+			} else if jv.kind != jsonNumber || jv.s != strconv.Itoa(RepoFormat) {
 				if u, err := jv.asUint64(""); err != nil || u != RepoFormat {
-					return errs.New(errs.Format, "expected format %d but found %s", RepoFormat, v.Value)
+					v.fail(errs.New(errs.Format, "expected format %d but found %s", RepoFormat, value))
 				}
 			}
 		case keyChecksum:
-			jv, err := parseJSON(v.Value)
+			jv, err := parseJSON(value)
 			if err != nil || jv.kind != jsonString {
-				return errs.New(errs.Checksum, "invalid checksum value %s", shortLine(v.Value))
+				v.fail(errs.New(errs.Checksum, "invalid checksum value %s", shortLine(value)))
+			} else {
+				v.expected, v.found = strings.Clone(jv.s), true
 			}
-			expected, found = jv.s, true
+			return // not part of the checksum
 		}
 	}
-	actual := ini.Checksum()
-	if !found {
+	v.c.add(section, key, value)
+}
+
+func (v *iniVerifier) fail(err error) {
+	if v.err == nil {
+		v.err = err
+	}
+}
+
+func (v *iniVerifier) result() error {
+	if v.err != nil {
+		return v.err
+	}
+	actual := v.c.sum()
+	if !v.found {
 		return errs.New(errs.Checksum, "invalid checksum, actual '%s' but no checksum found", actual)
 	}
-	if expected != actual {
-		return errs.New(errs.Checksum, "invalid checksum, actual '%s' but expected '%s'", actual, expected)
+	if v.expected != actual {
+		return errs.New(errs.Checksum, "invalid checksum, actual '%s' but expected '%s'", actual, v.expected)
 	}
 	return nil
 }
@@ -437,30 +496,32 @@ type infoHeader struct {
 }
 
 // readHeader extracts backrest-version and cipher-pass.
+// headerString reads [backrest] backrest-version (a string) or [cipher]
+// cipher-pass (a string or null).
+func headerString(v IniValue, orNull bool) (string, error) {
+	jv, err := parseJSON(v.Value)
+	if err != nil {
+		return "", err
+	}
+	where := "[" + v.Section + "] " + v.Key
+	if orNull {
+		return jv.asStringOrNull(where)
+	}
+	return jv.asString(where)
+}
+
 func readHeader(ini *Ini) (infoHeader, error) {
 	var h infoHeader
+	var err error
 	for _, v := range ini.Values {
 		switch {
 		case v.Section == sectionBackrest && v.Key == keyVersion:
-			jv, err := parseJSON(v.Value)
-			if err != nil {
-				return h, err
-			}
-			s, err := jv.asString("[backrest] backrest-version")
-			if err != nil {
-				return h, err
-			}
-			h.version = s
+			h.version, err = headerString(v, false)
 		case v.Section == sectionCipher && v.Key == keyCipherPass:
-			jv, err := parseJSON(v.Value)
-			if err != nil {
-				return h, err
-			}
-			s, err := jv.asStringOrNull("[cipher] cipher-pass")
-			if err != nil {
-				return h, err
-			}
-			h.cipherPass = s
+			h.cipherPass, err = headerString(v, true)
+		}
+		if err != nil {
+			return h, err
 		}
 	}
 	return h, nil

@@ -39,57 +39,97 @@ func BackupManifestPath(stanza, label string) string {
 	return Layout{stanza}.Manifest(label)
 }
 
-// readFile reads one attempt's bytes and decrypts them, mapping failures to
+// readOrStream reads one attempt: into memory and then parse, or, for a
+// large local file when stream is set, to stream as it is read (and read
+// again: each open starts from the beginning, decrypting). Failures map to
 // pgBackRest's error types.
-func readFile(ctx context.Context, st storage.Storage, path, cipherPass string) ([]byte, error) {
+func readOrStream(ctx context.Context, st storage.Storage, path, cipherPass string, parse func([]byte) error,
+	stream func(open func() (io.Reader, error)) error) error {
 	r, err := st.Open(ctx, path)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, &errs.Error{Code: errs.FileMissing,
+			return &errs.Error{Code: errs.FileMissing,
 				Msg: "unable to open missing file '" + st.Full(path) + "' for read", Err: err}
 		}
 		if errs.CodeOf(err) != errs.Unknown {
-			return nil, err
+			return err
 		}
-		return nil, &errs.Error{Code: errs.FileOpen, Msg: err.Error(), Err: err}
+		return &errs.Error{Code: errs.FileOpen, Msg: err.Error(), Err: err}
+	}
+	readErr := func(err error) error {
+		if errs.CodeOf(err) != errs.Unknown {
+			return err
+		}
+		return errs.Wrap(errs.FileRead, err, "unable to read file '%s'", st.Full(path))
+	}
+	if stream != nil && streamable(r) >= streamMin {
+		defer r.Close()
+		seeker := r.(io.Seeker)
+		var readFail error
+		err := stream(func() (io.Reader, error) {
+			if _, err := seeker.Seek(0, io.SeekStart); err != nil {
+				return nil, readErr(err)
+			}
+			var in io.Reader = failNoting{r, &readFail}
+			if cipherPass != "" {
+				return filter.NewDecryptor(in, cipherPass)
+			}
+			return in, nil
+		})
+		if readFail != nil && errs.CodeOf(err) == errs.Unknown {
+			return readErr(readFail)
+		}
+		return err
 	}
 	data, err := readAllSized(r)
 	r.Close()
 	if err != nil {
-		if errs.CodeOf(err) != errs.Unknown {
-			return nil, err
-		}
-		return nil, errs.Wrap(errs.FileRead, err, "unable to read file '%s'", st.Full(path))
+		return readErr(err)
 	}
 	if cipherPass == "" {
-		return data, nil
+		return parse(data)
 	}
 	// Info files and manifests are whole OpenSSL aes-256-cbc files (format
 	// spec §5).
 	plain, err := filter.DecryptBytes(data, cipherPass)
 	if err != nil {
 		if errs.CodeOf(err) == errs.Crypto {
-			return nil, err
+			return err
 		}
-		return nil, errs.Wrap(errs.Crypto, err, "unable to decrypt '%s'", st.Full(path))
+		return errs.Wrap(errs.Crypto, err, "unable to decrypt '%s'", st.Full(path))
 	}
-	return plain, nil
+	return parse(plain)
+}
+
+// failNoting notes the first error of reading r.
+type failNoting struct {
+	r   io.Reader
+	err *error
+}
+
+func (f failNoting) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err != nil && err != io.EOF && *f.err == nil {
+		*f.err = err
+	}
+	return n, err
 }
 
 // loadWithCopy tries path, then path.copy; parse runs on each attempt's
 // bytes and its failure counts as a failed attempt. When both fail the
 // error lists both causes (§2.6).
 func loadWithCopy(ctx context.Context, st storage.Storage, path, cipherPass, what string,
-	parse func([]byte) error) error {
+	parse func([]byte) error, stream ...func(open func() (io.Reader, error)) error) error {
+	var streamFn func(open func() (io.Reader, error)) error
+	if len(stream) > 0 {
+		streamFn = stream[0]
+	}
 	var attempts [2]error
 	for i, p := range []string{path, path + CopyExt} {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		data, err := readFile(ctx, st, p, cipherPass)
-		if err == nil {
-			err = parse(data)
-		}
+		err := readOrStream(ctx, st, p, cipherPass, parse, streamFn)
 		if err == nil {
 			return nil
 		}
@@ -181,8 +221,33 @@ func LoadManifestFile(ctx context.Context, st storage.Storage, path, cipherPass 
 		var err error
 		m, err = parseManifestOwned(data) // data is this call's own
 		return err
+	}, func(open func() (io.Reader, error)) error {
+		var err error
+		m, err = ParseManifestFrom(open)
+		return err
 	})
 	return m, err
+}
+
+// streamMin is the size from which a manifest in a local file is parsed
+// as it is read, twice, rather than read whole (about 25k files).
+const streamMin = 4 << 20
+
+// streamable returns r's size when it can be read again from its start (a
+// local file), -1 when it cannot.
+func streamable(r io.Reader) int64 {
+	sr, ok := r.(interface {
+		io.Seeker
+		Stat() (fs.FileInfo, error)
+	})
+	if !ok {
+		return -1
+	}
+	fi, err := sr.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return -1
+	}
+	return fi.Size()
 }
 
 func encrypt(data []byte, cipherPass string) ([]byte, error) {

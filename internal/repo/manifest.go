@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bufio"
 	"io"
 	"slices"
 	"sort"
@@ -538,313 +539,468 @@ func parseManifestOwned(data []byte) (*Manifest, error) {
 	return parseManifest(unsafe.String(&data[0], len(data)))
 }
 
+// parseManifest parses and verifies a manifest's text in one pass, without
+// a list of its values.
 func parseManifest(text string) (*Manifest, error) {
-	ini, err := parseIni(text)
-	if err != nil {
+	mp := newManifestParse(countFileLines(eachLineOf(text)), false)
+	if err := eachLine(text, mp.line); err != nil {
 		return nil, err
 	}
-	return manifestFromIni(ini)
+	return mp.result()
 }
 
-func manifestFromIni(ini *Ini) (*Manifest, error) {
-	h, err := readHeader(ini)
+// ParseManifestFrom parses and verifies a manifest read from r (each pass
+// from its start). A file twice read holds less than its text: a first pass
+// counts the files, so that their list is allocated once; the second
+// parses. Neither holds more than a line.
+func ParseManifestFrom(open func() (io.Reader, error)) (*Manifest, error) {
+	r, err := open()
 	if err != nil {
 		return nil, err
 	}
-	m := &Manifest{BackrestVersion: h.version, CipherPass: h.cipherPass}
-	var (
-		fileHas, pathHas, linkHas []uint8
-		haveLabel, haveType       bool
-		haveRef                   bool
-		compress                  *bool
-		compressType              string
-	)
+	n := 0
+	counter := fileLineCounter{}
+	if err := eachReadLine(r, func(line string) error { counter.line(line, &n); return nil }); err != nil {
+		return nil, err
+	}
+	if r, err = open(); err != nil {
+		return nil, err
+	}
+	mp := newManifestParse(n, true)
+	if err := eachReadLine(r, mp.line); err != nil {
+		return nil, err
+	}
+	return mp.result()
+}
+
+// manifestParse feeds each value to the checksum verifier and the builder.
+// The checksum is reported before what the builder found: a damaged file
+// is damaged, whatever its content then says.
+type manifestParse struct {
+	lines  iniLines
+	ver    *iniVerifier
+	b      *manifestBuilder
+	err    error
+	stream bool // lines do not outlive the call: what the builder keeps is copied
+}
+
+func newManifestParse(nFiles int, stream bool) *manifestParse {
+	return &manifestParse{ver: newIniVerifier(), b: newManifestBuilder(nFiles), stream: stream}
+}
+
+func (p *manifestParse) line(line string) error {
+	key, value, ok, err := p.lines.parse(line)
+	if err != nil || !ok {
+		return err
+	}
+	section := p.lines.section
+	p.ver.add(section, key, value)
+	if p.err != nil {
+		return nil
+	}
+	if p.stream && section != manifestFileKey {
+		// file entries are copied as they are parsed (strStore.file)
+		key, value = strings.Clone(key), strings.Clone(value)
+	}
+	p.err = p.b.value(IniValue{Section: section, Key: key, Value: value})
+	return nil
+}
+
+func (p *manifestParse) result() (*Manifest, error) {
+	if err := p.ver.result(); err != nil {
+		return nil, err
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	return p.b.finish()
+}
+
+// fileLineCounter counts the lines of [target:file] sections.
+type fileLineCounter struct{ in bool }
+
+func (c *fileLineCounter) line(line string, n *int) {
+	switch {
+	case line == "":
+	case line[0] == '[':
+		c.in = line == "["+manifestFileKey+"]"
+	case c.in:
+		*n++
+	}
+}
+
+func eachLineOf(text string) func(func(string)) {
+	return func(fn func(string)) {
+		eachLine(text, func(line string) error { fn(line); return nil })
+	}
+}
+
+func countFileLines(each func(func(string))) int {
+	n := 0
+	var c fileLineCounter
+	each(func(line string) { c.line(line, &n) })
+	return n
+}
+
+// eachReadLine calls fn with each line read from r, without its newline;
+// the line is valid only during the call.
+func eachReadLine(r io.Reader, fn func(line string) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var long []byte
+	for {
+		b, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long, b...)
+			continue
+		}
+		if err != nil && err != io.EOF {
+			return err
+		}
+		if long != nil {
+			b = append(long, b...)
+			long = nil
+		}
+		if len(b) > 0 && b[len(b)-1] == '\n' {
+			b = b[:len(b)-1]
+		}
+		if len(b) > 0 || err == nil {
+			if ferr := fn(unsafe.String(unsafe.SliceData(b), len(b))); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
+
+// manifestBuilder builds a manifest from its values in file order (§3).
+// The values need to live only during value: what is kept is copied.
+type manifestBuilder struct {
+	m                         *Manifest
+	st                        *strStore
+	fileHas, pathHas, linkHas []uint8
+	haveLabel, haveType       bool
+	haveRef                   bool
+	compress                  *bool
+	compressType              string
+}
+
+// newManifestBuilder starts a manifest of about nFiles files.
+func newManifestBuilder(nFiles int) *manifestBuilder {
+	return &manifestBuilder{m: &Manifest{Files: make([]ManifestFile, 0, nFiles)}, fileHas: make([]uint8, 0, nFiles),
+		st: newStrStore()}
+}
+
+// manifestFromIni builds a manifest from parsed values (not verified).
+func manifestFromIni(ini *Ini) (*Manifest, error) {
 	nFiles := 0
 	for i := range ini.Values {
 		if ini.Values[i].Section == manifestFileKey {
 			nFiles++
 		}
 	}
-	m.Files = make([]ManifestFile, 0, nFiles)
-	fileHas = make([]uint8, 0, nFiles)
-	st := newStrStore()
+	b := newManifestBuilder(nFiles)
 	for _, v := range ini.Values {
-		if v.Section == manifestFileKey {
-			f, has, err := parseManifestFile(v.Key, v.Value)
-			if err != nil {
-				return nil, err
-			}
-			st.file(&f)
-			m.Files = append(m.Files, f)
-			fileHas = append(fileHas, has)
-			continue
-		}
-		where := "[" + v.Section + "] " + v.Key
-		switch v.Section {
-		case "target:path":
-			p := ManifestPath{Name: v.Key}
-			var has uint8
-			err := iterObject(v.Value, func(key string, jv *jsonValue) error {
-				var err error
-				switch key {
-				case "group":
-					p.Group, err = jv.asOwner(key)
-					has |= hasGroup
-				case "mode":
-					p.Mode, err = jv.asMode(key)
-					has |= hasMode
-				case "user":
-					p.User, err = jv.asOwner(key)
-					has |= hasUser
-				}
-				return err
-			})
-			if err != nil {
-				return nil, entryErr(v.Section, v.Key, err)
-			}
-			m.Paths = append(m.Paths, p)
-			pathHas = append(pathHas, has)
-		case "target:link":
-			l := ManifestLink{Name: v.Key}
-			var has uint8
-			haveDest := false
-			err := iterObject(v.Value, func(key string, jv *jsonValue) error {
-				var err error
-				switch key {
-				case "destination":
-					l.Destination, err = jv.asString(key)
-					haveDest = true
-				case "group":
-					l.Group, err = jv.asOwner(key)
-					has |= hasGroup
-				case "user":
-					l.User, err = jv.asOwner(key)
-					has |= hasUser
-				}
-				return err
-			})
-			if err != nil {
-				return nil, entryErr(v.Section, v.Key, err)
-			}
-			if !haveDest {
-				return nil, errs.New(errs.Format, "%s: missing key 'destination'", where)
-			}
-			m.Links = append(m.Links, l)
-			linkHas = append(linkHas, has)
-		case "target:file:default", "target:path:default", "target:link:default":
-			d := &m.FileDefault
-			if v.Section == "target:path:default" {
-				d = &m.PathDefault
-			} else if v.Section == "target:link:default" {
-				d = &m.LinkDefault
-			}
-			jv, err := parseJSON(v.Value)
-			if err != nil {
-				return nil, err
-			}
-			switch v.Key {
-			case "group":
-				d.Group, err = jv.asOwner(where)
-			case "user":
-				d.User, err = jv.asOwner(where)
-			case "mode":
-				if v.Section != "target:link:default" {
-					d.Mode, err = jv.asMode(where)
-				}
-			}
-			if err != nil {
-				return nil, err
-			}
-		case "backup:target":
-			t, err := parseManifestTarget(v.Key, v.Value, where)
-			if err != nil {
-				return nil, err
-			}
-			m.Targets = append(m.Targets, t)
-		case "db":
-			obj, err := parseObject(v.Value, where)
-			if err != nil {
-				return nil, err
-			}
-			d := ManifestDatabase{Name: v.Key}
-			var haveID, haveLast bool
-			for i := range obj.obj {
-				e := &obj.obj[i]
-				switch e.key {
-				case "db-id":
-					d.OID, err = e.val.asUint32(where + " db-id")
-					haveID = true
-				case "db-last-system-id":
-					d.LastSystemID, err = e.val.asUint32(where + " db-last-system-id")
-					haveLast = true
-				}
-				if err != nil {
-					return nil, err
-				}
-			}
-			if !haveID || !haveLast {
-				return nil, errs.New(errs.Format, "%s: missing key 'db-id' or 'db-last-system-id'", where)
-			}
-			m.Databases = append(m.Databases, d)
-		case "metadata":
-			if v.Key != "annotation" {
-				continue
-			}
-			jv, err := parseJSON(v.Value)
-			if err != nil {
-				return nil, err
-			}
-			if jv.kind == jsonNull {
-				m.Annotation = nil
-				continue
-			}
-			if m.Annotation, err = jv.asStringMap(where); err != nil {
-				return nil, err
-			}
-		case "backup":
-			jv, err := parseJSON(v.Value)
-			if err != nil {
-				return nil, err
-			}
-			b := &m.Backup
-			switch v.Key {
-			case "backup-archive-start":
-				b.ArchiveStart, err = jv.asStringOrNull(where)
-			case "backup-archive-stop":
-				b.ArchiveStop, err = jv.asStringOrNull(where)
-			case "backup-block-incr":
-				b.BlockIncr, err = jv.asBool(where)
-			case "backup-bundle":
-				b.Bundle, err = jv.asBool(where)
-			case "backup-bundle-raw":
-				b.BundleRaw, err = jv.asBool(where)
-			case "backup-label":
-				b.Label, err = jv.asString(where)
-				haveLabel = true
-			case "backup-lsn-start":
-				b.LsnStart, err = jv.asStringOrNull(where)
-			case "backup-lsn-stop":
-				b.LsnStop, err = jv.asStringOrNull(where)
-			case "backup-prior":
-				b.Prior, err = jv.asStringOrNull(where)
-			case "backup-reference":
-				var s string
-				s, err = jv.asString(where)
-				b.Reference = nil
-				if s != "" {
-					b.Reference = strings.Split(s, ",")
-				}
-				haveRef = true
-			case "backup-timestamp-copy-start":
-				b.TimestampCopyStart, err = jv.asInt64(where)
-			case "backup-timestamp-start":
-				b.TimestampStart, err = jv.asInt64(where)
-			case "backup-timestamp-stop":
-				b.TimestampStop, err = jv.asInt64(where)
-			case "backup-type":
-				b.Type, err = jv.asString(where)
-				haveType = true
-				if err == nil && b.Type != BackupTypeFull && b.Type != BackupTypeDiff && b.Type != BackupTypeIncr {
-					err = errs.New(errs.Format, "%s: invalid backup type '%s'", where, shortLine(b.Type))
-				}
-			}
-			if err != nil {
-				return nil, err
-			}
-		case "backup:db":
-			jv, err := parseJSON(v.Value)
-			if err != nil {
-				return nil, err
-			}
-			d := &m.DB
-			switch v.Key {
-			case "db-catalog-version":
-				d.CatalogVersion, err = jv.asUint32(where)
-			case "db-control-version":
-				d.ControlVersion, err = jv.asUint32(where)
-			case "db-id":
-				d.ID, err = jv.asInt(where)
-			case "db-system-id":
-				d.SystemID, err = jv.asUint64(where)
-			case "db-version":
-				d.Version, err = jv.asString(where)
-			}
-			if err != nil {
-				return nil, err
-			}
-		case "backup:option":
-			jv, err := parseJSON(v.Value)
-			if err != nil {
-				return nil, err
-			}
-			o := &m.Option
-			var n int64
-			switch v.Key {
-			case "option-archive-check":
-				o.ArchiveCheck, err = jv.asBool(where)
-			case "option-archive-copy":
-				o.ArchiveCopy, err = jv.asBool(where)
-			case "option-backup-standby":
-				o.BackupStandby, err = jv.asBool(where)
-			case "option-buffer-size":
-				o.BufferSize, err = jv.asUint64(where)
-			case "option-checksum-page":
-				o.ChecksumPage, err = jv.asBool(where)
-			case "option-compress":
-				var c bool
-				c, err = jv.asBool(where)
-				compress = &c
-			case "option-compress-level":
-				n, err = jv.asInt64(where)
-				o.CompressLevel = int(int32(n))
-			case "option-compress-level-network":
-				n, err = jv.asInt64(where)
-				o.CompressLevelNetwork = int(int32(n))
-			case "option-compress-type":
-				compressType, err = jv.asString(where)
-				if err == nil && compressType == "" {
-					err = errs.New(errs.Format, "%s: empty compress type", where)
-				}
-			case "option-delta":
-				o.Delta, err = jv.asBool(where)
-			case "option-hardlink":
-				o.Hardlink, err = jv.asBool(where)
-			case "option-online":
-				o.Online, err = jv.asBool(where)
-			case "option-process-max":
-				n, err = jv.asInt64(where)
-				o.ProcessMax = int(int32(n))
-			}
-			if err != nil {
-				return nil, err
-			}
+		if err := b.value(v); err != nil {
+			return nil, err
 		}
 	}
-	if !haveLabel {
+	return b.finish()
+}
+
+// value adds one value.
+func (b *manifestBuilder) value(v IniValue) error {
+	var err error
+	switch {
+	case v.Section == sectionBackrest && v.Key == keyVersion:
+		b.m.BackrestVersion, err = headerString(v, false)
+		return err
+	case v.Section == sectionCipher && v.Key == keyCipherPass:
+		b.m.CipherPass, err = headerString(v, true)
+		return err
+	}
+	if v.Section == manifestFileKey {
+		f, has, err := parseManifestFile(v.Key, v.Value)
+		if err != nil {
+			return err
+		}
+		b.st.file(&f)
+		b.m.Files = append(b.m.Files, f)
+		b.fileHas = append(b.fileHas, has)
+		return nil
+	}
+	where := "[" + v.Section + "] " + v.Key
+	switch v.Section {
+	case "target:path":
+		p := ManifestPath{Name: v.Key}
+		var has uint8
+		err := iterObject(v.Value, func(key string, jv *jsonValue) error {
+			var err error
+			switch key {
+			case "group":
+				p.Group, err = jv.asOwner(key)
+				has |= hasGroup
+			case "mode":
+				p.Mode, err = jv.asMode(key)
+				has |= hasMode
+			case "user":
+				p.User, err = jv.asOwner(key)
+				has |= hasUser
+			}
+			return err
+		})
+		if err != nil {
+			return entryErr(v.Section, v.Key, err)
+		}
+		b.m.Paths = append(b.m.Paths, p)
+		b.pathHas = append(b.pathHas, has)
+	case "target:link":
+		l := ManifestLink{Name: v.Key}
+		var has uint8
+		haveDest := false
+		err := iterObject(v.Value, func(key string, jv *jsonValue) error {
+			var err error
+			switch key {
+			case "destination":
+				l.Destination, err = jv.asString(key)
+				haveDest = true
+			case "group":
+				l.Group, err = jv.asOwner(key)
+				has |= hasGroup
+			case "user":
+				l.User, err = jv.asOwner(key)
+				has |= hasUser
+			}
+			return err
+		})
+		if err != nil {
+			return entryErr(v.Section, v.Key, err)
+		}
+		if !haveDest {
+			return errs.New(errs.Format, "%s: missing key 'destination'", where)
+		}
+		b.m.Links = append(b.m.Links, l)
+		b.linkHas = append(b.linkHas, has)
+	case "target:file:default", "target:path:default", "target:link:default":
+		d := &b.m.FileDefault
+		if v.Section == "target:path:default" {
+			d = &b.m.PathDefault
+		} else if v.Section == "target:link:default" {
+			d = &b.m.LinkDefault
+		}
+		jv, err := parseJSON(v.Value)
+		if err != nil {
+			return err
+		}
+		switch v.Key {
+		case "group":
+			d.Group, err = jv.asOwner(where)
+		case "user":
+			d.User, err = jv.asOwner(where)
+		case "mode":
+			if v.Section != "target:link:default" {
+				d.Mode, err = jv.asMode(where)
+			}
+		}
+		if err != nil {
+			return err
+		}
+	case "backup:target":
+		t, err := parseManifestTarget(v.Key, v.Value, where)
+		if err != nil {
+			return err
+		}
+		b.m.Targets = append(b.m.Targets, t)
+	case "db":
+		obj, err := parseObject(v.Value, where)
+		if err != nil {
+			return err
+		}
+		d := ManifestDatabase{Name: v.Key}
+		var haveID, haveLast bool
+		for i := range obj.obj {
+			e := &obj.obj[i]
+			switch e.key {
+			case "db-id":
+				d.OID, err = e.val.asUint32(where + " db-id")
+				haveID = true
+			case "db-last-system-id":
+				d.LastSystemID, err = e.val.asUint32(where + " db-last-system-id")
+				haveLast = true
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if !haveID || !haveLast {
+			return errs.New(errs.Format, "%s: missing key 'db-id' or 'db-last-system-id'", where)
+		}
+		b.m.Databases = append(b.m.Databases, d)
+	case "metadata":
+		if v.Key != "annotation" {
+			return nil
+		}
+		jv, err := parseJSON(v.Value)
+		if err != nil {
+			return err
+		}
+		if jv.kind == jsonNull {
+			b.m.Annotation = nil
+			return nil
+		}
+		if b.m.Annotation, err = jv.asStringMap(where); err != nil {
+			return err
+		}
+	case "backup":
+		jv, err := parseJSON(v.Value)
+		if err != nil {
+			return err
+		}
+		bk := &b.m.Backup
+		switch v.Key {
+		case "backup-archive-start":
+			bk.ArchiveStart, err = jv.asStringOrNull(where)
+		case "backup-archive-stop":
+			bk.ArchiveStop, err = jv.asStringOrNull(where)
+		case "backup-block-incr":
+			bk.BlockIncr, err = jv.asBool(where)
+		case "backup-bundle":
+			bk.Bundle, err = jv.asBool(where)
+		case "backup-bundle-raw":
+			bk.BundleRaw, err = jv.asBool(where)
+		case "backup-label":
+			bk.Label, err = jv.asString(where)
+			b.haveLabel = true
+		case "backup-lsn-start":
+			bk.LsnStart, err = jv.asStringOrNull(where)
+		case "backup-lsn-stop":
+			bk.LsnStop, err = jv.asStringOrNull(where)
+		case "backup-prior":
+			bk.Prior, err = jv.asStringOrNull(where)
+		case "backup-reference":
+			var s string
+			s, err = jv.asString(where)
+			bk.Reference = nil
+			if s != "" {
+				bk.Reference = strings.Split(s, ",")
+			}
+			b.haveRef = true
+		case "backup-timestamp-copy-start":
+			bk.TimestampCopyStart, err = jv.asInt64(where)
+		case "backup-timestamp-start":
+			bk.TimestampStart, err = jv.asInt64(where)
+		case "backup-timestamp-stop":
+			bk.TimestampStop, err = jv.asInt64(where)
+		case "backup-type":
+			bk.Type, err = jv.asString(where)
+			b.haveType = true
+			if err == nil && bk.Type != BackupTypeFull && bk.Type != BackupTypeDiff && bk.Type != BackupTypeIncr {
+				err = errs.New(errs.Format, "%s: invalid backup type '%s'", where, shortLine(bk.Type))
+			}
+		}
+		if err != nil {
+			return err
+		}
+	case "backup:db":
+		jv, err := parseJSON(v.Value)
+		if err != nil {
+			return err
+		}
+		d := &b.m.DB
+		switch v.Key {
+		case "db-catalog-version":
+			d.CatalogVersion, err = jv.asUint32(where)
+		case "db-control-version":
+			d.ControlVersion, err = jv.asUint32(where)
+		case "db-id":
+			d.ID, err = jv.asInt(where)
+		case "db-system-id":
+			d.SystemID, err = jv.asUint64(where)
+		case "db-version":
+			d.Version, err = jv.asString(where)
+		}
+		if err != nil {
+			return err
+		}
+	case "backup:option":
+		jv, err := parseJSON(v.Value)
+		if err != nil {
+			return err
+		}
+		o := &b.m.Option
+		var n int64
+		switch v.Key {
+		case "option-archive-check":
+			o.ArchiveCheck, err = jv.asBool(where)
+		case "option-archive-copy":
+			o.ArchiveCopy, err = jv.asBool(where)
+		case "option-backup-standby":
+			o.BackupStandby, err = jv.asBool(where)
+		case "option-buffer-size":
+			o.BufferSize, err = jv.asUint64(where)
+		case "option-checksum-page":
+			o.ChecksumPage, err = jv.asBool(where)
+		case "option-compress":
+			var c bool
+			c, err = jv.asBool(where)
+			b.compress = &c
+		case "option-compress-level":
+			n, err = jv.asInt64(where)
+			o.CompressLevel = int(int32(n))
+		case "option-compress-level-network":
+			n, err = jv.asInt64(where)
+			o.CompressLevelNetwork = int(int32(n))
+		case "option-compress-type":
+			b.compressType, err = jv.asString(where)
+			if err == nil && b.compressType == "" {
+				err = errs.New(errs.Format, "%s: empty compress type", where)
+			}
+		case "option-delta":
+			o.Delta, err = jv.asBool(where)
+		case "option-hardlink":
+			o.Hardlink, err = jv.asBool(where)
+		case "option-online":
+			o.Online, err = jv.asBool(where)
+		case "option-process-max":
+			n, err = jv.asInt64(where)
+			o.ProcessMax = int(int32(n))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish applies what needs the whole file and checks the result.
+func (b *manifestBuilder) finish() (*Manifest, error) {
+	m := b.m
+	if !b.haveLabel {
 		return nil, errs.New(errs.Format, "manifest is missing [backup] backup-label")
 	}
-	if !haveType {
+	if !b.haveType {
 		return nil, errs.New(errs.Format, "manifest is missing [backup] backup-type")
 	}
 	switch {
-	case compressType != "":
-		m.Option.CompressType = compressType
-	case compress != nil && *compress:
+	case b.compressType != "":
+		m.Option.CompressType = b.compressType
+	case b.compress != nil && *b.compress:
 		m.Option.CompressType = "gz"
 	default:
 		m.Option.CompressType = "none"
 	}
 
-	st.rest(m)
+	b.st.rest(m)
 	// Defaults apply after the whole file is read (§3.10).
 	for i := range m.Files {
-		applyDefaults(&m.Files[i].Mode, &m.Files[i].User, &m.Files[i].Group, fileHas[i], &m.FileDefault, true)
+		applyDefaults(&m.Files[i].Mode, &m.Files[i].User, &m.Files[i].Group, b.fileHas[i], &m.FileDefault, true)
 	}
 	for i := range m.Paths {
-		applyDefaults(&m.Paths[i].Mode, &m.Paths[i].User, &m.Paths[i].Group, pathHas[i], &m.PathDefault, true)
+		applyDefaults(&m.Paths[i].Mode, &m.Paths[i].User, &m.Paths[i].Group, b.pathHas[i], &m.PathDefault, true)
 	}
 	for i := range m.Links {
-		applyDefaults(nil, &m.Links[i].User, &m.Links[i].Group, linkHas[i], &m.LinkDefault, false)
+		applyDefaults(nil, &m.Links[i].User, &m.Links[i].Group, b.linkHas[i], &m.LinkDefault, false)
 	}
 	m.Sort()
 	if _, ok := m.FindTarget(TargetPgData); !ok {
@@ -853,7 +1009,7 @@ func manifestFromIni(ini *Ini) (*Manifest, error) {
 	if err := m.CheckNames(); err != nil {
 		return nil, err
 	}
-	if !haveRef {
+	if !b.haveRef {
 		// Manifests before 2.42: the distinct file references, then the own label.
 		seen := map[string]bool{}
 		for i := range m.Files {

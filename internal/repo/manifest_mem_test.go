@@ -3,11 +3,15 @@ package repo
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+	"testing/iotest"
 
+	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/storage/faulty"
 )
@@ -131,5 +135,89 @@ func TestSaveManifestStreamed(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoadManifestStreamed: a manifest of more than streamMin bytes in a
+// local file is parsed as it is read (twice), plain and encrypted, to the
+// same manifest as from its bytes; a damaged one fails on its checksum
+// and loads from its copy.
+func TestLoadManifestStreamed(t *testing.T) {
+	ctx := context.Background()
+	m := bigManifest(40000)
+	plain := m.Bytes()
+	if len(plain) < streamMin {
+		t.Fatalf("manifest of %d bytes is not streamed", len(plain))
+	}
+	want, err := ParseManifest(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pass := range []string{"", "manifest-pass"} {
+		st, dir := newStore(t)
+		if err := SaveManifest(ctx, st, "s", m, pass); err != nil {
+			t.Fatal(err)
+		}
+		r, err := st.Open(ctx, BackupManifestPath("s", m.Backup.Label))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := streamable(r); n < streamMin {
+			t.Fatalf("a local manifest file is not streamable (%d)", n)
+		}
+		r.Close()
+		got, err := LoadManifest(ctx, st, "s", m.Backup.Label, pass)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("pass %q: streamed manifest differs", pass)
+		}
+		// Damage the main file: the copy is loaded; damage both: the
+		// checksum (or decryption) error names both files.
+		main := filepath.Join(dir, BackupManifestPath("s", m.Backup.Label))
+		flip := func(path string) {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[len(b)/2] ^= 0x20
+			if err := os.WriteFile(path, b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}
+		flip(main)
+		if got, err := LoadManifest(ctx, st, "s", m.Backup.Label, pass); err != nil || len(got.Files) != len(want.Files) {
+			t.Fatalf("pass %q: load with a damaged main file: %v", pass, err)
+		}
+		flip(main + CopyExt)
+		_, err = LoadManifest(ctx, st, "s", m.Backup.Label, pass)
+		if code := errs.CodeOf(err); err == nil || (code != errs.Checksum && code != errs.Crypto && code != errs.Format) {
+			t.Fatalf("pass %q: load with both damaged: %v", pass, err)
+		}
+		t.Logf("pass %q, both damaged: %v", pass, err)
+	}
+}
+
+// TestParseManifestFromErrors: a read error of either pass surfaces.
+func TestParseManifestFromErrors(t *testing.T) {
+	plain := bigManifest(2000).Bytes()
+	boom := errors.New("connection dropped")
+	for pass := 1; pass <= 2; pass++ {
+		opened := 0
+		_, err := ParseManifestFrom(func() (io.Reader, error) {
+			opened++
+			if opened == pass {
+				return io.MultiReader(bytes.NewReader(plain[:len(plain)/2]), iotest.ErrReader(boom)), nil
+			}
+			return bytes.NewReader(plain), nil
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("read error in pass %d: %v", pass, err)
+		}
+	}
+	m, err := ParseManifestFrom(func() (io.Reader, error) { return bytes.NewReader(plain), nil })
+	if err != nil || len(m.Files) != 2000 || cap(m.Files) != 2000 {
+		t.Fatalf("%v, %d files in %d", err, len(m.Files), cap(m.Files))
 	}
 }

@@ -237,7 +237,7 @@ func (rr *restoreRun) run() (Result, error) {
 	}
 	// backup.manifest marks the directory as a pgbr/pgBackRest restore
 	// target until the restore completes.
-	if err := rr.pg.WriteFileAtomic(repo.ManifestName, m.Bytes(), 0o600, -1, -1, rr.fileSync); err != nil {
+	if err := rr.pg.WriteFileAtomicFrom(repo.ManifestName, m.Render, 0o600, -1, -1, rr.fileSync); err != nil {
 		return Result{}, err
 	}
 	if err := rr.selectDatabases(); err != nil {

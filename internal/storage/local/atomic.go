@@ -2,6 +2,7 @@ package local
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -15,6 +16,16 @@ import (
 // leaves the ownership alone. On failure the temporary file is removed and
 // name is untouched; errors carry pgBackRest's codes.
 func (r *Root) WriteFileAtomic(name string, data []byte, mode os.FileMode, uid, gid int, sync func(*os.File) error) error {
+	return r.WriteFileAtomicFrom(name, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}, mode, uid, gid, sync)
+}
+
+// WriteFileAtomicFrom is WriteFileAtomic of what write writes (a large
+// text rendered a piece at a time).
+func (r *Root) WriteFileAtomicFrom(name string, write func(io.Writer) error, mode os.FileMode, uid, gid int,
+	sync func(*os.File) error) error {
 	if sync == nil {
 		sync = (*os.File).Sync
 	}
@@ -31,7 +42,7 @@ func (r *Root) WriteFileAtomic(name string, data []byte, mode os.FileMode, uid, 
 		r.Remove(tmp)
 		return errs.Wrap(code, err, format, r.Full(tmp))
 	}
-	if _, err := f.Write(data); err != nil {
+	if err := write(f); err != nil {
 		return fail(errs.FileWrite, err, "unable to write '%s'")
 	}
 	if err := f.Chmod(mode); err != nil {
