@@ -310,8 +310,8 @@ func (b *Backup) buildManifest() error {
 		m.Targets = append(m.Targets, t)
 	}
 	var nFiles, nPaths, nLinks int
-	for i := range w.Entries {
-		switch w.Entries[i].Type {
+	w.Entries.each(func(en *fsEntry) {
+		switch en.Type {
 		case entFile:
 			nFiles++
 		case entPath:
@@ -319,11 +319,11 @@ func (b *Backup) buildManifest() error {
 		case entLink:
 			nLinks++
 		}
-	}
+	})
 	m.Files = slices.Grow(m.Files, nFiles)
 	m.Paths = slices.Grow(m.Paths, nPaths)
 	m.Links = slices.Grow(m.Links, nLinks)
-	for _, en := range w.Entries {
+	w.Entries.each(func(en *fsEntry) {
 		switch en.Type {
 		case entPath:
 			m.Paths = append(m.Paths, repo.ManifestPath{Name: en.Name, Mode: repo.FormatMode(uint32(en.Mode)),
@@ -335,10 +335,10 @@ func (b *Backup) buildManifest() error {
 			m.Files = append(m.Files, repo.ManifestFile{Name: en.Name, Size: uint64(en.Size), Timestamp: en.MTime,
 				Mode: repo.FormatMode(uint32(en.Mode)), User: owner(en.User, en.NoUser), Group: owner(en.Group, en.NoGrp)})
 		}
-	}
+	})
 	b.src = w.Src
-	w.Entries = nil
-	m.Sort()
+	w.Entries = entryList{}
+	m.Sort() // nearly sorted already: each directory is listed in name order
 	if err := m.SetDefaultsFromPgData(); err != nil {
 		return err
 	}

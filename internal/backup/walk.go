@@ -7,7 +7,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,12 +48,39 @@ type tablespace struct {
 
 // walkResult is what the walk found.
 type walkResult struct {
-	Entries     []fsEntry // sorted by Name
+	Entries     entryList // in walk order
 	Tablespaces []tablespace
 	Links       []fsEntry // non-tablespace links inside PGDATA (Name = pg_data/<rel>)
 	Root        fsEntry   // pg_data itself
 	Warnings    []string
 	Src         sources // where each file is read from
+}
+
+// entryList holds the entries in blocks: appending never copies what is
+// there (a walk of 100k files spent a tenth of its time growing one slice).
+type entryList struct {
+	blocks [][]fsEntry
+	n      int
+}
+
+const entryBlock = 1024
+
+func (l *entryList) add(e fsEntry) {
+	if len(l.blocks) == 0 || len(l.blocks[len(l.blocks)-1]) == entryBlock {
+		l.blocks = append(l.blocks, make([]fsEntry, 0, entryBlock))
+	}
+	last := &l.blocks[len(l.blocks)-1]
+	*last = append(*last, e)
+	l.n++
+}
+
+// each calls fn with every entry in walk order.
+func (l *entryList) each(fn func(e *fsEntry)) {
+	for _, b := range l.blocks {
+		for i := range b {
+			fn(&b[i])
+		}
+	}
 }
 
 // sources tells the path a manifest file is read from without keeping a
@@ -148,11 +174,10 @@ func walkPgData(pgData string, online bool, tsDir string, excludes []string) (*w
 		return nil, errs.New(errs.PathOpen, "'%s' is not a directory", pgData)
 	}
 	w.res.Root = w.entry("pg_data", fi)
-	w.res.Entries = append(w.res.Entries, w.res.Root)
+	w.res.Entries.add(w.res.Root)
 	if err := w.dir(pgData, "pg_data", ""); err != nil {
 		return nil, err
 	}
-	sort.Slice(w.res.Entries, func(i, j int) bool { return w.res.Entries[i].Name < w.res.Entries[j].Name })
 	return w.res, nil
 }
 
@@ -343,7 +368,7 @@ func (w *walker) add(p parentDir, base, src string, fi fs.FileInfo) error {
 	case isLink:
 		return w.link(p, base, src, name, fi)
 	case fi.IsDir():
-		w.res.Entries = append(w.res.Entries, w.entry(name, fi))
+		w.res.Entries.add(w.entry(name, fi))
 		switch {
 		case contentsOnly:
 			return nil
@@ -373,7 +398,7 @@ func (w *walker) add(p parentDir, base, src string, fi fs.FileInfo) error {
 				}
 			}
 		}
-		w.res.Entries = append(w.res.Entries, w.entry(name, fi))
+		w.res.Entries.add(w.entry(name, fi))
 		w.res.Src.addFile(p.name, base, name, src)
 	default:
 		w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("exclude special file '%s' from backup", src))
@@ -406,17 +431,17 @@ func (w *walker) link(p parentDir, base, src, name string, fi fs.FileInfo) error
 		}
 		oid := filepath.Base(src)
 		w.res.Tablespaces = append(w.res.Tablespaces, tablespace{OID: oid, Path: dest})
-		w.res.Entries = append(w.res.Entries, le)
+		w.res.Entries.add(le)
 		tsName := "pg_tblspc/" + oid
-		w.res.Entries = append(w.res.Entries, fsEntry{Name: "pg_tblspc", Type: entPath, Mode: w.res.Root.Mode,
+		w.res.Entries.add(fsEntry{Name: "pg_tblspc", Type: entPath, Mode: w.res.Root.Mode,
 			User: w.res.Root.User, Group: w.res.Root.Group, NoUser: w.res.Root.NoUser, NoGrp: w.res.Root.NoGrp})
-		w.res.Entries = append(w.res.Entries, w.entry(tsName, dfi))
+		w.res.Entries.add(w.entry(tsName, dfi))
 		verSrc := filepath.Join(absDest, w.tsDir)
 		vfi, err := os.Stat(verSrc)
 		if err != nil {
 			return nil // empty tablespace for another version
 		}
-		w.res.Entries = append(w.res.Entries, w.entry(tsName+"/"+w.tsDir, vfi))
+		w.res.Entries.add(w.entry(tsName+"/"+w.tsDir, vfi))
 		return w.dir(verSrc, tsName+"/"+w.tsDir, "")
 	}
 	if strings.HasPrefix(parent, "pg_data/pg_tblspc") {
@@ -429,7 +454,7 @@ func (w *walker) link(p parentDir, base, src, name string, fi fs.FileInfo) error
 	if rel2, err := filepath.Rel(w.pgData, absDest); err == nil && !strings.HasPrefix(rel2, "..") {
 		return errs.New(errs.LinkDestination, "link '%s' destination '%s' is in PGDATA", src, dest)
 	}
-	w.res.Entries = append(w.res.Entries, le)
+	w.res.Entries.add(le)
 	w.res.Links = append(w.res.Links, le)
 	return w.add(p, base, absDest, dfi)
 }

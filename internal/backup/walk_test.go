@@ -60,9 +60,9 @@ func linkedTree(t *testing.T) string {
 func walkNames(t *testing.T, res *walkResult) []string {
 	t.Helper()
 	var names []string
-	for _, e := range res.Entries {
+	res.Entries.each(func(e *fsEntry) {
 		names = append(names, []string{"file", "path", "link"}[e.Type]+" "+e.Name)
-	}
+	})
 	sort.Strings(names)
 	return names
 }
@@ -191,16 +191,16 @@ func TestWalkSources(t *testing.T) {
 		}
 	}
 	n := 0
-	for _, e := range res.Entries {
+	res.Entries.each(func(e *fsEntry) {
 		if e.Type != entFile {
-			continue
+			return
 		}
 		n++
 		fi, err := os.Stat(res.Src.path(e.Name))
 		if err != nil || fi.Size() != e.Size {
 			t.Errorf("%s: %v", e.Name, err)
 		}
-	}
+	})
 	if n < 8 {
 		t.Fatalf("only %d files walked", n)
 	}
