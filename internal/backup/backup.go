@@ -264,13 +264,6 @@ func (b *Backup) runPool(workers, n int, job func(ctx context.Context, proc, i i
 	return err
 }
 
-func owner(name string, none bool) repo.Owner {
-	if none {
-		return repo.Owner{None: true}
-	}
-	return repo.Owner{Name: name}
-}
-
 // buildManifest walks PGDATA and fills targets, paths, links and files.
 func (b *Backup) buildManifest() error {
 	m := b.m
@@ -324,16 +317,17 @@ func (b *Backup) buildManifest() error {
 	m.Paths = slices.Grow(m.Paths, nPaths)
 	m.Links = slices.Grow(m.Links, nLinks)
 	w.Entries.each(func(en *fsEntry) {
+		user, group := w.owners(en)
 		switch en.Type {
 		case entPath:
 			m.Paths = append(m.Paths, repo.ManifestPath{Name: en.Name, Mode: repo.FormatMode(uint32(en.Mode)),
-				User: owner(en.User, en.NoUser), Group: owner(en.Group, en.NoGrp)})
+				User: user, Group: group})
 		case entLink:
-			m.Links = append(m.Links, repo.ManifestLink{Name: en.Name, Destination: en.Dest,
-				User: owner(en.User, en.NoUser), Group: owner(en.Group, en.NoGrp)})
+			m.Links = append(m.Links, repo.ManifestLink{Name: en.Name, Destination: w.LinkDest[en.Name],
+				User: user, Group: group})
 		case entFile:
 			m.Files = append(m.Files, repo.ManifestFile{Name: en.Name, Size: uint64(en.Size), Timestamp: en.MTime,
-				Mode: repo.FormatMode(uint32(en.Mode)), User: owner(en.User, en.NoUser), Group: owner(en.Group, en.NoGrp)})
+				Mode: repo.FormatMode(uint32(en.Mode)), User: user, Group: group})
 		}
 	})
 	b.src = w.Src

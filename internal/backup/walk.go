@@ -13,10 +13,11 @@ import (
 	"syscall"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/repo"
 )
 
 // entryType is the kind of a PGDATA entry.
-type entryType int
+type entryType uint8
 
 const (
 	entFile entryType = iota
@@ -25,19 +26,23 @@ const (
 )
 
 // fsEntry is one file, directory or link found in PGDATA or a tablespace,
-// named as the manifest names it.
+// named as the manifest names it. It is kept small (48 bytes; a walk holds
+// one per file): owners are ids (names in walkResult.Users/Groups), a
+// link's paths are in walkResult.LinkDest and Links.
 type fsEntry struct {
-	Name   string // manifest name: pg_data/..., pg_tblspc/<oid>/PG_.../...
-	Type   entryType
-	Size   int64
-	MTime  int64
-	Mode   fs.FileMode
-	User   string // "" with NoUser: no name for the uid
-	Group  string
-	NoUser bool
-	NoGrp  bool
-	Src    string // links only: the link's own path (files: walkResult.Src)
-	Dest   string // link destination
+	Name     string // manifest name: pg_data/..., pg_tblspc/<oid>/PG_.../...
+	Size     int64
+	MTime    int64
+	Mode     fs.FileMode
+	UID, GID uint32
+	Type     entryType
+}
+
+// linkEntry is a link with its own path and its destination.
+type linkEntry struct {
+	fsEntry
+	Src  string // the link's own path
+	Dest string // its destination as read
 }
 
 // tablespace is a link under pg_tblspc.
@@ -50,10 +55,26 @@ type tablespace struct {
 type walkResult struct {
 	Entries     entryList // in walk order
 	Tablespaces []tablespace
-	Links       []fsEntry // non-tablespace links inside PGDATA (Name = pg_data/<rel>)
-	Root        fsEntry   // pg_data itself
+	Links       []linkEntry       // non-tablespace links inside PGDATA (Name = pg_data/<rel>)
+	LinkDest    map[string]string // every link's destination by manifest name
+	Root        fsEntry           // pg_data itself
 	Warnings    []string
 	Src         sources // where each file is read from
+	// Users and Groups name the ids of the entries ("" = no name).
+	Users, Groups map[uint32]string
+}
+
+// owners returns an entry's user and group.
+func (r *walkResult) owners(e *fsEntry) (user, group repo.Owner) {
+	return owner(r.Users[e.UID]), owner(r.Groups[e.GID])
+}
+
+// owner is a manifest owner: a name, or none ("" = the id has no name).
+func owner(name string) repo.Owner {
+	if name == "" {
+		return repo.Owner{None: true}
+	}
+	return repo.Owner{Name: name}
 }
 
 // entryList holds the entries in blocks: appending never copies what is
@@ -161,8 +182,9 @@ type walker struct {
 // walkPgData builds the list of everything to back up.
 func walkPgData(pgData string, online bool, tsDir string, excludes []string) (*walkResult, error) {
 	w := &walker{online: online, pgData: pgData, tsDir: tsDir, excludes: excludes,
-		res:   &walkResult{Src: sources{dirs: map[string]string{}, files: map[string]string{}}},
-		users: map[uint32]string{}, groups: map[uint32]string{}}
+		res: &walkResult{Src: sources{dirs: map[string]string{}, files: map[string]string{}},
+			LinkDest: map[string]string{}, Users: map[uint32]string{}, Groups: map[uint32]string{}}}
+	w.users, w.groups = w.res.Users, w.res.Groups
 	fi, err := os.Stat(pgData)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -193,8 +215,9 @@ func (w *walker) entry(name string, fi fs.FileInfo) fsEntry {
 		e.Size = fi.Size()
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		e.User, e.NoUser = w.userName(st.Uid)
-		e.Group, e.NoGrp = w.groupName(st.Gid)
+		e.UID, e.GID = st.Uid, st.Gid
+		w.userName(st.Uid)
+		w.groupName(st.Gid)
 	}
 	return e
 }
@@ -418,8 +441,7 @@ func (w *walker) link(p parentDir, base, src, name string, fi fs.FileInfo) error
 		absDest = filepath.Join(filepath.Dir(src), dest)
 	}
 	le := w.entry(name, fi)
-	le.Src = src
-	le.Dest = dest
+	w.res.LinkDest[name] = dest
 	if parent == "pg_data/pg_tblspc" {
 		// Tablespace: the link must point to a directory outside PGDATA.
 		if rel2, err := filepath.Rel(w.pgData, absDest); err == nil && !strings.HasPrefix(rel2, "..") {
@@ -433,8 +455,9 @@ func (w *walker) link(p parentDir, base, src, name string, fi fs.FileInfo) error
 		w.res.Tablespaces = append(w.res.Tablespaces, tablespace{OID: oid, Path: dest})
 		w.res.Entries.add(le)
 		tsName := "pg_tblspc/" + oid
-		w.res.Entries.add(fsEntry{Name: "pg_tblspc", Type: entPath, Mode: w.res.Root.Mode,
-			User: w.res.Root.User, Group: w.res.Root.Group, NoUser: w.res.Root.NoUser, NoGrp: w.res.Root.NoGrp})
+		tsRoot := w.res.Root // pg_tblspc is listed as PGDATA itself
+		tsRoot.Name = "pg_tblspc"
+		w.res.Entries.add(tsRoot)
 		w.res.Entries.add(w.entry(tsName, dfi))
 		verSrc := filepath.Join(absDest, w.tsDir)
 		vfi, err := os.Stat(verSrc)
@@ -455,6 +478,6 @@ func (w *walker) link(p parentDir, base, src, name string, fi fs.FileInfo) error
 		return errs.New(errs.LinkDestination, "link '%s' destination '%s' is in PGDATA", src, dest)
 	}
 	w.res.Entries.add(le)
-	w.res.Links = append(w.res.Links, le)
+	w.res.Links = append(w.res.Links, linkEntry{le, src, dest})
 	return w.add(p, base, absDest, dfi)
 }
