@@ -56,7 +56,7 @@ func checkBundled(t *testing.T, e *testenv.Env, m *repo.Manifest) (bundled, refe
 		switch {
 		case f.Size == 0:
 			zero++
-			if f.BundleID != 0 || f.RepoChecksum != "" || f.RepoSize != 0 || f.Checksum != "" || f.Reference != "" {
+			if f.BundleID != 0 || !f.RepoChecksum.IsZero() || f.RepoSize != 0 || !f.Checksum.IsZero() || f.Reference != "" {
 				t.Fatalf("%s: zero-length file stored: %+v", m.Backup.Label, *f)
 			}
 			if _, err := os.Stat(filepath.Join(dir, m.Backup.Label, f.Name+repo.CompressExt(m.Option.CompressType))); !os.IsNotExist(err) {

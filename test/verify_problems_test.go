@@ -64,7 +64,7 @@ func fixRepoChecksum(t *testing.T, e *testenv.Env, label, name, cipherPass strin
 		t.Fatal(err)
 	}
 	f, ok := m.FindFile(name)
-	if !ok || f.RepoChecksum == "" {
+	if !ok || f.RepoChecksum.IsZero() {
 		t.Fatalf("manifest of %s: no repo checksum for %s (%v)", label, name, ok)
 	}
 	dir := filepath.Join(e.Repo, "backup", e.Stanza, label)
@@ -76,7 +76,7 @@ func fixRepoChecksum(t *testing.T, e *testenv.Env, label, name, cipherPass strin
 		stored = mustRead(t, filepath.Join(dir, name+repo.CompressExt(m.Option.CompressType)))
 	}
 	sum := sha1.Sum(stored)
-	f.RepoChecksum, f.RepoSize = hex.EncodeToString(sum[:]), uint64(len(stored))
+	f.RepoChecksum, f.RepoSize = repo.HexDigest(hex.EncodeToString(sum[:])), uint64(len(stored))
 	if err := repo.SaveManifest(ctx, st, e.Stanza, m, pass); err != nil {
 		t.Fatal(err)
 	}

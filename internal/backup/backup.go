@@ -424,7 +424,7 @@ func (b *Backup) planCopy() {
 	for i := range m.Files {
 		f := &m.Files[i]
 		if b.bundle && f.Size == 0 {
-			f.Checksum, f.RepoChecksum, f.RepoSize = "", "", 0
+			f.Checksum, f.RepoChecksum, f.RepoSize = repo.Digest{}, repo.Digest{}, 0
 			if b.pageChk && pageCheckable(f.Name) {
 				f.ChecksumPage = boolp(true)
 			}
@@ -711,7 +711,7 @@ func (b *Backup) copySingle(cw *copyWorker, idx int) error {
 		// Copied again: until then a saved manifest copy must not vouch
 		// for the stored file.
 		b.mu.Lock()
-		f.Checksum, f.RepoChecksum, f.RepoSize = "", "", 0
+		f.Checksum, f.RepoChecksum, f.RepoSize = repo.Digest{}, repo.Digest{}, 0
 		b.mu.Unlock()
 	}
 	in, err := openSource(f.Name, src, f.Size)
@@ -842,12 +842,12 @@ func (b *Backup) apply(cw *copyWorker, res fileResult) error {
 	case resCopied:
 		b.log.ProcDetailf(cw.proc, "backup file %s (%s)%s", src, progress, sum)
 		f.Size = res.size
-		f.Checksum = res.checksum
+		f.Checksum = repo.HexDigest(res.checksum)
 		if f.Size == 0 {
-			f.Checksum = ""
+			f.Checksum = repo.Digest{}
 		}
 		f.RepoSize = res.repoSize
-		f.RepoChecksum = res.repoChecksum
+		f.RepoChecksum = repo.HexDigest(res.repoChecksum)
 		f.Reference = ""
 		f.BundleID = res.bundleID
 		f.BundleOffset = res.bundleOffset
@@ -928,10 +928,10 @@ func (b *Backup) writeGenerated(name string, data []byte, ts int64) error {
 	if err := w.Commit(); err != nil {
 		return errs.Wrap(errs.FileWrite, err, "unable to write '%s'", b.st.Full(dest))
 	}
-	f := repo.ManifestFile{Name: name, Size: uint64(p.Size()), Timestamp: ts, Checksum: p.Checksum(),
+	f := repo.ManifestFile{Name: name, Size: uint64(p.Size()), Timestamp: ts, Checksum: repo.HexDigest(p.Checksum()),
 		RepoSize: uint64(p.RepoSize()), Mode: b.fileMode, User: b.m.FileDefault.User, Group: b.m.FileDefault.Group}
 	if b.ct != filter.None || b.m.CipherPass != "" {
-		f.RepoChecksum = p.RepoChecksum()
+		f.RepoChecksum = repo.HexDigest(p.RepoChecksum())
 	}
 	b.m.Files = append(b.m.Files, f)
 	b.m.Sort()

@@ -235,7 +235,7 @@ func (b *Backup) resumeFile(rm *repo.Manifest, stored string) string {
 		return "missing in resumed manifest"
 	case rf.Reference != "":
 		return "reference in resumed manifest"
-	case rf.Checksum == "":
+	case rf.Checksum.IsZero():
 		return "no checksum in resumed manifest"
 	case f.Size != rf.Size:
 		return "mismatched size"
@@ -276,7 +276,7 @@ func (b *Backup) checkResumed(cw *copyWorker, idx int) (res fileResult, done boo
 		}
 		return fileResult{idx: idx, kind: resGone}, true, nil
 	}
-	if size != f.Size || sum != f.Checksum {
+	if size != f.Size || sum != f.Checksum.String() {
 		return res, false, nil // changed since it was stored
 	}
 	if !b.storedFileValid(f, path) {
@@ -284,7 +284,7 @@ func (b *Backup) checkResumed(cw *copyWorker, idx int) (res fileResult, done boo
 			f.Name, f.Checksum)
 		return res, false, nil
 	}
-	return fileResult{idx: idx, kind: resResumed, size: f.Size, checksum: f.Checksum}, true, nil
+	return fileResult{idx: idx, kind: resResumed, size: f.Size, checksum: f.Checksum.String()}, true, nil
 }
 
 // storedFileValid reads a stored file back (repo.StoredReader) and
@@ -292,7 +292,7 @@ func (b *Backup) checkResumed(cw *copyWorker, idx int) (res fileResult, done boo
 // size (and checksum when recorded), the content's checksum and size.
 func (b *Backup) storedFileValid(f *repo.ManifestFile, path string) bool {
 	r, err := repo.OpenStored(b.ctx, b.st, repo.StoredFile{Path: path, Compress: b.ct, CipherPass: b.m.CipherPass,
-		Checksum: f.Checksum, Size: int64(f.Size), RepoChecksum: f.RepoChecksum, RepoSize: int64(f.RepoSize)})
+		Checksum: f.Checksum.String(), Size: int64(f.Size), RepoChecksum: f.RepoChecksum.String(), RepoSize: int64(f.RepoSize)})
 	if err != nil {
 		return false
 	}

@@ -18,7 +18,7 @@ func bigManifest(n int) *Manifest {
 	for i := n - 1; i >= 0; i-- { // reverse order: Bytes must sort
 		m.Files = append(m.Files, ManifestFile{
 			Name: fmt.Sprintf("pg_data/base/%d/%d", i%50, 16384+i), Size: 8192, RepoSize: 200, Timestamp: 1795617518,
-			Checksum: "587b596f04f7db9c2cad3d6b87dd2b3a05de4f35", RepoChecksum: "b8b3ecfaf3ed3d6865df5807d66c5fd8cde3289e",
+			Checksum: HexDigest("587b596f04f7db9c2cad3d6b87dd2b3a05de4f35"), RepoChecksum: HexDigest("b8b3ecfaf3ed3d6865df5807d66c5fd8cde3289e"),
 			ChecksumPage: &tr, Mode: "0600", User: Owner{Name: "postgres"}, Group: Owner{Name: "postgres"},
 		})
 	}

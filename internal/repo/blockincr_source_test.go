@@ -70,7 +70,7 @@ func TestBlockIncrSourceAssemble(t *testing.T) {
 	m.Backup.Label = incr
 	m.Backup.Reference = []string{full, incr}
 	m.Option.CompressType = string(filter.Zst)
-	f := &ManifestFile{Name: name, Size: uint64(len(plain)), Checksum: hexSHA1(plain), RepoSize: uint64(len(stored)),
+	f := &ManifestFile{Name: name, Size: uint64(len(plain)), Checksum: HexDigest(hexSHA1(plain)), RepoSize: uint64(len(stored)),
 		BlockIncr: 1, BlockIncrMap: uint64(len(bmEnc))}
 
 	var blocks int
@@ -92,7 +92,7 @@ func TestBlockIncrSourceAssemble(t *testing.T) {
 
 	// Content that is not what the manifest says.
 	f2 := *f
-	f2.Checksum = hexSHA1([]byte("other"))
+	f2.Checksum = HexDigest(hexSHA1([]byte("other")))
 	if err := s.Assemble(&f2, &bytes.Buffer{}); errs.CodeOf(err) != errs.Checksum {
 		t.Errorf("wrong checksum: %v", err)
 	}

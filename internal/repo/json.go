@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"encoding/hex"
 	"slices"
 	"strconv"
 	"strings"
@@ -488,6 +489,14 @@ func (o *jsonObj) u64(k string, v uint64)   { o.w.Key(k).Uint(v) }
 func (o *jsonObj) i64(k string, v int64)    { o.w.Key(k).Int(v) }
 func (o *jsonObj) boolean(k string, v bool) { o.w.Key(k).Bool(v) }
 func (o *jsonObj) raw(k string, v []byte)   { o.w.Key(k).Raw(v) }
+
+// digest writes a SHA-1 as a string of hex digits.
+func (o *jsonObj) digest(k string, d Digest) {
+	var b [2 + 2*len(d)]byte
+	b[0], b[len(b)-1] = '"', '"'
+	hex.Encode(b[1:len(b)-1], d[:])
+	o.w.Key(k).Raw(b[:])
+}
 
 // owner writes a user or group: a name, or false for "no name".
 func (o *jsonObj) owner(k string, v Owner) {

@@ -115,12 +115,12 @@ type ManifestFile struct {
 	// Checksum is the SHA-1 of the original content, "" when absent (zero
 	// length files, files not yet copied in a partial manifest). Use
 	// EffectiveChecksum for the value a reader must compare with.
-	Checksum     string
+	Checksum     Digest
 	ChecksumPage *bool // nil: page checksums were not checked
 	// ChecksumPageError is the compact JSON array of bad pages/ranges, e.g.
 	// `[[3,5],10]`, "" when absent; see PageErrors/FormatPageErrors.
 	ChecksumPageError string
-	RepoChecksum      string // rck: SHA-1 of the stored bytes, "" when absent
+	RepoChecksum      Digest // rck: SHA-1 of the stored bytes, zero when absent
 	Reference         string // label of the backup holding the bytes, "" = this backup
 	// RepoSize is the number of stored bytes. A file entry without repo-size
 	// has RepoSize == Size; repo-size is written only when it differs.
@@ -141,10 +141,10 @@ type ManifestFile struct {
 // EffectiveChecksum returns Checksum, or the empty-input SHA-1 for a
 // zero-length file without one.
 func (f *ManifestFile) EffectiveChecksum() string {
-	if f.Checksum == "" && f.Size == 0 {
+	if f.Checksum.IsZero() && f.Size == 0 {
 		return EmptySHA1
 	}
-	return f.Checksum
+	return f.Checksum.String()
 }
 
 // PageRange is a bad page (First == Last) or an inclusive range of pages.
@@ -476,28 +476,16 @@ const (
 	hasMode
 )
 
-func isHexSHA1(s string) bool {
-	if len(s) != 40 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
-func (v *jsonValue) asSHA1(where string) (string, error) {
+func (v *jsonValue) asSHA1(where string) (Digest, error) {
 	s, err := v.asString(where)
 	if err != nil {
-		return "", err
+		return Digest{}, err
 	}
-	if !isHexSHA1(s) {
-		return "", errs.New(errs.Format, "%s: invalid SHA-1 '%s'", where, shortLine(s))
+	d, ok := ParseDigest(s)
+	if !ok || d.IsZero() { // zero stands for "absent", and no content hashes to it
+		return Digest{}, errs.New(errs.Format, "%s: invalid SHA-1 '%s'", where, shortLine(s))
 	}
-	return strings.ToLower(s), nil
+	return d, nil
 }
 
 func (v *jsonValue) asOwner(where string) (Owner, error) {
@@ -1193,8 +1181,8 @@ func (f *ManifestFile) appendJSON(b []byte, d *ManifestDefaults) []byte {
 			o.u64("bno", f.BundleOffset)
 		}
 	}
-	if f.Size != 0 && f.Checksum != "" {
-		o.str("checksum", f.Checksum)
+	if f.Size != 0 && !f.Checksum.IsZero() {
+		o.digest("checksum", f.Checksum)
 	}
 	if f.ChecksumPage != nil {
 		o.boolean("checksum-page", *f.ChecksumPage)
@@ -1208,8 +1196,8 @@ func (f *ManifestFile) appendJSON(b []byte, d *ManifestDefaults) []byte {
 	if f.Mode != d.Mode && f.Mode != "" {
 		o.str("mode", f.Mode)
 	}
-	if f.RepoChecksum != "" {
-		o.str("rck", f.RepoChecksum)
+	if !f.RepoChecksum.IsZero() {
+		o.digest("rck", f.RepoChecksum)
 	}
 	if f.Reference != "" {
 		o.str("reference", f.Reference)

@@ -68,8 +68,6 @@ func (st *strStore) defaults(d *ManifestDefaults) {
 // file detaches one file entry.
 func (st *strStore) file(f *ManifestFile) {
 	f.Name = st.copy(f.Name)
-	f.Checksum = st.copy(f.Checksum)
-	f.RepoChecksum = st.copy(f.RepoChecksum)
 	f.ChecksumPageError = st.copy(f.ChecksumPageError)
 	f.Reference = st.shared(f.Reference)
 	f.Mode = st.shared(f.Mode)

@@ -24,9 +24,9 @@ func namesManifest() *Manifest {
 		{Name: "pg_tblspc/16384", Path: "/srv/ts1", TablespaceID: "16384", TablespaceName: "ts1", Type: TargetTypeLink},
 	}
 	m.Files = []ManifestFile{
-		{Name: "pg_data/PG_VERSION", Size: 3, Checksum: EmptySHA1, Mode: "0600"},
-		{Name: "pg_data/base/1/1259", Size: 3, Checksum: EmptySHA1, Mode: "0600"},
-		{Name: "pg_tblspc/16384/PG_15_202209061/5/16393", Size: 3, Checksum: EmptySHA1, Mode: "0600"},
+		{Name: "pg_data/PG_VERSION", Size: 3, Checksum: HexDigest(EmptySHA1), Mode: "0600"},
+		{Name: "pg_data/base/1/1259", Size: 3, Checksum: HexDigest(EmptySHA1), Mode: "0600"},
+		{Name: "pg_tblspc/16384/PG_15_202209061/5/16393", Size: 3, Checksum: HexDigest(EmptySHA1), Mode: "0600"},
 	}
 	m.Paths = []ManifestPath{
 		{Name: "pg_data", Mode: "0700"}, {Name: "pg_data/base", Mode: "0700"}, {Name: "pg_data/pg_tblspc", Mode: "0700"},

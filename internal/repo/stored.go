@@ -45,14 +45,14 @@ func (l Layout) StoredFile(m *Manifest, f *ManifestFile, checkStored bool) Store
 		sf.Bundled, sf.Offset, sf.Length = true, int64(f.BundleOffset), int64(f.RepoSize)
 		sf.Raw = m.Backup.BundleRaw
 	}
-	if f.RepoChecksum != "" && f.BlockIncrMap != 0 {
-		sf.Compress, sf.Checksum, sf.Size = filter.None, f.RepoChecksum, int64(f.RepoSize)
+	if !f.RepoChecksum.IsZero() && f.BlockIncrMap != 0 {
+		sf.Compress, sf.Checksum, sf.Size = filter.None, f.RepoChecksum.String(), int64(f.RepoSize)
 		return sf
 	}
 	sf.Compress, sf.CipherPass = filter.CompressType(m.Option.CompressType), m.CipherPass
 	sf.Checksum, sf.Size = f.EffectiveChecksum(), int64(f.Size)
-	if checkStored && f.RepoChecksum != "" {
-		sf.RepoChecksum, sf.RepoSize = f.RepoChecksum, int64(f.RepoSize)
+	if checkStored && !f.RepoChecksum.IsZero() {
+		sf.RepoChecksum, sf.RepoSize = f.RepoChecksum.String(), int64(f.RepoSize)
 	}
 	return sf
 }

@@ -68,8 +68,8 @@ func storeOne(t *testing.T, c storedCase, plain []byte) (storage.Storage, *Manif
 	m.Backup.BundleRaw = c.raw
 	m.Option.CompressType = string(c.ct)
 	data := encode(t, plain, c.ct, c.pass, c.raw)
-	f := ManifestFile{Name: "pg_data/base/5/16390", Size: uint64(len(plain)), Checksum: hexSHA1(plain),
-		RepoSize: uint64(len(data)), RepoChecksum: hexSHA1(data)}
+	f := ManifestFile{Name: "pg_data/base/5/16390", Size: uint64(len(plain)), Checksum: HexDigest(hexSHA1(plain)),
+		RepoSize: uint64(len(data)), RepoChecksum: HexDigest(hexSHA1(data))}
 	if c.bundled {
 		// Another file before it and one after it in the bundle.
 		head := encode(t, []byte("other file"), c.ct, c.pass, c.raw)
@@ -134,7 +134,7 @@ func TestStoredReader(t *testing.T) {
 				return r.Drain()
 			}
 			full := l.StoredFile(m, f, true)
-			if full.RepoChecksum != f.RepoChecksum || full.RepoSize != int64(f.RepoSize) {
+			if full.RepoChecksum != f.RepoChecksum.String() || full.RepoSize != int64(f.RepoSize) {
 				t.Fatalf("StoredFile with checkStored = %+v", full)
 			}
 			if mm, err := drain(full); mm != MatchOK || err != nil {
@@ -151,7 +151,7 @@ func TestStoredReader(t *testing.T) {
 			io.Copy(io.Discard, r)
 			err = r.Verify()
 			r.Close()
-			want := "error verifying '" + st.Full(sf.Path) + "': expected checksum " + f.Checksum
+			want := "error verifying '" + st.Full(sf.Path) + "': expected checksum " + f.Checksum.String()
 			if errs.CodeOf(err) != errs.Checksum || !strings.HasPrefix(fmtErr(err), want) {
 				t.Errorf("size mismatch: %v (code %d)", err, errs.CodeOf(err))
 			}
@@ -265,10 +265,10 @@ func TestStoredReaderErrors(t *testing.T) {
 
 	// Block incremental with a map: the stored bytes are compared as they
 	// are (no decompression, no decryption).
-	bi := ManifestFile{Name: "pg_data/base/5/16391", Size: 1 << 20, Checksum: strings.Repeat("a", 40),
-		RepoSize: 100, RepoChecksum: strings.Repeat("b", 40), BlockIncr: 1, BlockIncrMap: 40}
+	bi := ManifestFile{Name: "pg_data/base/5/16391", Size: 1 << 20, Checksum: HexDigest(strings.Repeat("a", 40)),
+		RepoSize: 100, RepoChecksum: HexDigest(strings.Repeat("b", 40)), BlockIncr: 1, BlockIncrMap: 40}
 	sf = l.StoredFile(m, &bi, true)
-	if sf.Compress != filter.None || sf.CipherPass != "" || sf.Checksum != bi.RepoChecksum || sf.Size != 100 ||
+	if sf.Compress != filter.None || sf.CipherPass != "" || sf.Checksum != bi.RepoChecksum.String() || sf.Size != 100 ||
 		sf.Path != l.BlockIncrFile(m.Backup.Label, bi.Name) {
 		t.Errorf("block incremental StoredFile = %+v", sf)
 	}

@@ -234,7 +234,7 @@ func TestManifestRoundTrip(t *testing.T) {
 		t.Fatalf("%+v", db)
 	}
 	f, ok := m.FindFile("pg_data/base/5/16390_init")
-	if !ok || f.Size != 0 || f.Checksum != "" || f.EffectiveChecksum() != EmptySHA1 || f.RepoSize != 20 ||
+	if !ok || f.Size != 0 || !f.Checksum.IsZero() || f.EffectiveChecksum() != EmptySHA1 || f.RepoSize != 20 ||
 		f.Reference != "20261125-144758F" || f.Mode != "0600" || f.User != (Owner{Name: "postgres"}) || f.ChecksumPage == nil || !*f.ChecksumPage {
 		t.Fatalf("%+v", f)
 	}
@@ -298,7 +298,7 @@ func TestManifestVariants(t *testing.T) {
 		t.Fatalf("%+v", f)
 	}
 	f, _ = m.FindFile("pg_data/base/1/13394")
-	if f.RepoSize != 0 || f.Size != 0 || f.RepoChecksum != "" {
+	if f.RepoSize != 0 || f.Size != 0 || !f.RepoChecksum.IsZero() {
 		t.Fatalf("%+v", f)
 	}
 	f, _ = m.FindFile("pg_data/base/5/16385")

@@ -86,7 +86,7 @@ func newFixture(t *testing.T, ct filter.CompressType, pass string) *fixture {
 	for name, b := range files {
 		f := repo.ManifestFile{Name: name, Size: uint64(len(b)), Timestamp: 1765015000, Mode: "0600"}
 		if len(b) > 0 {
-			f.Checksum = sum(b)
+			f.Checksum = repo.HexDigest(sum(b))
 		}
 		fx.content[name] = b
 		var enc bytes.Buffer
@@ -371,7 +371,7 @@ func TestRunStorageFaults(t *testing.T) {
 	fx.notStartable(t)
 	// Stored bytes that decode to other content.
 	fx = newFixture(t, filter.None, "")
-	fx.m.Files[0].Checksum = strings.Repeat("0", 40)
+	fx.m.Files[0].Checksum = repo.HexDigest(strings.Repeat("1", 40))
 	if _, err := Run(context.Background(), fx.opts()); errs.CodeOf(err) != errs.Checksum {
 		t.Fatalf("restore of a corrupt file: %v", err)
 	}
@@ -436,7 +436,7 @@ func TestRunTablespaceMap(t *testing.T) {
 			repo.ManifestPath{Name: "pg_tblspc/16400/PG_15_202209061/16384", Mode: "0700"})
 		b := []byte("tablespace relation")
 		f := repo.ManifestFile{Name: "pg_tblspc/16400/PG_15_202209061/16384/16401", Size: uint64(len(b)), Timestamp: 1765015000,
-			Mode: "0600", Checksum: sum(b)}
+			Mode: "0600", Checksum: repo.HexDigest(sum(b))}
 		var enc bytes.Buffer
 		p, _ := filter.NewWritePipeline(&enc, filter.Gz, filter.DefaultLevel(filter.Gz), "")
 		p.Write(b)

@@ -113,8 +113,8 @@ func fixtureEnc(t *testing.T, pass string) string {
 	m.Paths = []repo.ManifestPath{{Name: "pg_data"}, {Name: "pg_data/base"}, {Name: "pg_data/base/1"}}
 	for _, f := range fxFiles {
 		data, repoSum, sum := encode(t, []byte(f.content), filter.Gz, filePass)
-		m.Files = append(m.Files, repo.ManifestFile{Name: f.name, Size: uint64(len(f.content)), Checksum: sum,
-			RepoChecksum: repoSum, RepoSize: uint64(len(data)), Timestamp: 1767225600})
+		m.Files = append(m.Files, repo.ManifestFile{Name: f.name, Size: uint64(len(f.content)), Checksum: repo.HexDigest(sum),
+			RepoChecksum: repo.HexDigest(repoSum), RepoSize: uint64(len(data)), Timestamp: 1767225600})
 		put(t, st, l.BackupDir()+"/"+fxLabel+"/"+f.name+".gz", data)
 	}
 	m.FileDefault = repo.ManifestDefaults{Mode: "0600", User: repo.Owner{Name: "postgres"}, Group: repo.Owner{Name: "postgres"}}
@@ -416,8 +416,8 @@ func addBlockIncr(t *testing.T, dir string, badBlock int) string {
 	data := append(bytes.Clone(super), bm...)
 	const name = "pg_data/base/1/16384"
 	m.Backup.BlockIncr = true
-	m.Files = append(m.Files, repo.ManifestFile{Name: name, Size: uint64(len(plain)), Checksum: sha1Hex(plain),
-		RepoChecksum: sha1Hex(data), RepoSize: uint64(len(data)), BlockIncr: 1, BlockIncrMap: uint64(len(bm)), Timestamp: 1767225600})
+	m.Files = append(m.Files, repo.ManifestFile{Name: name, Size: uint64(len(plain)), Checksum: repo.HexDigest(sha1Hex(plain)),
+		RepoChecksum: repo.HexDigest(sha1Hex(data)), RepoSize: uint64(len(data)), BlockIncr: 1, BlockIncrMap: uint64(len(bm)), Timestamp: 1767225600})
 	m.Sort()
 	put(t, st, repo.Layout{Stanza: "main"}.BlockIncrFile(fxLabel, name), data)
 	if err := repo.SaveManifest(ctx, st, "main", m, ""); err != nil {
