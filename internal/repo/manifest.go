@@ -112,15 +112,15 @@ type ManifestFile struct {
 	Name      string
 	Size      uint64
 	Timestamp int64
-	// Checksum is the SHA-1 of the original content, "" when absent (zero
-	// length files, files not yet copied in a partial manifest). Use
+	// Checksum is the SHA-1 of the original content, zero when absent
+	// (zero length files, files not yet copied in a partial manifest). Use
 	// EffectiveChecksum for the value a reader must compare with.
 	Checksum     Digest
-	ChecksumPage *bool // nil: page checksums were not checked
+	RepoChecksum Digest // rck: SHA-1 of the stored bytes, zero when absent
+	ChecksumPage *bool  // nil: page checksums were not checked
 	// ChecksumPageError is the compact JSON array of bad pages/ranges, e.g.
 	// `[[3,5],10]`, "" when absent; see PageErrors/FormatPageErrors.
 	ChecksumPageError string
-	RepoChecksum      Digest // rck: SHA-1 of the stored bytes, zero when absent
 	Reference         string // label of the backup holding the bytes, "" = this backup
 	// RepoSize is the number of stored bytes. A file entry without repo-size
 	// has RepoSize == Size; repo-size is written only when it differs.
