@@ -552,13 +552,12 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel st
 			}
 		}
 	}
-	const create = os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	out, err := root.OpenFile(rel, create, os.FileMode(mode))
+	out, err := root.CreateExcl(rel, os.FileMode(mode))
 	if errors.Is(err, fs.ErrExist) {
 		// Left by something else (a link destination restored into, a
 		// temporary file): replace it, never write through it.
 		if err = root.Remove(rel); err == nil {
-			out, err = root.OpenFile(rel, create, os.FileMode(mode))
+			out, err = root.CreateExcl(rel, os.FileMode(mode))
 		}
 	}
 	if err != nil {
