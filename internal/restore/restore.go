@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -578,9 +579,11 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel st
 		wb := &writeback{f: out}
 		var w io.Writer = wb
 		var aw *filter.AsyncWriter
-		if f.Size >= filter.ParallelMin && rr.procs > 1 {
+		if f.Size >= filter.ParallelMin && runtime.GOMAXPROCS(0) > 1 {
 			// A large file: its writes run beside reading, decrypting,
-			// decompressing and hashing the next bytes.
+			// decompressing and hashing the next bytes (at process-max 1
+			// too: the second goroutine mostly waits in the kernel's
+			// copy into the page cache, as the read-ahead ones do).
 			aw = filter.NewAsyncWriter(wb)
 			w = aw
 		}
