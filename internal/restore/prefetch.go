@@ -55,6 +55,7 @@ type prefetcher struct {
 	tokens chan struct{} // one per file read and not yet taken
 	next   atomic.Int64
 	stop   chan struct{}
+	cancel context.CancelFunc // ends the reads under way (an object store's)
 	once   sync.Once
 	wg     sync.WaitGroup
 }
@@ -85,6 +86,7 @@ func (rr *restoreRun) startPrefetch(ctx context.Context, jobs []restoreJob) *pre
 	if len(p.order) < 2 {
 		return nil
 	}
+	ctx, p.cancel = context.WithCancel(ctx)
 	layout := repo.Layout{Stanza: rr.stanza}
 	for range min(prefetchReaders, len(p.order)) {
 		p.wg.Add(1)
@@ -164,6 +166,9 @@ func (p *prefetcher) Stop() {
 	if p == nil {
 		return
 	}
-	p.once.Do(func() { close(p.stop) })
+	p.once.Do(func() {
+		close(p.stop)
+		p.cancel()
+	})
 	p.wg.Wait()
 }
