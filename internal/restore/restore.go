@@ -445,7 +445,9 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 		if bufs[proc] == nil {
 			bufs[proc] = make([]byte, 256*1024)
 		}
-		if err := rr.restoreFile(j.f, j.root, j.rel, bufs[proc], pre, false); err != nil {
+		err := rr.restoreFile(j.f, j.root, j.rel, bufs[proc], pre, false)
+		pf.release(pre)
+		if err != nil {
 			return err
 		}
 		if rr.opts.Progress != nil {
