@@ -30,9 +30,8 @@ type prefetchSlot struct {
 	done    chan struct{}
 	skip    bool // not read ahead after all (larger than the manifest said)
 	data    []byte
-	buf     *[]byte // holding data, back to bufPools after use (release)
-	openErr error   // the repository's open failed
-	readErr error   // a read failed after data
+	openErr error // the repository's open failed
+	readErr error // a read failed after data
 }
 
 // reader gives the stored bytes read ahead, then the read error if any.
@@ -126,72 +125,16 @@ func (s *prefetchSlot) read(ctx context.Context, rr *restoreRun, sf repo.StoredF
 		return
 	}
 	defer in.Close()
-	// One byte more than the stored size: the end is seen in one read.
-	b := getBuf(int(min(max(sf.RepoSize, 0), prefetchMax)) + 1)
-	n := 0
-	for {
-		if n > prefetchMax {
-			putBuf(b)
-			s.skip = true
-			return
-		}
-		if n == len(*b) {
-			nb := getBuf(2 * n)
-			copy(*nb, (*b)[:n])
-			putBuf(b)
-			b = nb
-		}
-		m, err := in.Read((*b)[n:min(len(*b), prefetchMax+1)])
-		n += m
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			s.readErr = err
-			break
-		}
+	var b bytes.Buffer
+	if sf.RepoSize > 0 && sf.RepoSize <= prefetchMax {
+		b.Grow(int(sf.RepoSize) + bytes.MinRead)
 	}
-	s.data, s.buf = (*b)[:n], b
-}
-
-// Buffers of the reads ahead, by size class (4 KiB << class), reused:
-// the thousands of small reads of a restore would otherwise be as many
-// allocations for the garbage collector.
-const bufClasses = 9 // 4 KiB .. 1 MiB (> prefetchMax)
-
-var bufPools [bufClasses]sync.Pool
-
-func bufClass(n int) int {
-	c := 0
-	for 4096<<c < n && c < bufClasses-1 {
-		c++
+	n, err := b.ReadFrom(io.LimitReader(in, prefetchMax+1))
+	if n > prefetchMax {
+		s.skip = true
+		return
 	}
-	return c
-}
-
-func getBuf(n int) *[]byte {
-	c := bufClass(n)
-	if b, ok := bufPools[c].Get().(*[]byte); ok {
-		return b
-	}
-	b := make([]byte, 4096<<c)
-	return &b
-}
-
-func putBuf(b *[]byte) {
-	c := bufClass(len(*b))
-	if 4096<<c == len(*b) {
-		bufPools[c].Put(b)
-	}
-}
-
-// release gives back the buffer of what take returned, once the worker is
-// done with it.
-func (p *prefetcher) release(s *prefetchSlot) {
-	if p != nil && s != nil && s.buf != nil {
-		putBuf(s.buf)
-		s.buf, s.data = nil, nil
-	}
+	s.data, s.readErr = b.Bytes(), err
 }
 
 // take returns what was read ahead for job i (nil: the worker reads the
@@ -214,7 +157,7 @@ func (p *prefetcher) take(ctx context.Context, i int) *prefetchSlot {
 		return nil
 	}
 	out := *s
-	s.data, s.buf = nil, nil // held by the worker only
+	s.data = nil // held by the worker only
 	return &out
 }
 

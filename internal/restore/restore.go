@@ -445,9 +445,7 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 		if bufs[proc] == nil {
 			bufs[proc] = make([]byte, 256*1024)
 		}
-		err := rr.restoreFile(j.f, j.root, j.rel, bufs[proc], pre, false)
-		pf.release(pre)
-		if err != nil {
+		if err := rr.restoreFile(j.f, j.root, j.rel, bufs[proc], pre, false); err != nil {
 			return err
 		}
 		if rr.opts.Progress != nil {
