@@ -117,3 +117,46 @@ func TestRunPrefetchFaults(t *testing.T) {
 		}
 	}
 }
+
+// The read ahead of one file: whole whatever the stored size the manifest
+// gave (0: unknown), skipped above prefetchMax.
+func TestPrefetchRead(t *testing.T) {
+	fx := newFixture(t, filter.None, "")
+	rr := &restoreRun{st: fx.st}
+	for _, size := range []int{0, 1, 4095, 4096, 4097, 100 << 10, prefetchMax, prefetchMax + 1, 3 * prefetchMax} {
+		b := make([]byte, size)
+		for i := range b {
+			b[i] = byte(i*31 + size)
+		}
+		path := fmt.Sprintf("read/%d", size)
+		w, err := fx.st.Create(context.Background(), path, storage.CreateOptions{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(b)
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		for _, repoSize := range []int64{0, int64(size)} {
+			var s prefetchSlot
+			s.read(context.Background(), rr, repo.StoredFile{Path: path, RepoSize: repoSize})
+			if s.openErr != nil || s.readErr != nil {
+				t.Fatalf("%d: %v %v", size, s.openErr, s.readErr)
+			}
+			if size > prefetchMax {
+				if !s.skip || s.data != nil {
+					t.Errorf("%d bytes read ahead", size)
+				}
+				continue
+			}
+			if s.skip || !bytes.Equal(s.data, b) {
+				t.Errorf("%d (repo size %d): read %d bytes, skip %v", size, repoSize, len(s.data), s.skip)
+			}
+		}
+	}
+	var s prefetchSlot
+	s.read(context.Background(), rr, repo.StoredFile{Path: "read/missing"})
+	if s.openErr == nil {
+		t.Error("missing file read ahead")
+	}
+}
