@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -437,12 +438,14 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 	bufs := make([][]byte, workers+1) // one per worker (proc 1..workers)
 	var mu sync.Mutex
 	var done uint64
-	err := rr.opts.Pool(workers, len(jobs), func(_ context.Context, proc, i int) error {
+	pf := rr.startPrefetch(rr.ctx, jobs)
+	err := rr.opts.Pool(workers, len(jobs), func(ctx context.Context, proc, i int) error {
 		j := jobs[i]
+		pre := pf.take(ctx, i) // first: every job read ahead is taken
 		if bufs[proc] == nil {
 			bufs[proc] = make([]byte, 256*1024)
 		}
-		if err := rr.restoreFile(j.f, j.root, j.rel, bufs[proc], false); err != nil {
+		if err := rr.restoreFile(j.f, j.root, j.rel, bufs[proc], pre, false); err != nil {
 			return err
 		}
 		if rr.opts.Progress != nil {
@@ -458,6 +461,7 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 		rr.log.ProcDetailf(proc, "restore file %s (%s, %s%%) checksum %s", j.root.Full(j.rel), log.Size(j.f.Size), log.Pct(pct), j.f.EffectiveChecksum())
 		return nil
 	})
+	pf.Stop()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -526,7 +530,8 @@ func (rr *restoreRun) setAttrs(out *os.File, dest string, mode uint32, uid, gid 
 // restoreFile writes one file from the repository into root (at rel) and
 // verifies it. Nothing there is followed: an existing entry that is not
 // the file already is removed and the file created anew.
-func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel string, buf []byte, sync bool) error {
+// pre, when not nil, is the file's stored bytes, read ahead (prefetch.go).
+func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel string, buf []byte, pre *prefetchSlot, sync bool) error {
 	dest := root.Full(rel)
 	mode, err := repo.ParseMode(f.Mode)
 	if err != nil {
@@ -548,13 +553,12 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel st
 			}
 		}
 	}
-	const create = os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	out, err := root.OpenFile(rel, create, os.FileMode(mode))
+	out, err := root.CreateExcl(rel, os.FileMode(mode))
 	if errors.Is(err, fs.ErrExist) {
 		// Left by something else (a link destination restored into, a
 		// temporary file): replace it, never write through it.
 		if err = root.Remove(rel); err == nil {
-			out, err = root.OpenFile(rel, create, os.FileMode(mode))
+			out, err = root.CreateExcl(rel, os.FileMode(mode))
 		}
 	}
 	if err != nil {
@@ -575,13 +579,15 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel st
 		wb := &writeback{f: out}
 		var w io.Writer = wb
 		var aw *filter.AsyncWriter
-		if f.Size >= filter.ParallelMin && rr.procs > 1 {
+		if f.Size >= filter.ParallelMin && runtime.GOMAXPROCS(0) > 1 {
 			// A large file: its writes run beside reading, decrypting,
-			// decompressing and hashing the next bytes.
+			// decompressing and hashing the next bytes (at process-max 1
+			// too: the second goroutine mostly waits in the kernel's
+			// copy into the page cache, as the read-ahead ones do).
 			aw = filter.NewAsyncWriter(wb)
 			w = aw
 		}
-		err := rr.copyFromRepo(f, w, buf)
+		err := rr.copyFromRepo(f, w, buf, pre)
 		if aw != nil {
 			if cerr := aw.Close(); err == nil && cerr != nil {
 				err = errs.Wrap(errs.FileWrite, cerr, "unable to write '%s'", dest)
@@ -608,13 +614,22 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel st
 
 // copyFromRepo streams a file's stored bytes through decryption and
 // decompression into out, verifying size and SHA-1.
-func (rr *restoreRun) copyFromRepo(f *repo.ManifestFile, out io.Writer, buf []byte) error {
+func (rr *restoreRun) copyFromRepo(f *repo.ManifestFile, out io.Writer, buf []byte, pre *prefetchSlot) error {
 	if f.BlockIncrMap != 0 {
 		return rr.copyBlockIncr(f, out)
 	}
 	sf := repo.Layout{Stanza: rr.stanza}.StoredFile(rr.m, f, false)
 	src := sf.Path
-	p, err := repo.OpenStored(rr.ctx, rr.st, sf)
+	var p *repo.StoredReader
+	var err error
+	switch {
+	case pre != nil && pre.openErr != nil:
+		err = errs.Wrap(errs.FileOpen, pre.openErr, "unable to open '%s' for read", rr.st.Full(src))
+	case pre != nil:
+		p, err = repo.NewStoredReader(pre.reader(), sf, rr.st.Full(src))
+	default:
+		p, err = repo.OpenStored(rr.ctx, rr.st, sf)
+	}
 	if err != nil {
 		return err
 	}
@@ -647,7 +662,7 @@ func (rr *restoreRun) restoreControl() error {
 	dest := root.Full(rel)
 	tmp := rel + ".pgbackrest.tmp"
 	buf := make([]byte, 64*1024)
-	if err := rr.restoreFile(f, root, tmp, buf, true); err != nil {
+	if err := rr.restoreFile(f, root, tmp, buf, nil, true); err != nil {
 		return err
 	}
 	if err := root.Rename(tmp, rel); err != nil {

@@ -39,6 +39,10 @@ type Root struct {
 	// dirs holds open subdirectories so that an operation on a file
 	// costs one system call instead of one per path component.
 	dirs map[string]*os.Root
+	// files holds an open file of a directory handle (the root's or
+	// one of dirs) for the system calls os.Root has no method for
+	// (create.go); closed with its handle.
+	files map[*os.Root]*os.File
 }
 
 // Open opens dir, which must exist and be a directory. dir itself may be
@@ -49,7 +53,7 @@ func Open(dir string) (*Root, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Root{name: filepath.Clean(dir), r: r, dirs: map[string]*os.Root{}}, nil
+	return &Root{name: filepath.Clean(dir), r: r, dirs: map[string]*os.Root{}, files: map[*os.Root]*os.File{}}, nil
 }
 
 // Name is the directory's path.
@@ -67,8 +71,12 @@ func (r *Root) Full(name string) string {
 func (r *Root) Close() error {
 	r.mu.Lock()
 	for k, d := range r.dirs {
-		d.Close()
+		r.closeDir(d)
 		delete(r.dirs, k)
+	}
+	if f, ok := r.files[r.r]; ok {
+		f.Close()
+		delete(r.files, r.r)
 	}
 	r.mu.Unlock()
 	return r.r.Close()
@@ -141,14 +149,14 @@ func (r *Root) forget(name string) {
 	}
 	if name == "." {
 		for k, d := range r.dirs {
-			d.Close()
+			r.closeDir(d)
 			delete(r.dirs, k)
 		}
 		return
 	}
 	for k, d := range r.dirs {
 		if k == name || strings.HasPrefix(k, name) && k[len(name)] == '/' {
-			d.Close()
+			r.closeDir(d)
 			delete(r.dirs, k)
 		}
 	}
