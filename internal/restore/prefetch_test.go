@@ -31,7 +31,7 @@ func (fx *fixture) addFiles(t *testing.T, n int) {
 			t.Fatal(err)
 		}
 		fx.m.Files = append(fx.m.Files, repo.ManifestFile{Name: name, Size: uint64(len(b)), Timestamp: 1765015000, Mode: "0600",
-			Checksum: sum(b), RepoSize: uint64(enc.Len())})
+			Checksum: repo.HexDigest(sum(b)), RepoSize: uint64(enc.Len())})
 		fx.content[name] = b
 		w, err := fx.st.Create(context.Background(), l.StoredPath(fx.m, &fx.m.Files[len(fx.m.Files)-1]), storage.CreateOptions{NoSync: true})
 		if err != nil {
