@@ -458,7 +458,7 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 			pct = float64(done) * 100 / float64(total)
 		}
 		mu.Unlock()
-		if rr.log.Enabled(log.Detail) { // the line's parts cost as much as a small file's write
+		if rr.log.Enabled(log.Detail) { // its parts are built only when logged
 			rr.log.ProcDetailf(proc, "restore file %s (%s, %s%%) checksum %s", j.root.Full(j.rel), log.Size(j.f.Size), log.Pct(pct), j.f.EffectiveChecksum())
 		}
 		return nil
