@@ -416,7 +416,7 @@ type restoreJob struct {
 
 // restoreFiles restores every file but pg_control, largest first.
 func (rr *restoreRun) restoreFiles() (uint64, int, error) {
-	var jobs []restoreJob
+	jobs := make([]restoreJob, 0, len(rr.m.Files))
 	var total uint64
 	for i := range rr.m.Files {
 		f := &rr.m.Files[i]
