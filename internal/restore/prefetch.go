@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -50,9 +51,12 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // workers. Every job index it holds must be taken (take) exactly once, in
 // any order, by the worker restoring it.
 type prefetcher struct {
-	slots  map[int]*prefetchSlot
-	order  []int         // job indexes read ahead, in job order
-	tokens chan struct{} // one per file read and not yet taken
+	order []int32 // job indexes read ahead, ascending
+	// slots holds the files being read or read and not taken yet (about
+	// prefetchWindow): a slot per file of a million would hold 200 MB.
+	mu     sync.Mutex
+	slots  map[int]*prefetchSlot // by position in order
+	tokens chan struct{}         // one per file read and not yet taken
 	next   atomic.Int64
 	stop   chan struct{}
 	cancel context.CancelFunc // ends the reads under way (an object store's)
@@ -79,8 +83,7 @@ func (rr *restoreRun) startPrefetch(ctx context.Context, jobs []restoreJob) *pre
 	p := &prefetcher{slots: map[int]*prefetchSlot{}, tokens: make(chan struct{}, prefetchWindow), stop: make(chan struct{})}
 	for i, j := range jobs {
 		if rr.prefetchable(j.f) {
-			p.slots[i] = &prefetchSlot{done: make(chan struct{})}
-			p.order = append(p.order, i)
+			p.order = append(p.order, int32(i))
 		}
 	}
 	if len(p.order) < 2 {
@@ -106,9 +109,8 @@ func (rr *restoreRun) startPrefetch(ctx context.Context, jobs []restoreJob) *pre
 				if k >= len(p.order) {
 					return
 				}
-				i := p.order[k]
-				s := p.slots[i]
-				s.read(ctx, rr, layout.StoredFile(rr.m, jobs[i].f, false))
+				s := p.slot(k)
+				s.read(ctx, rr, layout.StoredFile(rr.m, jobs[p.order[k]].f, false))
 				close(s.done)
 			}
 		}()
@@ -143,15 +145,19 @@ func (p *prefetcher) take(ctx context.Context, i int) *prefetchSlot {
 	if p == nil {
 		return nil
 	}
-	s, ok := p.slots[i]
+	k, ok := slices.BinarySearch(p.order, int32(i))
 	if !ok {
 		return nil
 	}
+	s := p.slot(k)
 	select {
 	case <-s.done:
 	case <-ctx.Done():
 		return nil
 	}
+	p.mu.Lock()
+	delete(p.slots, k)
+	p.mu.Unlock()
 	<-p.tokens
 	if s.skip {
 		return nil
@@ -159,6 +165,19 @@ func (p *prefetcher) take(ctx context.Context, i int) *prefetchSlot {
 	out := *s
 	s.data = nil // held by the worker only
 	return &out
+}
+
+// slot returns the slot of position k in order, made by whichever of its
+// reader and its worker comes first.
+func (p *prefetcher) slot(k int) *prefetchSlot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.slots[k]
+	if s == nil {
+		s = &prefetchSlot{done: make(chan struct{})}
+		p.slots[k] = s
+	}
+	return s
 }
 
 // Stop ends the read-ahead and waits for the reads under way.
