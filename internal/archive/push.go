@@ -26,9 +26,6 @@ type PushOptions struct {
 	Repos    []Repo
 	Compress filter.CompressType
 	Level    int
-	// CompressConc is how many goroutines may compress one segment (lz4
-	// only; 0 or 1: the caller's).
-	CompressConc int
 	// Cluster is the identity read from pg_control when pg1-path is set;
 	// nil without pg1-path (the first healthy repository's archive.info
 	// is then the reference).
@@ -138,7 +135,7 @@ func Push(ctx context.Context, o *PushOptions, walPath string) error {
 			return errs.New(errs.ArchiveDuplicate, "WAL file '%s' already exists in the %s archive with a different checksum", name, r.Name)
 		}
 		dest := dir + "/" + name + "-" + sum + o.Compress.Ext()
-		if err := pushFile(ctx, r.Storage, f, walPath, buf, dest, o.Compress, o.Level, o.CompressConc, infos[i].CipherPass); err != nil {
+		if err := pushFile(ctx, r.Storage, f, walPath, buf, dest, o.Compress, o.Level, 1, infos[i].CipherPass); err != nil {
 			failed = append(failed, RepoErr(r.Name, err))
 		}
 	}
@@ -188,7 +185,10 @@ func segmentSum(f *os.File, path string, buf []byte, check func([]byte) error) (
 }
 
 // pushFile streams the open file src (from its start) through compression
-// (on up to conc goroutines) and encryption into dest.
+// (on up to conc goroutines) and encryption into dest. Pushes use one: the
+// background process pushes process-max segments at once, and for a
+// single synchronous push two lz4 goroutines measured slower (their block
+// buffers cost more page faults than the split saves).
 func pushFile(ctx context.Context, st storage.Storage, src *os.File, srcPath string, buf []byte, dest string, ct filter.CompressType, level, conc int, pass string) error {
 	if err := st.PathCreate(ctx, path.Dir(dest)); err != nil {
 		return errs.OrCode(errs.PathCreate, err)
