@@ -184,6 +184,12 @@ func wrapMode(ids string) int {
 		fmt.Fprintln(os.Stderr, "bench wrapper: bad invocation")
 		return 2
 	}
+	// The rusage pipe is for this wrapper only: inherited by the tool it
+	// would be inherited by the tool's detached async archive process too
+	// (pgBackRest's forked one keeps it), and the bench would wait for that
+	// process to exit after the first call of a burst, where PostgreSQL's
+	// archiver waits only for the command.
+	syscall.CloseOnExec(3)
 	c := exec.Command(os.Args[1], os.Args[2:]...)
 	c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
 	for _, e := range os.Environ() {

@@ -3,6 +3,8 @@
 //
 // For profiling, PGBR_CPUPROFILE=<file> writes a CPU profile of the run and
 // PGBR_MEMPROFILE=<file> an allocation profile at its end (go tool pprof).
+// The background process of an asynchronous archive command inherits them:
+// it writes <file>.async.<pid> instead, leaving <file> to the foreground.
 package main
 
 import (
@@ -10,6 +12,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 
 	"github.com/pgbr-dev/pgbr/internal/cli"
 	"github.com/pgbr-dev/pgbr/internal/memlimit"
@@ -26,7 +30,7 @@ func main() {
 
 func run() int {
 	memlimit.Start(heapFloor)
-	if path := os.Getenv("PGBR_CPUPROFILE"); path != "" {
+	if path := profilePath("PGBR_CPUPROFILE"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "pgbr: PGBR_CPUPROFILE: %v\n", err)
@@ -41,7 +45,7 @@ func run() int {
 			f.Close()
 		}()
 	}
-	if path := os.Getenv("PGBR_MEMPROFILE"); path != "" {
+	if path := profilePath("PGBR_MEMPROFILE"); path != "" {
 		runtime.MemProfileRate = 64 << 10
 		defer func() {
 			f, err := os.Create(path)
@@ -57,4 +61,19 @@ func run() int {
 		}()
 	}
 	return cli.Main(os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+}
+
+// profilePath is the profile file named by the environment variable env,
+// with ".async.<pid>" appended for a background "<command>:async" process.
+func profilePath(env string) string {
+	path := os.Getenv(env)
+	if path == "" {
+		return ""
+	}
+	for _, a := range os.Args[1:] {
+		if !strings.HasPrefix(a, "-") && strings.HasSuffix(a, ":async") {
+			return path + ".async." + strconv.Itoa(os.Getpid())
+		}
+	}
+	return path
 }

@@ -8,10 +8,7 @@ package archive
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -69,20 +66,6 @@ func FindSegment(ctx context.Context, st storage.Storage, dir, name string) ([]s
 		}
 	}
 	return out, nil
-}
-
-func fileSHA1(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha1.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // RepoErr is one line of a multi-repo error: "repo1: [FileOpenError] msg".

@@ -1,8 +1,10 @@
 package command
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"github.com/pgbr-dev/pgbr/internal/archive"
@@ -59,11 +61,31 @@ func startAsync(e *Env, params ...string) error {
 	c := exec.Command(e.Self, append(args, params...)...)
 	c.Dir = e.Cwd
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	inheritNoFiles()
 	if err := c.Start(); err != nil {
 		return errs.Wrap(errs.Execute, err, "unable to start the asynchronous %s process", e.Cfg.Command())
 	}
 	go c.Wait() // reap it if it ends while we still wait
 	return nil
+}
+
+// inheritNoFiles marks every descriptor above stderr close-on-exec before
+// the background process is started: it gets /dev/null as stdin, stdout
+// and stderr and nothing else of its caller. A descriptor the caller passed
+// down without close-on-exec (the write end of a pipe the caller reads to
+// its end, say) would otherwise stay open for as long as the background
+// process runs, and the caller would wait for it instead of for this
+// command. Descriptors Go opens are close-on-exec already.
+func inheritNoFiles() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, en := range ents {
+		if fd, err := strconv.Atoi(en.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 // archivePushAsync is the background side: push every ready WAL file.

@@ -14,10 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 )
@@ -173,33 +169,16 @@ type metricsExporter struct {
 
 func (x *metricsExporter) serve(w http.ResponseWriter, r *http.Request) {
 	x.mu.Lock()
-	reg := x.collect(time.Now())
+	g := x.collect(time.Now())
 	x.mu.Unlock()
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	g.writeText(w)
 }
 
-// gauges creates and registers gauge vectors by name.
-type gauges struct {
-	reg *prometheus.Registry
-	m   map[string]*prometheus.GaugeVec
-}
-
-func (g *gauges) set(name, help string, labels []string, value float64, values ...string) {
-	v, ok := g.m[name]
-	if !ok {
-		v = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
-		g.reg.MustRegister(v)
-		g.m[name] = v
-	}
-	v.WithLabelValues(values...).Set(value)
-}
-
-// collect builds the registry of one scrape.
-func (x *metricsExporter) collect(now time.Time) *prometheus.Registry {
+// collect builds the metrics of one scrape.
+func (x *metricsExporter) collect(now time.Time) *gauges {
 	e := x.e
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	g := &gauges{reg: reg, m: map[string]*prometheus.GaugeVec{}}
+	g := newGauges()
 
 	g.set("pgbackrest_exporter_build_info", "Information about pgBackRest exporter (pgbr).",
 		[]string{"branch", "goarch", "goos", "goversion", "revision", "tags", "version"}, 1,
@@ -222,7 +201,7 @@ func (x *metricsExporter) collect(now time.Time) *prometheus.Registry {
 		exportStanza(g, &stanzas[i], now)
 	}
 	x.exportRunStates(g)
-	return reg
+	return g
 }
 
 // info renders pgbr info --output=json (every stanza, or --stanza) and

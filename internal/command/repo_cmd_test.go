@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/storage"
 	"github.com/pgbr-dev/pgbr/internal/storage/posix"
@@ -93,25 +90,31 @@ func TestExportStanzaLast(t *testing.T) {
 	if err := json.Unmarshal([]byte(js), &st); err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	g := &gauges{reg: reg, m: map[string]*prometheus.GaugeVec{}}
+	g := newGauges()
+	val := func(name string, values ...string) float64 {
+		v, ok := g.value(name, values...)
+		if !ok {
+			t.Errorf("no series %s%q", name, values)
+		}
+		return v
+	}
 	exportStanza(g, &st[0], time.Unix(1000, 0))
 	for _, typ := range []string{"full", "diff", "incr"} {
-		if v := testutil.ToFloat64(g.m["pgbackrest_backup_last_size_bytes"].WithLabelValues(typ, "n", "main")); v != 12 {
+		if v := val("pgbackrest_backup_last_size_bytes", typ, "n", "main"); v != 12 {
 			t.Errorf("last size %s = %v", typ, v)
 		}
-		if v := testutil.ToFloat64(g.m["pgbackrest_backup_since_last_completion_seconds"].WithLabelValues(typ, "n", "main")); v != 610 {
+		if v := val("pgbackrest_backup_since_last_completion_seconds", typ, "n", "main"); v != 610 {
 			t.Errorf("since last %s = %v", typ, v)
 		}
 	}
-	if v := testutil.ToFloat64(g.m["pgbackrest_stanza_backup_lock_status"].WithLabelValues("main")); v != 1 {
+	if v := val("pgbackrest_stanza_backup_lock_status", "main"); v != 1 {
 		t.Errorf("lock = %v", v)
 	}
-	if v := testutil.ToFloat64(g.m["pgbackrest_backup_last_annotations"].WithLabelValues("full", "n", "main")); v != 1 {
+	if v := val("pgbackrest_backup_last_annotations", "full", "n", "main"); v != 1 {
 		t.Errorf("annotations = %v", v)
 	}
-	if v := testutil.ToFloat64(g.m["pgbackrest_wal_archive_status"].WithLabelValues("1", "15", "1", "main",
-		"000000010000000000000009", "000000010000000000000001")); v != 1 {
+	if v := val("pgbackrest_wal_archive_status", "1", "15", "1", "main",
+		"000000010000000000000009", "000000010000000000000001"); v != 1 {
 		t.Errorf("wal = %v", v)
 	}
 }
