@@ -97,8 +97,12 @@ func TestS3WebIdentityShortCredentials(t *testing.T) {
 	if restoreTime < 5*lifetime {
 		t.Fatalf("restore took %s, less than five credential lifetimes", restoreTime)
 	}
-	if max := int(restoreTime/(rotate/2)) + 2; refreshes < int(restoreTime/lifetime) || refreshes > max {
-		t.Fatalf("%d credential refreshes in %s (want between %d and %d)", refreshes, restoreTime, int(restoreTime/lifetime), max)
+	// Credentials are fetched when a request is signed: while one large
+	// file streams from a GET signed earlier (the read-ahead of small files
+	// stops 64 files ahead), a lifetime can pass with no request and no
+	// refresh. Loading them once, as pgBackRest did, gives 1.
+	if min, max := int(restoreTime/lifetime)/2, int(restoreTime/(rotate/2))+2; refreshes < min || refreshes > max {
+		t.Fatalf("%d credential refreshes in %s (want between %d and %d)", refreshes, restoreTime, min, max)
 	}
 	proxy.SetRate(0)
 	r := testenv.StartRestored(t, rdir, data)
