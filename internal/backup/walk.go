@@ -81,7 +81,6 @@ func owner(name string) repo.Owner {
 // there (a walk of 100k files spent a tenth of its time growing one slice).
 type entryList struct {
 	blocks [][]fsEntry
-	n      int
 }
 
 const entryBlock = 1024
@@ -92,7 +91,6 @@ func (l *entryList) add(e fsEntry) {
 	}
 	last := &l.blocks[len(l.blocks)-1]
 	*last = append(*last, e)
-	l.n++
 }
 
 // each calls fn with every entry in walk order.
@@ -175,8 +173,6 @@ type walker struct {
 	tsDir    string // PG_15_<catalog>
 	excludes []string
 	res      *walkResult
-	users    map[uint32]string
-	groups   map[uint32]string
 }
 
 // walkPgData builds the list of everything to back up.
@@ -184,7 +180,6 @@ func walkPgData(pgData string, online bool, tsDir string, excludes []string) (*w
 	w := &walker{online: online, pgData: pgData, tsDir: tsDir, excludes: excludes,
 		res: &walkResult{Src: sources{dirs: map[string]string{}, files: map[string]string{}},
 			LinkDest: map[string]string{}, Users: map[uint32]string{}, Groups: map[uint32]string{}}}
-	w.users, w.groups = w.res.Users, w.res.Groups
 	fi, err := os.Stat(pgData)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -216,36 +211,28 @@ func (w *walker) entry(name string, fi fs.FileInfo) fsEntry {
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		e.UID, e.GID = st.Uid, st.Gid
-		w.userName(st.Uid)
-		w.groupName(st.Gid)
+		w.nameIDs(st.Uid, st.Gid)
 	}
 	return e
 }
 
-func (w *walker) userName(uid uint32) (string, bool) {
-	if n, ok := w.users[uid]; ok {
-		return n, n == ""
+// nameIDs records the names of an entry's user and group ids, looked up
+// once per id ("" = the id has no name).
+func (w *walker) nameIDs(uid, gid uint32) {
+	if _, ok := w.res.Users[uid]; !ok {
+		n := ""
+		if u, err := user.LookupId(strconv.Itoa(int(uid))); err == nil {
+			n = u.Username
+		}
+		w.res.Users[uid] = n
 	}
-	u, err := user.LookupId(strconv.Itoa(int(uid)))
-	n := ""
-	if err == nil {
-		n = u.Username
+	if _, ok := w.res.Groups[gid]; !ok {
+		n := ""
+		if g, err := user.LookupGroupId(strconv.Itoa(int(gid))); err == nil {
+			n = g.Name
+		}
+		w.res.Groups[gid] = n
 	}
-	w.users[uid] = n
-	return n, n == ""
-}
-
-func (w *walker) groupName(gid uint32) (string, bool) {
-	if n, ok := w.groups[gid]; ok {
-		return n, n == ""
-	}
-	g, err := user.LookupGroupId(strconv.Itoa(int(gid)))
-	n := ""
-	if err == nil {
-		n = g.Name
-	}
-	w.groups[gid] = n
-	return n, n == ""
 }
 
 // excluded reports a user --exclude match for a PGDATA-relative path;
