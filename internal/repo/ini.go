@@ -49,12 +49,7 @@ type Ini struct {
 // ParseIni parses an info file, verifies its backrest-checksum and, when
 // present, that backrest-format is 5.
 func ParseIni(data []byte) (*Ini, error) {
-	return parseIni(string(data))
-}
-
-// parseIni is ParseIni on a text whose values the result may share.
-func parseIni(text string) (*Ini, error) {
-	ini, err := parseIniText(text)
+	ini, err := parseIniText(string(data))
 	if err != nil {
 		return nil, err
 	}
@@ -453,7 +448,6 @@ func (w *iniWriter) head(section, key string) {
 	w.buf = append(w.buf, '=')
 }
 
-// finish appends the checksum section and returns the file bytes.
 // finishStream writes the checksum section and what is left to out.
 func (w *iniWriter) finishStream() error {
 	w.finish()
@@ -461,6 +455,7 @@ func (w *iniWriter) finishStream() error {
 	return w.err
 }
 
+// finish appends the checksum section and returns the file bytes.
 func (w *iniWriter) finish() []byte {
 	sum := w.c.sum()
 	if w.started {
@@ -495,7 +490,6 @@ type infoHeader struct {
 	cipherPass string
 }
 
-// readHeader extracts backrest-version and cipher-pass.
 // headerString reads [backrest] backrest-version (a string) or [cipher]
 // cipher-pass (a string or null).
 func headerString(v IniValue, orNull bool) (string, error) {
@@ -510,6 +504,7 @@ func headerString(v IniValue, orNull bool) (string, error) {
 	return jv.asString(where)
 }
 
+// readHeader extracts backrest-version and cipher-pass.
 func readHeader(ini *Ini) (infoHeader, error) {
 	var h infoHeader
 	var err error

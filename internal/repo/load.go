@@ -119,17 +119,13 @@ func (f failNoting) Read(p []byte) (int, error) {
 // bytes and its failure counts as a failed attempt. When both fail the
 // error lists both causes (§2.6).
 func loadWithCopy(ctx context.Context, st storage.Storage, path, cipherPass, what string,
-	parse func([]byte) error, stream ...func(open func() (io.Reader, error)) error) error {
-	var streamFn func(open func() (io.Reader, error)) error
-	if len(stream) > 0 {
-		streamFn = stream[0]
-	}
+	parse func([]byte) error, stream func(open func() (io.Reader, error)) error) error {
 	var attempts [2]error
 	for i, p := range []string{path, path + CopyExt} {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := readOrStream(ctx, st, p, cipherPass, parse, streamFn)
+		err := readOrStream(ctx, st, p, cipherPass, parse, stream)
 		if err == nil {
 			return nil
 		}
@@ -165,7 +161,7 @@ func LoadInfoFile(ctx context.Context, st storage.Storage, path, cipherPass stri
 		var err error
 		ini, err = ParseIni(b)
 		return err
-	})
+	}, nil)
 	return ini, err
 }
 
@@ -186,7 +182,7 @@ func LoadArchiveInfo(ctx context.Context, st storage.Storage, stanza, cipherPass
 		var err error
 		a, err = ParseArchiveInfo(b)
 		return err
-	})
+	}, nil)
 	if err != nil {
 		return nil, withHints(err, archiveInfoHints)
 	}
@@ -201,7 +197,7 @@ func LoadBackupInfo(ctx context.Context, st storage.Storage, stanza, cipherPass 
 		var err error
 		b, err = ParseBackupInfo(data)
 		return err
-	})
+	}, nil)
 	if err != nil {
 		return nil, withHints(err, backupInfoHints)
 	}
@@ -255,10 +251,15 @@ func encrypt(data []byte, cipherPass string) ([]byte, error) {
 		return data, nil
 	}
 	out, err := filter.EncryptBytes(data, cipherPass)
+	return out, encryptErr(err)
+}
+
+// encryptErr gives an encryption failure without a code its code.
+func encryptErr(err error) error {
 	if err != nil && errs.CodeOf(err) == errs.Unknown {
 		err = errs.Wrap(errs.Crypto, err, "unable to encrypt")
 	}
-	return out, err
+	return err
 }
 
 // writeBoth encrypts once and writes the same bytes to each path in order.
@@ -269,10 +270,7 @@ func writeBoth(ctx context.Context, st storage.Storage, data []byte, cipherPass 
 	}
 	for _, p := range paths {
 		if err := storage.WriteAll(ctx, st, p, out); err != nil {
-			if errs.CodeOf(err) == errs.Unknown {
-				err = errs.Wrap(errs.FileWrite, err, "unable to write '%s'", st.Full(p))
-			}
-			return err
+			return writeErr(st, p, err)
 		}
 	}
 	return nil
@@ -378,10 +376,7 @@ func writeRendered(ctx context.Context, st storage.Storage, render func(io.Write
 		var err error
 		if enc, err = filter.NewEncryptor(out, cipherPass); err != nil {
 			p.Abort()
-			if errs.CodeOf(err) == errs.Unknown {
-				err = errs.Wrap(errs.Crypto, err, "unable to encrypt")
-			}
-			return nil, err
+			return nil, encryptErr(err)
 		}
 		out = enc
 	}

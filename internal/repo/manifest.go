@@ -530,7 +530,9 @@ func parseManifestOwned(data []byte) (*Manifest, error) {
 // parseManifest parses and verifies a manifest's text in one pass, without
 // a list of its values.
 func parseManifest(text string) (*Manifest, error) {
-	mp := newManifestParse(countFileLines(eachLineOf(text)), false)
+	var files fileLineCounter
+	eachLine(text, files.line)
+	mp := newManifestParse(files.n, false)
 	if err := eachLine(text, mp.line); err != nil {
 		return nil, err
 	}
@@ -546,15 +548,14 @@ func ParseManifestFrom(open func() (io.Reader, error)) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := 0
-	counter := fileLineCounter{}
-	if err := eachReadLine(r, func(line string) error { counter.line(line, &n); return nil }); err != nil {
+	var files fileLineCounter
+	if err := eachReadLine(r, files.line); err != nil {
 		return nil, err
 	}
 	if r, err = open(); err != nil {
 		return nil, err
 	}
-	mp := newManifestParse(n, true)
+	mp := newManifestParse(files.n, true)
 	if err := eachReadLine(r, mp.line); err != nil {
 		return nil, err
 	}
@@ -586,8 +587,7 @@ func (p *manifestParse) line(line string) error {
 	if p.err != nil {
 		return nil
 	}
-	if p.stream && section != manifestFileKey {
-		// file entries are copied as they are parsed (strStore.file)
+	if p.stream && !detachedAsParsed[section] {
 		key, value = strings.Clone(key), strings.Clone(value)
 	}
 	p.err = p.b.value(IniValue{Section: section, Key: key, Value: value})
@@ -604,30 +604,26 @@ func (p *manifestParse) result() (*Manifest, error) {
 	return p.b.finish()
 }
 
-// fileLineCounter counts the lines of [target:file] sections.
-type fileLineCounter struct{ in bool }
+// detachedAsParsed are the sections whose entries the builder copies as
+// it parses them (strStore file, path, link): the many. The values of the
+// others are kept until finish (strStore.rest).
+var detachedAsParsed = map[string]bool{manifestFileKey: true, "target:path": true, "target:link": true}
 
-func (c *fileLineCounter) line(line string, n *int) {
+// fileLineCounter counts the lines of [target:file] sections.
+type fileLineCounter struct {
+	in bool
+	n  int
+}
+
+func (c *fileLineCounter) line(line string) error {
 	switch {
 	case line == "":
 	case line[0] == '[':
 		c.in = line == "["+manifestFileKey+"]"
 	case c.in:
-		*n++
+		c.n++
 	}
-}
-
-func eachLineOf(text string) func(func(string)) {
-	return func(fn func(string)) {
-		eachLine(text, func(line string) error { fn(line); return nil })
-	}
-}
-
-func countFileLines(each func(func(string))) int {
-	n := 0
-	var c fileLineCounter
-	each(func(line string) { c.line(line, &n) })
-	return n
+	return nil
 }
 
 // eachReadLine calls fn with each line read from r, without its newline;
@@ -741,6 +737,7 @@ func (b *manifestBuilder) value(v IniValue) error {
 		if err != nil {
 			return entryErr(v.Section, v.Key, err)
 		}
+		b.st.path(&p)
 		b.m.Paths = append(b.m.Paths, p)
 		b.pathHas = append(b.pathHas, has)
 	case "target:link":
@@ -768,6 +765,7 @@ func (b *manifestBuilder) value(v IniValue) error {
 		if !haveDest {
 			return errs.New(errs.Format, "%s: missing key 'destination'", where)
 		}
+		b.st.link(&l)
 		b.m.Links = append(b.m.Links, l)
 		b.linkHas = append(b.linkHas, has)
 	case "target:file:default", "target:path:default", "target:link:default":

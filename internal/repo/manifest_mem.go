@@ -75,8 +75,24 @@ func (st *strStore) file(f *ManifestFile) {
 	f.Group = st.owner(f.Group)
 }
 
-// rest detaches everything but the files (done one by one as they are
-// parsed). TestManifestDetached overwrites the parsed text afterwards: a
+// path detaches one path entry.
+func (st *strStore) path(p *ManifestPath) {
+	p.Name = st.copy(p.Name)
+	p.Mode = st.shared(p.Mode)
+	p.User = st.owner(p.User)
+	p.Group = st.owner(p.Group)
+}
+
+// link detaches one link entry.
+func (st *strStore) link(l *ManifestLink) {
+	l.Name = st.copy(l.Name)
+	l.Destination = st.copy(l.Destination)
+	l.User = st.owner(l.User)
+	l.Group = st.owner(l.Group)
+}
+
+// rest detaches everything but the files, paths and links (done one by one
+// as they are parsed). TestManifestDetached overwrites the parsed text afterwards: a
 // field missing here shows there.
 func (st *strStore) rest(m *Manifest) {
 	m.BackrestVersion = strings.Clone(m.BackrestVersion)
@@ -104,20 +120,6 @@ func (st *strStore) rest(m *Manifest) {
 			a[strings.Clone(k)] = strings.Clone(v)
 		}
 		m.Annotation = a
-	}
-	for i := range m.Paths {
-		p := &m.Paths[i]
-		p.Name = st.copy(p.Name)
-		p.Mode = st.shared(p.Mode)
-		p.User = st.owner(p.User)
-		p.Group = st.owner(p.Group)
-	}
-	for i := range m.Links {
-		l := &m.Links[i]
-		l.Name = st.copy(l.Name)
-		l.Destination = st.copy(l.Destination)
-		l.User = st.owner(l.User)
-		l.Group = st.owner(l.Group)
 	}
 	st.defaults(&m.FileDefault)
 	st.defaults(&m.PathDefault)

@@ -221,3 +221,24 @@ func TestParseManifestFromErrors(t *testing.T) {
 		t.Fatalf("%v, %d files in %d", err, len(m.Files), cap(m.Files))
 	}
 }
+
+// TestParseManifestFromDetached: a line read from a stream lives in a
+// buffer the next read reuses (one byte at a time, it is moved at every
+// read); the manifest parsed from it must keep none of it.
+func TestParseManifestFromDetached(t *testing.T) {
+	data := manifestTemplate(t)
+	want, err := ParseManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.Links) == 0 || len(want.Paths) == 0 || len(want.Targets) == 0 {
+		t.Fatal("the template lacks links, paths or targets")
+	}
+	got, err := ParseManifestFrom(func() (io.Reader, error) { return iotest.OneByteReader(bytes.NewReader(data)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("streamed manifest differs:\n%+v\nwant\n%+v", got, want)
+	}
+}
