@@ -30,16 +30,87 @@ var bufWriterPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 
 // Write the original bytes, then Close; the accessors are valid after Close.
 // Close flushes everything into dst but does not close dst.
 type WritePipeline struct {
+	stages
 	orig   Counter
 	repo   countingWriter
-	bw     *bufio.Writer
-	comp   io.WriteCloser // nil for none
-	enc    io.WriteCloser // nil without encryption
-	head   io.Writer      // where original bytes go after orig
-	same   bool           // repo bytes == original bytes: one hash only
-	async  *asyncStage    // nil: head is written on the caller's goroutine
+	same   bool        // repo bytes == original bytes: one hash only
+	async  *asyncStage // nil: head is written on the caller's goroutine
 	err    error
 	closed bool
+}
+
+// stages is compress → encrypt → buffered dst, what WritePipeline and
+// StreamWriter share.
+type stages struct {
+	bw   *bufio.Writer
+	comp io.WriteCloser // nil for none
+	enc  io.WriteCloser // nil without encryption
+	head io.Writer      // where original bytes go
+}
+
+// init builds the stages over dst. tap, when not nil, is put between the
+// encryption and the buffered dst (what sees the stored bytes).
+func (s *stages) init(dst io.Writer, t CompressType, level int, cipherPass string, conc int,
+	tap func(bw io.Writer) io.Writer) error {
+	if err := checkType(t); err != nil {
+		return err
+	}
+	if err := checkLevel(t, level); err != nil {
+		return err
+	}
+	s.bw = bufWriterPool.Get().(*bufio.Writer)
+	s.bw.Reset(dst)
+	var w io.Writer = s.bw
+	if tap != nil {
+		w = tap(s.bw)
+	}
+	if cipherPass != "" {
+		enc, err := NewEncryptor(w, cipherPass)
+		if err != nil {
+			s.release()
+			return err
+		}
+		s.enc = enc
+		w = enc
+	}
+	if t != None {
+		comp, err := newCompressor(w, t, level, conc)
+		if err != nil {
+			s.release()
+			return err
+		}
+		s.comp = comp
+		w = comp
+	}
+	s.head = w
+	return nil
+}
+
+// close ends the compressed and encrypted streams and flushes them into
+// dst (unless err, the first error so far, is set), releases the buffer and
+// returns the first error.
+func (s *stages) close(err error) error {
+	if s.comp != nil {
+		if cerr := s.comp.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	if s.enc != nil && err == nil {
+		err = s.enc.Close()
+	}
+	if err == nil {
+		err = s.bw.Flush()
+	}
+	s.release()
+	return err
+}
+
+func (s *stages) release() {
+	if s.bw != nil {
+		s.bw.Reset(nil)
+		bufWriterPool.Put(s.bw)
+		s.bw = nil
+	}
 }
 
 // NewWritePipeline returns a pipeline that compresses with t at level (as
@@ -58,40 +129,17 @@ func NewParallelWritePipeline(dst io.Writer, t CompressType, level int, cipherPa
 }
 
 func newWritePipeline(dst io.Writer, t CompressType, level int, cipherPass string, conc int) (*WritePipeline, error) {
-	if err := checkType(t); err != nil {
-		return nil, err
-	}
-	if err := checkLevel(t, level); err != nil {
-		return nil, err
-	}
-	p := &WritePipeline{}
-	p.bw = bufWriterPool.Get().(*bufio.Writer)
-	p.bw.Reset(dst)
-	p.same = t == None && cipherPass == ""
-	var w io.Writer = p.bw
+	p := &WritePipeline{same: t == None && cipherPass == ""}
+	var tap func(io.Writer) io.Writer
 	if !p.same {
-		p.repo.w = p.bw
-		w = &p.repo
-	}
-	if cipherPass != "" {
-		enc, err := NewEncryptor(w, cipherPass)
-		if err != nil {
-			p.release()
-			return nil, err
+		tap = func(bw io.Writer) io.Writer {
+			p.repo.w = bw
+			return &p.repo
 		}
-		p.enc = enc
-		w = enc
 	}
-	if t != None {
-		comp, err := newCompressor(w, t, level, conc)
-		if err != nil {
-			p.release()
-			return nil, err
-		}
-		p.comp = comp
-		w = comp
+	if err := p.stages.init(dst, t, level, cipherPass, conc, tap); err != nil {
+		return nil, err
 	}
-	p.head = w
 	if conc > 1 {
 		p.async = newAsyncStage(func(b []byte) error {
 			_, err := p.head.Write(b)
@@ -99,14 +147,6 @@ func newWritePipeline(dst io.Writer, t CompressType, level int, cipherPass strin
 		})
 	}
 	return p, nil
-}
-
-func (p *WritePipeline) release() {
-	if p.bw != nil {
-		p.bw.Reset(nil)
-		bufWriterPool.Put(p.bw)
-		p.bw = nil
-	}
 }
 
 // Write passes original bytes into the pipeline.
@@ -145,22 +185,7 @@ func (p *WritePipeline) Close() error {
 			p.err = err
 		}
 	}
-	if p.comp != nil {
-		if err := p.comp.Close(); err != nil && p.err == nil {
-			p.err = err
-		}
-	}
-	if p.enc != nil && p.err == nil {
-		if err := p.enc.Close(); err != nil {
-			p.err = err
-		}
-	}
-	if p.err == nil {
-		if err := p.bw.Flush(); err != nil {
-			p.err = err
-		}
-	}
-	p.release()
+	p.err = p.stages.close(p.err)
 	return p.err
 }
 

@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"bufio"
 	"io"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
@@ -17,10 +16,7 @@ import (
 // bytes on the way; on a 16 MiB WAL segment those two SHA-1 passes cost
 // more than the compression.
 type StreamWriter struct {
-	bw     *bufio.Writer
-	comp   io.WriteCloser // nil for none
-	enc    io.WriteCloser // nil without encryption
-	head   io.Writer
+	stages
 	err    error
 	closed bool
 }
@@ -31,44 +27,11 @@ type StreamWriter struct {
 // The stored bytes are those NewWritePipeline writes. Close flushes
 // everything into dst but does not close dst.
 func NewStreamWriter(dst io.Writer, t CompressType, level int, cipherPass string, conc int) (*StreamWriter, error) {
-	if err := checkType(t); err != nil {
-		return nil, err
-	}
-	if err := checkLevel(t, level); err != nil {
-		return nil, err
-	}
 	s := &StreamWriter{}
-	s.bw = bufWriterPool.Get().(*bufio.Writer)
-	s.bw.Reset(dst)
-	var w io.Writer = s.bw
-	if cipherPass != "" {
-		enc, err := NewEncryptor(w, cipherPass)
-		if err != nil {
-			s.release()
-			return nil, err
-		}
-		s.enc = enc
-		w = enc
+	if err := s.stages.init(dst, t, level, cipherPass, max(conc, 1), nil); err != nil {
+		return nil, err
 	}
-	if t != None {
-		comp, err := newCompressor(w, t, level, max(conc, 1))
-		if err != nil {
-			s.release()
-			return nil, err
-		}
-		s.comp = comp
-		w = comp
-	}
-	s.head = w
 	return s, nil
-}
-
-func (s *StreamWriter) release() {
-	if s.bw != nil {
-		s.bw.Reset(nil)
-		bufWriterPool.Put(s.bw)
-		s.bw = nil
-	}
 }
 
 // Write passes original bytes into the stream.
@@ -94,21 +57,6 @@ func (s *StreamWriter) Close() error {
 		return s.err
 	}
 	s.closed = true
-	if s.comp != nil {
-		if err := s.comp.Close(); err != nil && s.err == nil {
-			s.err = err
-		}
-	}
-	if s.enc != nil && s.err == nil {
-		if err := s.enc.Close(); err != nil {
-			s.err = err
-		}
-	}
-	if s.err == nil {
-		if err := s.bw.Flush(); err != nil {
-			s.err = err
-		}
-	}
-	s.release()
+	s.err = s.stages.close(s.err)
 	return s.err
 }
