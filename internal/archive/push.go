@@ -92,7 +92,7 @@ func Push(ctx context.Context, o *PushOptions, walPath string) error {
 		// History and backup history files: raw, under their own name.
 		for i, r := range repos {
 			dest := layout.SegmentDir(infos[i].ArchiveID(), name) + "/" + name
-			if err := pushFile(ctx, r.Storage, f, walPath, buf, dest, filter.None, 0, 1, infos[i].CipherPass); err != nil {
+			if err := pushFile(ctx, r.Storage, f, walPath, buf, dest, filter.None, 0, infos[i].CipherPass); err != nil {
 				failed = append(failed, RepoErr(r.Name, err))
 			}
 		}
@@ -135,7 +135,7 @@ func Push(ctx context.Context, o *PushOptions, walPath string) error {
 			return errs.New(errs.ArchiveDuplicate, "WAL file '%s' already exists in the %s archive with a different checksum", name, r.Name)
 		}
 		dest := dir + "/" + name + "-" + sum + o.Compress.Ext()
-		if err := pushFile(ctx, r.Storage, f, walPath, buf, dest, o.Compress, o.Level, 1, infos[i].CipherPass); err != nil {
+		if err := pushFile(ctx, r.Storage, f, walPath, buf, dest, o.Compress, o.Level, infos[i].CipherPass); err != nil {
 			failed = append(failed, RepoErr(r.Name, err))
 		}
 	}
@@ -185,11 +185,11 @@ func segmentSum(f *os.File, path string, buf []byte, check func([]byte) error) (
 }
 
 // pushFile streams the open file src (from its start) through compression
-// (on up to conc goroutines) and encryption into dest. Pushes use one: the
-// background process pushes process-max segments at once, and for a
-// single synchronous push two lz4 goroutines measured slower (their block
-// buffers cost more page faults than the split saves).
-func pushFile(ctx context.Context, st storage.Storage, src *os.File, srcPath string, buf []byte, dest string, ct filter.CompressType, level, conc int, pass string) error {
+// and encryption into dest, compressing on one goroutine: the background
+// process pushes process-max segments at once, and for a single synchronous
+// push two lz4 goroutines measured slower (their block buffers cost more
+// page faults than the split saves).
+func pushFile(ctx context.Context, st storage.Storage, src *os.File, srcPath string, buf []byte, dest string, ct filter.CompressType, level int, pass string) error {
 	if err := st.PathCreate(ctx, path.Dir(dest)); err != nil {
 		return errs.OrCode(errs.PathCreate, err)
 	}
@@ -197,7 +197,7 @@ func pushFile(ctx context.Context, st storage.Storage, src *os.File, srcPath str
 	if err != nil {
 		return errs.OrCode(errs.FileOpen, err)
 	}
-	sw, err := filter.NewStreamWriter(w, ct, level, pass, conc)
+	sw, err := filter.NewStreamWriter(w, ct, level, pass, 1)
 	if err != nil {
 		w.Abort()
 		return err
