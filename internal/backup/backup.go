@@ -55,7 +55,11 @@ type Options struct {
 	// TablespaceNames returns tablespace names by OID (nil: ts<oid>).
 	TablespaceNames func(ctx context.Context) (map[uint32]string, error)
 
-	Prior        *repo.Manifest // prior backup of a diff/incr (nil: full)
+	Prior *repo.Manifest // prior backup of a diff/incr (nil: full)
+	// PriorFiles reads the prior's file entries (nil: Prior.Files), which
+	// Plan needs once; Prior may then be loaded without them
+	// (repo.LoadManifestHead). Block incremental needs them all in Prior.
+	PriorFiles   repo.FileSource
 	Compress     filter.CompressType
 	Level        int
 	PageChecksum bool
@@ -179,7 +183,9 @@ func (b *Backup) Plan(ctx context.Context) error {
 	b.ctx = ctx
 	m := b.m
 	if b.prior != nil {
-		b.autoDelta()
+		if err := b.planPrior(); err != nil {
+			return err
+		}
 	}
 	b.planCopy()
 	if err := b.resumeOrLabel(); err != nil {
@@ -207,7 +213,7 @@ func (b *Backup) Plan(ctx context.Context) error {
 	if b.blk == nil {
 		// Only block incremental reads the prior manifest while copying:
 		// let it go (as large as this one).
-		b.prior, b.opt.Prior = nil, nil
+		b.prior, b.opt.Prior, b.opt.PriorFiles = nil, nil, nil
 	}
 	if b.opt.Resume {
 		if err := repo.SaveManifestCopy(ctx, b.st, b.stanza, m, b.opt.InfoCipherPass); err != nil {
@@ -368,59 +374,121 @@ type filePlan struct {
 	copy   bool // a job reads the file
 	delta  bool // referenced from the prior backup: copy only if its checksum changed
 	resume bool // stored by the interrupted attempt: verify it instead of copying
+	prior  uint8
 }
 
-// autoDelta switches on checksum delta where size and timestamp cannot be
-// trusted, as pgBackRest does (§8.6.3): after a timeline switch, when the
-// online option changed, and when a file's timestamp is in the future, went
-// backwards, or stayed the same while its size changed.
-func (b *Backup) autoDelta() {
+// filePlan.prior: what planPrior found in the prior backup.
+const (
+	priorNone      = iota
+	priorSame      // same size, and same timestamp or zero length: a reference
+	priorTimestamp // same size, another timestamp: a reference only with delta
+)
+
+// planPrior reads the prior backup's files once, beside this backup's (both
+// in name order): it switches on delta where size and timestamp cannot be
+// trusted (autoDeltaFile) and gives each file of the same size what a
+// reference to the prior copy keeps, as pgBackRest's manifestBuildIncr
+// does. planCopy then decides with the final delta.
+func (b *Backup) planPrior() error {
 	m := b.m
-	if m.Option.Delta {
-		return
+	b.plan = make([]filePlan, len(m.Files))
+	checkFiles := !m.Option.Delta && !b.autoDeltaHead()
+	now := b.now().Unix()
+	refs := map[string]string{}
+	files := b.opt.PriorFiles
+	if files == nil {
+		files = repo.FilesOf(b.prior)
 	}
-	enable := func(format string, a ...any) {
-		b.log.Warnf(format, a...)
-		m.Option.Delta = true
-	}
-	prior := b.prior
+	i := 0
+	return files(func(pf *repo.ManifestFile) error {
+		for i < len(m.Files) && m.Files[i].Name < pf.Name {
+			i++
+		}
+		if i == len(m.Files) || m.Files[i].Name != pf.Name {
+			return nil
+		}
+		f := &m.Files[i]
+		if checkFiles && b.autoDeltaFile(f, pf, now) {
+			checkFiles = false
+		}
+		if pf.Size != f.Size || (b.bundle && f.Size == 0) {
+			return nil
+		}
+		b.plan[i].prior = priorSame
+		if f.Size > 0 && pf.Timestamp != f.Timestamp {
+			b.plan[i].prior = priorTimestamp
+		}
+		ref := pf.Reference
+		if ref == "" {
+			ref = b.prior.Backup.Label
+		}
+		if r, ok := refs[ref]; ok {
+			ref = r
+		} else {
+			ref = strings.Clone(ref)
+			refs[ref] = ref
+		}
+		f.Checksum = pf.Checksum
+		f.RepoChecksum = pf.RepoChecksum
+		f.RepoSize = pf.RepoSize
+		f.ChecksumPage = sharedBool(pf.ChecksumPage)
+		f.ChecksumPageError = strings.Clone(pf.ChecksumPageError)
+		f.BundleID = pf.BundleID
+		f.BundleOffset = pf.BundleOffset
+		f.BlockIncr, f.BlockIncrChecksum, f.BlockIncrMap = pf.BlockIncr, pf.BlockIncrChecksum, pf.BlockIncrMap
+		f.Reference = ref
+		return nil
+	})
+}
+
+// autoDeltaHead switches on checksum delta after a timeline switch and
+// when the online option changed, as pgBackRest does (§8.6.3); it reports
+// whether it did.
+func (b *Backup) autoDeltaHead() bool {
+	m, prior := b.m, b.prior
 	if start, stop := m.Backup.ArchiveStart, prior.Backup.ArchiveStop; len(start) == 24 && len(stop) == 24 && start[:8] != stop[:8] {
-		enable("a timeline switch has occurred since the %s backup, enabling delta checksum\nHINT: this is normal after restoring from backup or promoting a standby.", prior.Backup.Label)
-		return
+		b.enableDelta("a timeline switch has occurred since the %s backup, enabling delta checksum\nHINT: this is normal after restoring from backup or promoting a standby.", prior.Backup.Label)
+		return true
 	}
 	if prior.Option.Online != m.Option.Online {
-		enable("the online option has changed since the %s backup, enabling delta checksum", prior.Backup.Label)
-		return
+		b.enableDelta("the online option has changed since the %s backup, enabling delta checksum", prior.Backup.Label)
+		return true
 	}
-	now := b.now().Unix()
-	for i := range m.Files {
-		f := &m.Files[i]
-		pf, ok := prior.FindFile(f.Name)
-		if !ok {
-			continue
-		}
-		name := strings.TrimPrefix(f.Name, "pg_data/") // as pgBackRest names it
-		switch {
-		case f.Timestamp > now+1:
-			enable("file '%s' has timestamp (%d) in the future (relative to backup start %d), enabling delta checksum", name, f.Timestamp, now)
-		case f.Timestamp < pf.Timestamp:
-			enable("file '%s' has timestamp earlier than prior backup (prior %d, current %d), enabling delta checksum", name, pf.Timestamp, f.Timestamp)
-		case f.Timestamp == pf.Timestamp && f.Size != pf.Size:
-			enable("file '%s' has same timestamp (%d) as prior but different size (prior %d, current %d), enabling delta checksum", name, f.Timestamp, pf.Size, f.Size)
-		default:
-			continue
-		}
-		return
+	return false
+}
+
+// autoDeltaFile switches on checksum delta when a file's timestamp is in
+// the future, went backwards, or stayed the same while its size changed
+// (§8.6.3); it reports whether it did.
+func (b *Backup) autoDeltaFile(f, pf *repo.ManifestFile, now int64) bool {
+	name := strings.TrimPrefix(f.Name, "pg_data/") // as pgBackRest names it
+	switch {
+	case f.Timestamp > now+1:
+		b.enableDelta("file '%s' has timestamp (%d) in the future (relative to backup start %d), enabling delta checksum", name, f.Timestamp, now)
+	case f.Timestamp < pf.Timestamp:
+		b.enableDelta("file '%s' has timestamp earlier than prior backup (prior %d, current %d), enabling delta checksum", name, pf.Timestamp, f.Timestamp)
+	case f.Timestamp == pf.Timestamp && f.Size != pf.Size:
+		b.enableDelta("file '%s' has same timestamp (%d) as prior but different size (prior %d, current %d), enabling delta checksum", name, f.Timestamp, pf.Size, f.Size)
+	default:
+		return false
 	}
+	return true
+}
+
+func (b *Backup) enableDelta(format string, a ...any) {
+	b.log.Warnf(format, a...)
+	b.m.Option.Delta = true
 }
 
 // planCopy decides, before any resume, which files need a job: files
-// unchanged since the prior backup become references (§3.12; with delta
-// they are still checksummed by a job), zero-length files of a bundled
-// backup are stored in the manifest only (§1.8).
+// unchanged since the prior backup stay references (§3.12; with delta they
+// are still checksummed by a job), zero-length files of a bundled backup
+// are stored in the manifest only (§1.8).
 func (b *Backup) planCopy() {
 	m := b.m
-	b.plan = make([]filePlan, len(m.Files))
+	if b.plan == nil {
+		b.plan = make([]filePlan, len(m.Files))
+	}
 	for i := range m.Files {
 		f := &m.Files[i]
 		if b.bundle && f.Size == 0 {
@@ -431,41 +499,19 @@ func (b *Backup) planCopy() {
 			b.log.Detailf("store zero-length file %s", b.SourcePath(f.Name))
 			continue
 		}
-		if b.prior != nil && b.inherit(f) {
+		switch p := b.plan[i].prior; {
+		case p == priorSame || p == priorTimestamp && m.Option.Delta:
 			if m.Option.Delta && f.Size > 0 {
 				b.plan[i] = filePlan{copy: true, delta: true}
 			}
 			continue
+		case p == priorTimestamp:
+			// Changed: not a reference after all.
+			*f = repo.ManifestFile{Name: f.Name, Size: f.Size, Timestamp: f.Timestamp, Mode: f.Mode,
+				User: f.User, Group: f.Group}
 		}
 		b.plan[i].copy = true
 	}
-}
-
-// inherit makes f a reference to the prior backup's copy when it is
-// unchanged: same size and (delta, zero length or same timestamp), as
-// pgBackRest's manifestBuildIncr decides. With delta a job checksums the
-// file and copies it when it changed.
-func (b *Backup) inherit(f *repo.ManifestFile) bool {
-	pf, ok := b.prior.FindFile(f.Name)
-	if !ok || pf.Size != f.Size {
-		return false
-	}
-	if !b.m.Option.Delta && f.Size > 0 && pf.Timestamp != f.Timestamp {
-		return false
-	}
-	f.Checksum = pf.Checksum
-	f.RepoChecksum = pf.RepoChecksum
-	f.RepoSize = pf.RepoSize
-	f.ChecksumPage = pf.ChecksumPage
-	f.ChecksumPageError = pf.ChecksumPageError
-	f.BundleID = pf.BundleID
-	f.BundleOffset = pf.BundleOffset
-	f.BlockIncr, f.BlockIncrChecksum, f.BlockIncrMap = pf.BlockIncr, pf.BlockIncrChecksum, pf.BlockIncrMap
-	f.Reference = pf.Reference
-	if f.Reference == "" {
-		f.Reference = b.prior.Backup.Label
-	}
-	return true
 }
 
 // copyWorker is the per-goroutine state of the copy.
@@ -881,6 +927,20 @@ func (b *Backup) apply(cw *copyWorker, res fileResult) error {
 }
 
 func boolp(v bool) *bool { return &v }
+
+var boolTrue, boolFalse = true, false
+
+// sharedBool returns a pointer to a shared copy of *p (nil for nil), one
+// allocation less per referenced file; nothing writes through these.
+func sharedBool(p *bool) *bool {
+	switch {
+	case p == nil:
+		return nil
+	case *p:
+		return &boolTrue
+	}
+	return &boolFalse
+}
 
 // recheckPages re-reads pages that failed: a page that is valid now (or
 // changed) was being written by PostgreSQL and is not an error.

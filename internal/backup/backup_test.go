@@ -397,3 +397,62 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestIncrPriorSources: an incr plans the same from a prior held whole and
+// from a prior loaded without its files and read again (the command's
+// way): unchanged files are references keeping the prior's checksums,
+// changed ones are copied, a file only touched is copied without delta
+// and referenced with it, and a timestamp gone backwards switches delta
+// on.
+func TestIncrPriorSources(t *testing.T) {
+	ctx := context.Background()
+	for _, source := range []string{"memory", "streamed"} {
+		fx := newFixture(t)
+		full := fx.backup(repo.BackupTypeFull, nil, nil)
+		withPrior := func(o *Options) {
+			if source == "streamed" {
+				head, files, err := repo.LoadManifestHead(ctx, fx.st, stanza, full.Backup.Label, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(head.Files) != 0 {
+					t.Fatalf("the head holds %d files", len(head.Files))
+				}
+				o.Prior, o.PriorFiles = head, files
+			}
+		}
+		touch(t, filepath.Join(fx.pg, "base/1/1259"), bytes.Repeat([]byte{9}, 8192))
+		touch(t, filepath.Join(fx.pg, "postgresql.conf"), []byte("port = 5432\n"))
+		incr := fx.backup(repo.BackupTypeIncr, full, withPrior)
+		if incr.Option.Delta {
+			t.Fatalf("%s: delta switched on", source)
+		}
+		for _, name := range []string{"pg_data/base/1/1259", "pg_data/postgresql.conf"} {
+			if f := fileOf(t, incr, name); f.Reference != "" {
+				t.Errorf("%s: %s changed or touched, but referenced to %q", source, name, f.Reference)
+			}
+		}
+		for _, name := range []string{"pg_data/base/1/16384", "pg_data/base/1/16385", "pg_data/global/pg_control"} {
+			f, pf := fileOf(t, incr, name), fileOf(t, full, name)
+			if f.Reference != full.Backup.Label || f.Checksum != pf.Checksum || f.RepoSize != pf.RepoSize ||
+				f.RepoChecksum != pf.RepoChecksum {
+				t.Errorf("%s: unchanged %s: %+v, prior %+v", source, name, f, pf)
+			}
+		}
+
+		old := time.Now().Add(-3 * time.Hour)
+		if err := os.Chtimes(filepath.Join(fx.pg, "PG_VERSION"), old, old); err != nil {
+			t.Fatal(err)
+		}
+		delta := fx.backup(repo.BackupTypeIncr, full, withPrior)
+		if !delta.Option.Delta || !strings.Contains(fx.logBuf.String(), "file 'PG_VERSION' has timestamp earlier than prior backup") {
+			t.Fatalf("%s: delta %v after a timestamp went backwards; log:\n%s", source, delta.Option.Delta, fx.logBuf)
+		}
+		if f := fileOf(t, delta, "pg_data/postgresql.conf"); f.Reference != full.Backup.Label {
+			t.Errorf("%s: with delta, the touched but unchanged postgresql.conf is not referenced (%q)", source, f.Reference)
+		}
+		if f := fileOf(t, delta, "pg_data/base/1/1259"); f.Reference != "" {
+			t.Errorf("%s: with delta, the changed base/1/1259 is referenced (%q)", source, f.Reference)
+		}
+	}
+}

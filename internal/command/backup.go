@@ -22,24 +22,27 @@ import (
 // PostgreSQL session and the info files. The work on files is the
 // engine's (internal/backup).
 type backupRun struct {
-	e       *Env
-	stanza  string
-	r       *repoT
-	c       *cluster
-	db      *pgdb.DB
-	sb      *standbyT // backup-standby: the standby files are copied from
-	bi      *repo.BackupInfo
-	ai      *repo.ArchiveInfo
-	m       *repo.Manifest
-	prior   *repo.Manifest
-	eng     *backupeng.Backup
-	ct      filter.CompressType
-	level   int
-	online  bool
-	pageChk bool
-	lock    *lock.Lock
-	start   time.Time
-	bundle  bool
+	e      *Env
+	stanza string
+	r      *repoT
+	c      *cluster
+	db     *pgdb.DB
+	sb     *standbyT // backup-standby: the standby files are copied from
+	bi     *repo.BackupInfo
+	ai     *repo.ArchiveInfo
+	m      *repo.Manifest
+	prior  *repo.Manifest
+	// priorFiles reads the prior's file entries when prior was loaded
+	// without them.
+	priorFiles repo.FileSource
+	eng        *backupeng.Backup
+	ct         filter.CompressType
+	level      int
+	online     bool
+	pageChk    bool
+	lock       *lock.Lock
+	start      time.Time
+	bundle     bool
 }
 
 func backup(e *Env) error {
@@ -198,7 +201,13 @@ func (b *backupRun) run() error {
 		priorEntry, typ = nil, repo.BackupTypeFull
 	}
 	if priorEntry != nil {
-		if b.prior, err = repo.LoadManifest(ctx, b.r.St, b.stanza, priorEntry.Label, b.bi.CipherPass); err != nil {
+		if e.Cfg.Bool(config.RepoBlock.Index(b.r.Key)) {
+			// Block incremental reads the prior's block maps while copying.
+			b.prior, err = repo.LoadManifest(ctx, b.r.St, b.stanza, priorEntry.Label, b.bi.CipherPass)
+		} else {
+			b.prior, b.priorFiles, err = repo.LoadManifestHead(ctx, b.r.St, b.stanza, priorEntry.Label, b.bi.CipherPass)
+		}
+		if err != nil {
 			return err
 		}
 		e.Log.Infof("last backup label = %s, version = %s", priorEntry.Label, priorEntry.BackrestVersion)
@@ -242,7 +251,7 @@ func (b *backupRun) run() error {
 		}
 		e.Log.Redact(m.CipherPass)
 	}
-	b.prior = nil // the engine has it, and lets it go once it has planned
+	b.prior, b.priorFiles = nil, nil // the engine has them, and lets them go once it has planned
 
 	// Start the backup in PostgreSQL.
 	var startSegment string
@@ -413,7 +422,7 @@ func (b *backupRun) engineOptions() backupeng.Options {
 		Stanza: b.stanza, Storage: b.r.St, InfoCipherPass: b.bi.CipherPass,
 		PgData: b.c.Path, Online: b.online, Excludes: e.Cfg.List(config.Exclude),
 		TablespaceDir: fmt.Sprintf("PG_%s_%d", ctl.Version.Str, ctl.Version.CatalogVersion),
-		Prior:         b.prior, Compress: b.ct, Level: b.level, PageChecksum: b.pageChk, Start: b.start,
+		Prior:         b.prior, PriorFiles: b.priorFiles, Compress: b.ct, Level: b.level, PageChecksum: b.pageChk, Start: b.start,
 		Resume: e.Cfg.Bool(config.Resume), SaveThreshold: e.Cfg.Size(config.ManifestSaveThreshold),
 		ProcessMax: e.processMax(), Pool: e.runPool,
 		Log: e.Log, Progress: e.progress, LockProgress: b.lock.ProgressSize, Now: e.Now,

@@ -120,21 +120,28 @@ func (f failNoting) Read(p []byte) (int, error) {
 // error lists both causes (§2.6).
 func loadWithCopy(ctx context.Context, st storage.Storage, path, cipherPass, what string,
 	parse func([]byte) error, stream func(open func() (io.Reader, error)) error) error {
+	_, err := loadWithCopyFrom(ctx, st, path, cipherPass, what, parse, stream)
+	return err
+}
+
+// loadWithCopyFrom is loadWithCopy that also returns the path that loaded.
+func loadWithCopyFrom(ctx context.Context, st storage.Storage, path, cipherPass, what string,
+	parse func([]byte) error, stream func(open func() (io.Reader, error)) error) (string, error) {
 	var attempts [2]error
 	for i, p := range []string{path, path + CopyExt} {
 		if err := ctx.Err(); err != nil {
-			return err
+			return "", err
 		}
 		err := readOrStream(ctx, st, p, cipherPass, parse, stream)
 		if err == nil {
-			return nil
+			return p, nil
 		}
 		attempts[i] = err
 		if c := errs.CodeOf(err); i == 0 && (c == errs.Service || c == errs.Access) {
 			// The storage itself refuses (credentials, denial, service
 			// down): the copy lives in the same storage, so report the
 			// cause at once instead of failing twice.
-			return err
+			return "", err
 		}
 	}
 	full := st.Full(path)
@@ -150,7 +157,7 @@ func loadWithCopy(ctx context.Context, st storage.Storage, path, cipherPass, wha
 	for _, e := range attempts {
 		msg += "\n" + errs.CodeOf(e).Name() + ": " + e.Error()
 	}
-	return &errs.Error{Code: code, Msg: msg, Err: errors.Join(attempts[0], attempts[1])}
+	return "", &errs.Error{Code: code, Msg: msg, Err: errors.Join(attempts[0], attempts[1])}
 }
 
 // LoadInfoFile loads and verifies any info file (checksum, format), trying

@@ -668,6 +668,7 @@ type manifestBuilder struct {
 	haveRef                   bool
 	compress                  *bool
 	compressType              string
+	head                      *headFiles // set: file entries are checked, not kept
 }
 
 // newManifestBuilder starts a manifest of about nFiles files.
@@ -705,6 +706,9 @@ func (b *manifestBuilder) value(v IniValue) error {
 		return err
 	}
 	if v.Section == manifestFileKey {
+		if b.head != nil {
+			return b.head.add(v.Key, v.Value, b.haveRef)
+		}
 		f, has, err := parseManifestFile(v.Key, v.Value)
 		if err != nil {
 			return err
@@ -998,6 +1002,14 @@ func (b *manifestBuilder) finish() (*Manifest, error) {
 	if !b.haveRef {
 		// Manifests before 2.42: the distinct file references, then the own label.
 		seen := map[string]bool{}
+		if b.head != nil {
+			// The head kept the files' references in file order (sorted, or
+			// the files are loaded whole).
+			for _, r := range b.head.refs {
+				seen[r] = true
+			}
+			m.Backup.Reference = append(m.Backup.Reference, b.head.refs...)
+		}
 		for i := range m.Files {
 			if r := m.Files[i].Reference; r != "" && !seen[r] {
 				seen[r] = true
