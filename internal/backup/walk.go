@@ -7,6 +7,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/repo"
+	"github.com/pgbr-dev/pgbr/internal/storage/direct"
+	"golang.org/x/sys/unix"
 )
 
 // entryType is the kind of a PGDATA entry.
@@ -209,7 +212,11 @@ func (w *walker) entry(name string, fi fs.FileInfo) fsEntry {
 		e.Type = entFile
 		e.Size = fi.Size()
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+	switch st := fi.Sys().(type) {
+	case *unix.Stat_t: // lstatAll's
+		e.UID, e.GID = st.Uid, st.Gid
+		w.nameIDs(st.Uid, st.Gid)
+	case *syscall.Stat_t: // os.Stat's
 		e.UID, e.GID = st.Uid, st.Gid
 		w.nameIDs(st.Uid, st.Gid)
 	}
@@ -258,13 +265,20 @@ const walName = "pg_data/pg_wal"
 // dir walks one directory. name is its manifest name; rel its path relative
 // to PGDATA ("" for the root, only for pg_data entries).
 func (w *walker) dir(src, name, rel string) error {
-	ents, err := os.ReadDir(src)
+	d, err := os.Open(src)
+	var ents []os.DirEntry
+	if err == nil {
+		defer d.Close()
+		ents, err = d.ReadDir(-1)
+	}
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil // removed by the database meanwhile
 		}
 		return errs.Wrap(errs.PathOpen, err, "unable to list file info for path '%s'", src)
 	}
+	slices.SortFunc(ents, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	dirfd := int(d.Fd())
 	w.res.Src.dirs[name] = src
 	p := parentDir{name: name, rel: rel, dbPath: isDBPath(name)}
 	// Unlogged relations: every fork of N when N_init exists.
@@ -283,16 +297,12 @@ func (w *walker) dir(src, name, rel string) error {
 	// would hold about 20 MB at once.
 	for lo := 0; lo < len(ents); lo += statBatch {
 		batch := ents[lo:min(lo+statBatch, len(ents))]
-		srcs := make([]string, len(batch))
-		for i, de := range batch {
-			srcs[i] = filepath.Join(src, de.Name())
-		}
-		infos := lstatAll(srcs)
+		infos := lstatAll(dirfd, batch)
 		for i, de := range batch {
 			if infos[i] == nil {
 				continue // vanished
 			}
-			if err := w.add(p, de.Name(), srcs[i], infos[i]); err != nil {
+			if err := w.add(p, de.Name(), filepath.Join(src, de.Name()), infos[i]); err != nil {
 				return err
 			}
 		}
@@ -312,25 +322,26 @@ const statWorkers = 4
 // statChunk is the smallest share of a directory one worker stats.
 const statChunk = 256
 
-// lstatAll returns the lstat of each path (nil when it vanished), in
-// order, statting large directories' entries on statWorkers goroutines.
-func lstatAll(paths []string) []fs.FileInfo {
-	out := make([]fs.FileInfo, len(paths))
+// lstatAll returns the lstat of each entry of the directory open as dirfd
+// (nil when it vanished), in order, statting large directories' entries on
+// statWorkers goroutines.
+func lstatAll(dirfd int, ents []os.DirEntry) []fs.FileInfo {
+	out := make([]fs.FileInfo, len(ents))
 	stat := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			if fi, err := os.Lstat(paths[i]); err == nil {
+			if fi, err := direct.Lstatat(dirfd, ents[i].Name()); err == nil {
 				out[i] = fi
 			}
 		}
 	}
-	if len(paths) < 2*statChunk {
-		stat(0, len(paths))
+	if len(ents) < 2*statChunk {
+		stat(0, len(ents))
 		return out
 	}
-	n := min(statWorkers, len(paths)/statChunk)
+	n := min(statWorkers, len(ents)/statChunk)
 	var wg sync.WaitGroup
 	for k := range n {
-		lo, hi := k*len(paths)/n, (k+1)*len(paths)/n
+		lo, hi := k*len(ents)/n, (k+1)*len(ents)/n
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -138,30 +138,52 @@ func TestWalkLinkedExclusions(t *testing.T) {
 	}
 }
 
-// A large directory is statted on several goroutines, in order, with a
-// vanished entry left nil.
+// A large directory is statted on several goroutines, in order, as
+// os.Lstat sees each entry, with an entry that vanished after the listing
+// left nil.
 func TestLstatAll(t *testing.T) {
 	dir := t.TempDir()
-	var paths []string
 	for i := range 3*statChunk + 7 {
 		p := filepath.Join(dir, fmt.Sprintf("%d", 10000+i))
-		if i != 300 {
-			if err := os.WriteFile(p, make([]byte, i%5), 0o600); err != nil {
-				t.Fatal(err)
-			}
+		if err := os.WriteFile(p, make([]byte, i%5), 0o600); err != nil {
+			t.Fatal(err)
 		}
-		paths = append(paths, p)
 	}
-	infos := lstatAll(paths)
+	if err := os.Symlink("10001", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vanished := ents[300].Name()
+	if err := os.Remove(filepath.Join(dir, vanished)); err != nil {
+		t.Fatal(err)
+	}
+	infos := lstatAll(int(d.Fd()), ents)
 	for i, fi := range infos {
-		if i == 300 {
+		name := ents[i].Name()
+		if name == vanished {
 			if fi != nil {
 				t.Fatalf("vanished entry has info %v", fi)
 			}
 			continue
 		}
-		if fi == nil || fi.Name() != filepath.Base(paths[i]) || fi.Size() != int64(i%5) {
-			t.Fatalf("entry %d: %v", i, fi)
+		want, err := os.Lstat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi == nil || fi.Name() != name || fi.Size() != want.Size() || fi.Mode() != want.Mode() ||
+			!fi.ModTime().Equal(want.ModTime()) || fi.IsDir() != want.IsDir() {
+			t.Fatalf("entry %s: %v, os.Lstat %v", name, fi, want)
 		}
 	}
 }

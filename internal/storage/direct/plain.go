@@ -118,6 +118,16 @@ func (p *Plain) Stat() (fs.FileInfo, error) {
 	return &fileInfo{name: filepath.Base(p.name), st: st}, nil
 }
 
+// Lstatat is lstat of name in the directory open as dirfd: no path to
+// resolve again for each entry of a large directory.
+func Lstatat(dirfd int, name string) (fs.FileInfo, error) {
+	fi := &fileInfo{name: name}
+	if err := unix.Fstatat(dirfd, name, &fi.st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return nil, &os.PathError{Op: "lstat", Path: name, Err: err}
+	}
+	return fi, nil
+}
+
 type fileInfo struct {
 	name string
 	st   unix.Stat_t
