@@ -176,26 +176,29 @@ func TestLoadManifestStreamed(t *testing.T) {
 		// Damage the main file: the copy is loaded; damage both: the
 		// checksum (or decryption) error names both files.
 		main := filepath.Join(dir, BackupManifestPath("s", m.Backup.Label))
-		flip := func(path string) {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b[len(b)/2] ^= 0x20
-			if err := os.WriteFile(path, b, 0o640); err != nil {
-				t.Fatal(err)
-			}
-		}
-		flip(main)
+		flipByte(t, main)
 		if got, err := LoadManifest(ctx, st, "s", m.Backup.Label, pass); err != nil || len(got.Files) != len(want.Files) {
 			t.Fatalf("pass %q: load with a damaged main file: %v", pass, err)
 		}
-		flip(main + CopyExt)
+		flipByte(t, main+CopyExt)
 		_, err = LoadManifest(ctx, st, "s", m.Backup.Label, pass)
 		if code := errs.CodeOf(err); err == nil || (code != errs.Checksum && code != errs.Crypto && code != errs.Format) {
 			t.Fatalf("pass %q: load with both damaged: %v", pass, err)
 		}
 		t.Logf("pass %q, both damaged: %v", pass, err)
+	}
+}
+
+// flipByte damages the file at path in its middle byte.
+func flipByte(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x20
+	if err := os.WriteFile(path, b, 0o640); err != nil {
+		t.Fatal(err)
 	}
 }
 

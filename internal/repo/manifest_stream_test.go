@@ -2,7 +2,6 @@ package repo
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -88,15 +87,7 @@ func TestLoadManifestHead(t *testing.T) {
 
 			// A damaged main file: the head comes from the copy, and so do
 			// the files.
-			main := filepath.Join(dir, BackupManifestPath("s", m.Backup.Label))
-			b, err := os.ReadFile(main)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b[len(b)/2] ^= 0x20
-			if err := os.WriteFile(main, b, 0o640); err != nil {
-				t.Fatal(err)
-			}
+			flipByte(t, filepath.Join(dir, BackupManifestPath("s", m.Backup.Label)))
 			head, files, err = LoadManifestHead(ctx, st, "s", m.Backup.Label, pass)
 			if err != nil {
 				t.Fatalf("%d files, pass %q: head with a damaged main file: %v", n, pass, err)
