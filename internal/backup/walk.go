@@ -265,11 +265,13 @@ const walName = "pg_data/pg_wal"
 // dir walks one directory. name is its manifest name; rel its path relative
 // to PGDATA ("" for the root, only for pg_data entries).
 func (w *walker) dir(src, name, rel string) error {
+	// Names only (a directory entry with its type is about 150 bytes, a
+	// name 24-32: a database of a million files), statted below anyway.
 	d, err := os.Open(src)
-	var ents []os.DirEntry
+	var names []string
 	if err == nil {
 		defer d.Close()
-		ents, err = d.ReadDir(-1)
+		names, err = d.Readdirnames(-1)
 	}
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -277,32 +279,32 @@ func (w *walker) dir(src, name, rel string) error {
 		}
 		return errs.Wrap(errs.PathOpen, err, "unable to list file info for path '%s'", src)
 	}
-	slices.SortFunc(ents, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	slices.Sort(names)
 	dirfd := int(d.Fd())
 	w.res.Src.dirs[name] = src
 	p := parentDir{name: name, rel: rel, dbPath: isDBPath(name)}
 	// Unlogged relations: every fork of N when N_init exists.
 	if p.dbPath {
 		p.unlogged = map[string]bool{}
-		for _, e := range ents {
-			if !strings.Contains(e.Name(), "_init") {
+		for _, n := range names {
+			if !strings.Contains(n, "_init") {
 				continue
 			}
-			if m := relationNumber.FindStringSubmatch(e.Name()); m != nil && m[3] == "init" {
+			if m := relationNumber.FindStringSubmatch(n); m != nil && m[3] == "init" {
 				p.unlogged[m[1]] = true
 			}
 		}
 	}
 	// Stat a batch at a time: the stats of a directory of 100k files
 	// would hold about 20 MB at once.
-	for lo := 0; lo < len(ents); lo += statBatch {
-		batch := ents[lo:min(lo+statBatch, len(ents))]
+	for lo := 0; lo < len(names); lo += statBatch {
+		batch := names[lo:min(lo+statBatch, len(names))]
 		infos := lstatAll(dirfd, batch)
-		for i, de := range batch {
+		for i, base := range batch {
 			if infos[i] == nil {
 				continue // vanished
 			}
-			if err := w.add(p, de.Name(), filepath.Join(src, de.Name()), infos[i]); err != nil {
+			if err := w.add(p, base, filepath.Join(src, base), infos[i]); err != nil {
 				return err
 			}
 		}
@@ -325,23 +327,23 @@ const statChunk = 256
 // lstatAll returns the lstat of each entry of the directory open as dirfd
 // (nil when it vanished), in order, statting large directories' entries on
 // statWorkers goroutines.
-func lstatAll(dirfd int, ents []os.DirEntry) []fs.FileInfo {
-	out := make([]fs.FileInfo, len(ents))
+func lstatAll(dirfd int, names []string) []fs.FileInfo {
+	out := make([]fs.FileInfo, len(names))
 	stat := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			if fi, err := direct.Lstatat(dirfd, ents[i].Name()); err == nil {
+			if fi, err := direct.Lstatat(dirfd, names[i]); err == nil {
 				out[i] = fi
 			}
 		}
 	}
-	if len(ents) < 2*statChunk {
-		stat(0, len(ents))
+	if len(names) < 2*statChunk {
+		stat(0, len(names))
 		return out
 	}
-	n := min(statWorkers, len(ents)/statChunk)
+	n := min(statWorkers, len(names)/statChunk)
 	var wg sync.WaitGroup
 	for k := range n {
-		lo, hi := k*len(ents)/n, (k+1)*len(ents)/n
+		lo, hi := k*len(names)/n, (k+1)*len(names)/n
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -155,6 +155,7 @@ type fileStream struct {
 	tablespaces map[string]bool
 	prev        []byte
 	n           int
+	f           ManifestFile
 }
 
 func (s *fileStream) line(line string) error {
@@ -174,11 +175,10 @@ func (s *fileStream) line(line string) error {
 	if err := checkEntry(manifestFileKey, key, s.tsDir, s.tablespaces, false); err != nil {
 		return err
 	}
-	f, _, err := parseManifestFile(key, value)
-	if err != nil {
+	if s.f, _, err = parseManifestFile(key, value); err != nil {
 		return err
 	}
-	return s.fn(&f)
+	return s.fn(&s.f) // one entry reused: fn's pointer would make each escape
 }
 
 // bytesString views data, which nobody changes while it is used, as a
