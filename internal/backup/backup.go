@@ -375,6 +375,8 @@ type filePlan struct {
 	delta  bool // referenced from the prior backup: copy only if its checksum changed
 	resume bool // stored by the interrupted attempt: verify it instead of copying
 	prior  uint8
+	// resumeWhy is what the interrupted attempt's manifest says (resume.go).
+	resumeWhy uint8
 }
 
 // filePlan.prior: what planPrior found in the prior backup.

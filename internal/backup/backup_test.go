@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -297,6 +298,45 @@ func TestResume(t *testing.T) {
 	}
 	if ok, _ := fx.st.Exists(ctx, repo.Layout{Stanza: stanza}.LabelDir(third.M.Backup.Label)+"/"+repo.ManifestName+repo.CopyExt); ok {
 		t.Error("interrupted backup kept")
+	}
+
+	// An interrupted backup whose manifest verifies but holds a file entry
+	// that does not parse (found when its files are read, after its head):
+	// not resumed, removed, and the backup runs under a new label.
+	o = fx.opts(nil)
+	o.Resume = true
+	o.SaveThreshold = 1
+	o.Start = o.Start.Add(8 * time.Second)
+	fifth := New(o, manifest(repo.BackupTypeFull, o))
+	if err := run(ctx, fifth, "copy"); err != nil {
+		t.Fatal(err)
+	}
+	copyPath := repo.BackupManifestPath(stanza, fifth.M.Backup.Label) + repo.CopyExt
+	r, err := fx.st.Open(ctx, copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(r)
+	r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ini, err := repo.ParseIniUnchecked(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ini.Set("target:file", "pg_data/base/1/16384", `{"size":"twenty","timestamp":1}`)
+	if err := storage.WriteAll(ctx, fx.st, copyPath, ini.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	o.Start = o.Start.Add(2 * time.Second)
+	sixth := New(o, manifest(repo.BackupTypeFull, o))
+	if err := run(ctx, sixth, ""); err != nil {
+		t.Fatal(err)
+	}
+	if want := "backup '" + fifth.M.Backup.Label + "' cannot be resumed: unable to read"; !strings.Contains(fx.logBuf.String(), want) ||
+		sixth.M.Backup.Label == fifth.M.Backup.Label {
+		t.Errorf("label %s; log lacks %q:\n%s", sixth.M.Backup.Label, want, fx.logBuf)
 	}
 }
 

@@ -70,14 +70,18 @@ func (b *Backup) tryResume() (bool, error) {
 	if hasCopy {
 		reason = "resume is disabled"
 		if resume {
-			m, err := repo.LoadManifest(ctx, st, b.stanza, label, b.opt.InfoCipherPass)
+			// Its files are read once, beside the new manifest's, not held:
+			// it is as large as the new one.
+			m, files, err := repo.LoadManifestHead(ctx, st, b.stanza, label, b.opt.InfoCipherPass)
+			if err == nil {
+				if reason = b.resumeMismatch(m, label); reason == "" {
+					if err = b.planResume(files); err == nil {
+						rm = m
+					}
+				}
+			}
 			if err != nil {
 				reason = "unable to read " + st.Full(manifestPath) + repo.CopyExt
-			} else {
-				reason = b.resumeMismatch(m, label)
-				if reason == "" {
-					rm = m
-				}
 			}
 		}
 	}
@@ -103,7 +107,92 @@ func (b *Backup) tryResume() (bool, error) {
 			b.log.Redact(rm.CipherPass)
 		}
 	}
-	return true, b.resumeClean(rm, lay.LabelDir(label), "")
+	if err := b.resumeClean(lay.LabelDir(label), ""); err != nil {
+		return true, err
+	}
+	for i := range b.m.Files {
+		if b.plan[i].resumeWhy == resumeOK && !b.plan[i].resume {
+			// Recorded, but its stored file is gone: copied afresh.
+			f := &b.m.Files[i]
+			f.Checksum, f.RepoChecksum, f.RepoSize, f.ChecksumPage, f.ChecksumPageError = repo.Digest{}, repo.Digest{}, 0, nil, ""
+		}
+	}
+	return true, nil
+}
+
+// filePlan.resumeWhy: what the interrupted backup's manifest says of a file
+// (planResume), in the order pgBackRest 2.45's backupResumeClean checks.
+const (
+	resumeMissing    = iota // not in the resumed manifest
+	resumeOK                // may be kept: it takes the recorded checksums
+	resumeRef               // a reference in the resumed manifest
+	resumeNoChecksum        // not copied before the interruption
+	resumeSize
+	resumeTimestamp
+	resumeZero
+	resumeNotCopied // this backup does not copy it (a reference, or bundled)
+)
+
+var resumeReasons = [...]string{
+	resumeMissing:    "missing in resumed manifest",
+	resumeRef:        "reference in resumed manifest",
+	resumeNoChecksum: "no checksum in resumed manifest",
+	resumeSize:       "mismatched size",
+	resumeTimestamp:  "mismatched timestamp",
+	resumeZero:       "zero size",
+	resumeNotCopied:  "not copied by this backup",
+}
+
+// planResume reads the interrupted backup's files beside this backup's
+// (both in name order) and decides for each file of this backup whether a
+// stored copy of it may be kept (resumeFile); a file that may takes the
+// recorded checksums. On a read error nothing is decided.
+func (b *Backup) planResume(files repo.FileSource) error {
+	m := b.m
+	i := 0
+	err := files(func(rf *repo.ManifestFile) error {
+		for i < len(m.Files) && m.Files[i].Name < rf.Name {
+			i++
+		}
+		if i == len(m.Files) || m.Files[i].Name != rf.Name {
+			return nil
+		}
+		f, p := &m.Files[i], &b.plan[i]
+		switch {
+		case f.Reference != "":
+			return nil // resumeFile says so first
+		case rf.Reference != "":
+			p.resumeWhy = resumeRef
+		case rf.Checksum.IsZero():
+			p.resumeWhy = resumeNoChecksum
+		case f.Size != rf.Size:
+			p.resumeWhy = resumeSize
+		case !m.Option.Delta && f.Timestamp != rf.Timestamp:
+			p.resumeWhy = resumeTimestamp
+		case f.Size == 0:
+			p.resumeWhy = resumeZero
+		case !p.copy || rf.BundleID != 0:
+			p.resumeWhy = resumeNotCopied
+		default:
+			p.resumeWhy = resumeOK
+			f.Checksum = rf.Checksum
+			f.RepoChecksum = rf.RepoChecksum
+			f.RepoSize = rf.RepoSize
+			f.ChecksumPage = sharedBool(rf.ChecksumPage)
+			f.ChecksumPageError = strings.Clone(rf.ChecksumPageError)
+		}
+		return nil
+	})
+	if err != nil {
+		for i := range m.Files {
+			if b.plan[i].resumeWhy == resumeOK {
+				f := &m.Files[i]
+				f.Checksum, f.RepoChecksum, f.RepoSize, f.ChecksumPage, f.ChecksumPageError = repo.Digest{}, repo.Digest{}, 0, nil, ""
+			}
+			b.plan[i].resumeWhy = resumeMissing
+		}
+	}
+	return err
 }
 
 // resumeMismatch returns why the interrupted backup's manifest rm cannot be
@@ -169,7 +258,7 @@ func (b *Backup) fileIndex(name string) int {
 // data; a kept file takes the resumed manifest's checksums and is verified
 // by its job instead of being copied again. The bundle directory is not in
 // the manifest, so bundles are never reused.
-func (b *Backup) resumeClean(rm *repo.Manifest, dir, name string) error {
+func (b *Backup) resumeClean(dir, name string) error {
 	ctx := b.ctx
 	st := b.st
 	list, err := st.List(ctx, dir)
@@ -194,11 +283,11 @@ func (b *Backup) resumeClean(rm *repo.Manifest, dir, name string) error {
 				}
 				continue
 			}
-			if err := b.resumeClean(rm, path, mname); err != nil {
+			if err := b.resumeClean(path, mname); err != nil {
 				return err
 			}
 		case storage.TypeFile:
-			if reason := b.resumeFile(rm, mname); reason != "" {
+			if reason := b.resumeFile(mname); reason != "" {
 				b.log.Detailf("remove file '%s' from resumed backup (%s)", st.Full(path), reason)
 				if err := st.Remove(ctx, path); err != nil {
 					return errs.OrCode(errs.FileRemove, err)
@@ -216,7 +305,7 @@ func (b *Backup) resumeClean(rm *repo.Manifest, dir, name string) error {
 // resumeFile decides about one stored file of the interrupted backup:
 // "" keeps it (and marks it for verification), otherwise the reason to
 // remove it.
-func (b *Backup) resumeFile(rm *repo.Manifest, stored string) string {
+func (b *Backup) resumeFile(stored string) string {
 	ct, name := splitCompressExt(stored)
 	if ct != string(b.ct) {
 		return "mismatched compression type"
@@ -225,32 +314,12 @@ func (b *Backup) resumeFile(rm *repo.Manifest, stored string) string {
 	if idx < 0 {
 		return "missing in manifest"
 	}
-	f := &b.m.Files[idx]
-	if f.Reference != "" {
+	if b.m.Files[idx].Reference != "" {
 		return "reference in manifest"
 	}
-	rf, ok := rm.FindFile(name)
-	switch {
-	case !ok:
-		return "missing in resumed manifest"
-	case rf.Reference != "":
-		return "reference in resumed manifest"
-	case rf.Checksum.IsZero():
-		return "no checksum in resumed manifest"
-	case f.Size != rf.Size:
-		return "mismatched size"
-	case !b.m.Option.Delta && f.Timestamp != rf.Timestamp:
-		return "mismatched timestamp"
-	case f.Size == 0:
-		return "zero size"
-	case !b.plan[idx].copy || rf.BundleID != 0:
-		return "not copied by this backup"
+	if why := b.plan[idx].resumeWhy; why != resumeOK {
+		return resumeReasons[why]
 	}
-	f.Checksum = rf.Checksum
-	f.RepoChecksum = rf.RepoChecksum
-	f.RepoSize = rf.RepoSize
-	f.ChecksumPage = rf.ChecksumPage
-	f.ChecksumPageError = rf.ChecksumPageError
 	b.plan[idx].resume = true
 	return ""
 }
