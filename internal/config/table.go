@@ -208,10 +208,14 @@ func repoCmds() map[string]*cmdRule {
 	return m
 }
 
+// cmds returns a map of empty rules for the commands: each its own rule
+// (the table's init and the exporter's change some), allocated together
+// (this table is built at the start of every process).
 func cmds(names ...string) map[string]*cmdRule {
 	m := make(map[string]*cmdRule, len(names))
-	for _, n := range names {
-		m[n] = &cmdRule{}
+	rules := make([]cmdRule, len(names))
+	for i, n := range names {
+		m[n] = &rules[i]
 	}
 	return m
 }
