@@ -38,15 +38,18 @@ type chunk struct {
 
 // pushSegment pushes the open segment src into dir of a repository that
 // can rename at commit (canCommitAs) and returns its SHA-1, which names the
-// archive file: one goroutine reads and hashes the segment a chunk at a
-// time while this one compresses (and encrypts) the chunks already hashed
-// into a temporary file, committed as <name>-<sha1><ext> at the end. On two
-// cores the hashing and the compression of a 16 MiB segment overlap instead
-// of running one after the other.
+// archive file: the segment is read once, hashed and compressed (and
+// encrypted) into a temporary file, committed as <name>-<sha1><ext> at the
+// end. With overlap one goroutine reads and hashes the segment a chunk at a
+// time while this one compresses the chunks already hashed: on two cores
+// the hashing and the compression of a 16 MiB segment overlap instead of
+// running one after the other. Without (the background process pushing as
+// many segments at once as it has workers), one goroutine does both, as
+// the extra hand-offs would only cost.
 //
 // readErr is a failure to read src (the push fails as a whole); err one of
 // the repository (that repository fails). Either way nothing is left.
-func pushSegment(ctx context.Context, st storage.Storage, src *os.File, srcPath, dir, name string, ct filter.CompressType, level int, pass string) (sum string, readErr, err error) {
+func pushSegment(ctx context.Context, st storage.Storage, src *os.File, srcPath, dir, name string, ct filter.CompressType, level int, pass string, overlap bool) (sum string, readErr, err error) {
 	if err := st.PathCreate(ctx, dir); err != nil {
 		return "", nil, errs.OrCode(errs.PathCreate, err)
 	}
@@ -65,7 +68,11 @@ func pushSegment(ctx context.Context, st storage.Storage, src *os.File, srcPath,
 		return "", nil, err
 	}
 
-	sum, rerr, werr := hashCompress(src, srcPath, sw)
+	hc := hashCompress
+	if !overlap {
+		hc = hashThenCompress
+	}
+	sum, rerr, werr := hc(src, srcPath, sw)
 	if werr != nil {
 		werr = errs.Wrap(errs.FileWrite, werr, "unable to write '%s'", st.Full(dir+"/"+name+ct.Ext()))
 	}
@@ -146,4 +153,29 @@ func hashCompress(src io.ReaderAt, srcPath string, dst io.Writer) (sum string, r
 		copyBufPool.Put(bp)
 	}
 	return sum, rerr, werr
+}
+
+// hashThenCompress is hashCompress on one goroutine: each chunk is hashed,
+// then written.
+func hashThenCompress(src io.ReaderAt, srcPath string, dst io.Writer) (string, error, error) {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	h := sha1.New()
+	var off int64
+	for {
+		n, err := src.ReadAt(*bp, off)
+		off += int64(n)
+		if n > 0 {
+			h.Write((*bp)[:n])
+			if _, werr := dst.Write((*bp)[:n]); werr != nil {
+				return "", nil, werr
+			}
+		}
+		if err == io.EOF {
+			return hex.EncodeToString(h.Sum(nil)), nil, nil
+		}
+		if err != nil {
+			return "", errs.Wrap(errs.FileRead, err, "unable to read '%s'", srcPath), nil
+		}
+	}
 }

@@ -90,27 +90,30 @@ func (f *failAt) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// hashCompress returns the SHA-1 of everything it copied, reports a read
-// failure as FileReadError naming the file and a write failure as
-// returned, and stops at the first failure of either side.
+// hashCompress and hashThenCompress return the SHA-1 of everything they
+// copied, report a read failure as FileReadError naming the file and a
+// write failure as returned, and stop at the first failure of either side.
 func TestHashCompress(t *testing.T) {
 	data := pipeData()
-	var out bytes.Buffer
-	sum, rerr, werr := hashCompress(bytes.NewReader(data), "/wal/x", &out)
-	if rerr != nil || werr != nil || sum != sha(data) || !bytes.Equal(out.Bytes(), data) {
-		t.Fatalf("copy: sum %s (want %s), %d bytes, %v, %v", sum, sha(data), out.Len(), rerr, werr)
-	}
-	sum, rerr, werr = hashCompress(&failAt{src: bytes.NewReader(data), at: 1 << 20}, "/wal/x", io.Discard)
-	if sum != "" || werr != nil || errs.CodeOf(rerr) != errs.FileRead || !strings.Contains(rerr.Error(), "unable to read '/wal/x'") {
-		t.Fatalf("read failure: %q, %v, %v", sum, rerr, werr)
-	}
-	w := &failAt{at: 512 << 10}
-	sum, rerr, werr = hashCompress(bytes.NewReader(data), "/wal/x", w)
-	if sum != "" || rerr != nil || !errors.Is(werr, errInjected) {
-		t.Fatalf("write failure: %q, %v, %v", sum, rerr, werr)
-	}
-	if w.calls != 3 {
-		t.Fatalf("write failure: %d writes, want 3 (none after the failure)", w.calls)
+	for name, hc := range map[string]func(io.ReaderAt, string, io.Writer) (string, error, error){
+		"overlap": hashCompress, "one goroutine": hashThenCompress} {
+		var out bytes.Buffer
+		sum, rerr, werr := hc(bytes.NewReader(data), "/wal/x", &out)
+		if rerr != nil || werr != nil || sum != sha(data) || !bytes.Equal(out.Bytes(), data) {
+			t.Fatalf("%s: copy: sum %s (want %s), %d bytes, %v, %v", name, sum, sha(data), out.Len(), rerr, werr)
+		}
+		sum, rerr, werr = hc(&failAt{src: bytes.NewReader(data), at: 1 << 20}, "/wal/x", io.Discard)
+		if sum != "" || werr != nil || errs.CodeOf(rerr) != errs.FileRead || !strings.Contains(rerr.Error(), "unable to read '/wal/x'") {
+			t.Fatalf("%s: read failure: %q, %v, %v", name, sum, rerr, werr)
+		}
+		w := &failAt{at: 512 << 10}
+		sum, rerr, werr = hc(bytes.NewReader(data), "/wal/x", w)
+		if sum != "" || rerr != nil || !errors.Is(werr, errInjected) {
+			t.Fatalf("%s: write failure: %q, %v, %v", name, sum, rerr, werr)
+		}
+		if w.calls != 3 {
+			t.Fatalf("%s: write failure: %d writes, want 3 (none after the failure)", name, w.calls)
+		}
 	}
 }
 

@@ -46,6 +46,12 @@ type PushOptions struct {
 // reported at the end, after pushing to the healthy ones; none healthy is
 // RepoInvalidError.
 func Push(ctx context.Context, o *PushOptions, walPath string) error {
+	return push(ctx, o, walPath, true)
+}
+
+// push is Push; overlap hashes and compresses a segment on two goroutines
+// (pushSegment).
+func push(ctx context.Context, o *PushOptions, walPath string, overlap bool) error {
 	name := filepath.Base(walPath)
 	want := o.Cluster
 	var healthy []Repo
@@ -127,7 +133,7 @@ func Push(ctx context.Context, o *PushOptions, walPath string) error {
 		}
 		if sum == "" && len(existing) == 0 && canCommitAs(r.Storage) {
 			var rerr error
-			sum, rerr, err = pushSegment(ctx, r.Storage, f, walPath, dir, name, o.Compress, o.Level, infos[i].CipherPass)
+			sum, rerr, err = pushSegment(ctx, r.Storage, f, walPath, dir, name, o.Compress, o.Level, infos[i].CipherPass, overlap)
 			if rerr != nil {
 				return rerr
 			}
