@@ -10,7 +10,6 @@ import (
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
 	"github.com/pgbr-dev/pgbr/internal/storage"
-	"github.com/pgbr-dev/pgbr/internal/storage/posix"
 )
 
 // committerAs is a storage writer that can commit under another name than
@@ -20,10 +19,11 @@ type committerAs interface {
 }
 
 // canCommitAs reports a repository whose writers can be renamed at commit
-// (an object store's upload goes to its final key from the start).
+// (posix, also through the command's counting wrapper; an object store's
+// upload goes to its final key from the start).
 func canCommitAs(st storage.Storage) bool {
-	_, ok := st.(*posix.Storage)
-	return ok
+	c, ok := st.(interface{ CanCommitAs() bool })
+	return ok && c.CanCommitAs()
 }
 
 // pipeChunks is how many read buffers (copyBufPool's) pushSegment keeps in

@@ -173,6 +173,9 @@ func (w *writer) Commit() error {
 	return w.s.syncDir(filepath.Dir(w.final))
 }
 
+// CanCommitAs reports that this storage's writers have CommitAs.
+func (s *Storage) CanCommitAs() bool { return true }
+
 // CommitAs commits the file, as Commit, under p instead of the name it was
 // created with; p must be in the same directory. archive-push names a WAL
 // segment's file after the checksum it computes while writing the file.
