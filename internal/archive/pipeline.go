@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
 
@@ -30,6 +31,10 @@ func canCommitAs(st storage.Storage) bool {
 // flight between its reading and its compressing goroutine.
 const pipeChunks = 4
 
+// errNoPipe: pushSegment could not create its temporary file; push then
+// pushes the segment as it does to an object store.
+var errNoPipe = errors.New("no temporary file")
+
 // chunk is n bytes read into a buffer.
 type chunk struct {
 	bp *[]byte
@@ -55,7 +60,9 @@ func pushSegment(ctx context.Context, st storage.Storage, src *os.File, srcPath,
 	}
 	w, err := st.Create(ctx, dir+"/"+name+ct.Ext(), storage.CreateOptions{})
 	if err != nil {
-		return "", nil, errs.OrCode(errs.FileOpen, err)
+		// The push hashes first and fails again, naming the archive
+		// file as pgBackRest does.
+		return "", nil, errNoPipe
 	}
 	ca, ok := w.(committerAs)
 	if !ok {

@@ -137,10 +137,13 @@ func push(ctx context.Context, o *PushOptions, walPath string, overlap bool) err
 			if rerr != nil {
 				return rerr
 			}
-			if err != nil {
-				failed = append(failed, RepoErr(r.Name, err))
+			if err != errNoPipe {
+				if err != nil {
+					failed = append(failed, RepoErr(r.Name, err))
+				}
+				continue
 			}
-			continue
+			sum = ""
 		}
 		if sum == "" {
 			if sum, err = segmentSum(f, walPath, buf); err != nil {
