@@ -45,7 +45,11 @@ func run() int {
 			f.Close()
 		}()
 	}
-	if path := profilePath("PGBR_MEMPROFILE"); path != "" {
+	if path := profilePath("PGBR_MEMPROFILE"); path == "" {
+		// The profile is only ever written for PGBR_MEMPROFILE: no
+		// sampling (a stack walk per 512 KiB allocated) otherwise.
+		runtime.MemProfileRate = 0
+	} else {
 		runtime.MemProfileRate = 64 << 10
 		defer func() {
 			f, err := os.Create(path)

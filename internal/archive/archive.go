@@ -10,10 +10,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/lazyre"
 	"github.com/pgbr-dev/pgbr/internal/pg"
 	"github.com/pgbr-dev/pgbr/internal/storage"
 )
@@ -50,7 +50,7 @@ func IsSegmentName(name string) bool {
 	return pg.IsWalSegment(name) || pg.IsWalPartial(name)
 }
 
-var storedSegment = regexp.MustCompile(`^-[0-9a-f]{40}(\.(gz|bz2|lz4|zst|xz))?$`)
+var storedSegment = lazyre.New(`^-[0-9a-f]{40}(\.(gz|bz2|lz4|zst|xz))?$`)
 
 // FindSegment lists the stored files for a segment name in dir
 // (<name>-<sha1>[.<ext>]).

@@ -70,11 +70,14 @@ func PushAsync(ctx context.Context, o *PushAsyncOptions) error {
 		// A status file that cannot be written leaves the foreground
 		// waiting until archive-timeout: the first such error ends this
 		// process with it (in the async log).
+		// With fewer files than workers, a spare core hashes a segment
+		// while another compresses it.
+		overlap := len(todo) < o.Workers
 		err = o.Pool(o.Workers, len(todo), func(_ context.Context, _, i int) error {
 			name := todo[i]
 			err := o.SetupErr
 			if err == nil {
-				err = errs.Guard(o.Log.Debugf, func() error { return Push(ctx, o.Push, filepath.Join(o.WalDir, name)) })
+				err = errs.Guard(o.Log.Debugf, func() error { return push(ctx, o.Push, filepath.Join(o.WalDir, name), overlap) })
 			}
 			if err == nil {
 				return logStatusErr(ctx, o.Log, WriteStatus(out, name+".ok", ""))

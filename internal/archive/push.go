@@ -46,6 +46,12 @@ type PushOptions struct {
 // reported at the end, after pushing to the healthy ones; none healthy is
 // RepoInvalidError.
 func Push(ctx context.Context, o *PushOptions, walPath string) error {
+	return push(ctx, o, walPath, true)
+}
+
+// push is Push; overlap hashes and compresses a segment on two goroutines
+// (pushSegment).
+func push(ctx context.Context, o *PushOptions, walPath string, overlap bool) error {
 	name := filepath.Base(walPath)
 	want := o.Cluster
 	var healthy []Repo
@@ -103,17 +109,17 @@ func Push(ctx context.Context, o *PushOptions, walPath string) error {
 		return nil
 	}
 
-	// One pass computes the checksum the archive file is named after (and
-	// checks the header); the compression pass reads the file again from
-	// the page cache, as pgBackRest does.
-	var check func([]byte) error
 	if o.HeaderCheck {
-		check = func(head []byte) error { return checkWalHeader(head, walPath, name, infos[0]) }
+		if err := headerCheck(f, walPath, name, infos[0]); err != nil {
+			return err
+		}
 	}
-	sum, err := segmentSum(f, walPath, buf, check)
-	if err != nil {
-		return err
-	}
+	// The archive file is named after the segment's checksum. It is
+	// computed before anything is written when a repository holds the
+	// segment already (its checksum decides) or cannot rename a file
+	// (object stores); otherwise while the segment is compressed into
+	// the first repository (pushSegment).
+	sum := ""
 	for i, r := range repos {
 		dir := layout.SegmentDir(infos[i].ArchiveID(), name)
 		existing, err := FindSegment(ctx, r.Storage, dir, name)
@@ -124,6 +130,25 @@ func Push(ctx context.Context, o *PushOptions, walPath string) error {
 		if len(existing) > 1 {
 			return errs.New(errs.ArchiveDuplicate, "duplicates found in the %s archive for WAL segment %s: %s\nHINT: are multiple primaries archiving to this stanza?",
 				r.Name, name, strings.Join(existing, ", "))
+		}
+		if sum == "" && len(existing) == 0 && canCommitAs(r.Storage) {
+			var rerr error
+			sum, rerr, err = pushSegment(ctx, r.Storage, f, walPath, dir, name, o.Compress, o.Level, infos[i].CipherPass, overlap)
+			if rerr != nil {
+				return rerr
+			}
+			if err != errNoPipe {
+				if err != nil {
+					failed = append(failed, RepoErr(r.Name, err))
+				}
+				continue
+			}
+			sum = ""
+		}
+		if sum == "" {
+			if sum, err = segmentSum(f, walPath, buf); err != nil {
+				return err
+			}
 		}
 		if len(existing) == 1 {
 			if existing[0][len(name)+1:len(name)+41] == sum {
@@ -156,23 +181,26 @@ func pushErrors(failed []string) error {
 // few system calls on a 16 MiB segment.
 var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
-// segmentSum returns the SHA-1 of the open file f (from its start), with
-// check (when not nil) run on its first 512 bytes.
-func segmentSum(f *os.File, path string, buf []byte, check func([]byte) error) (string, error) {
+// headerCheck checks the segment's first 512 bytes against the stanza
+// (pgBackRest reads 512 bytes: a shorter file is no WAL segment).
+func headerCheck(f *os.File, path, name string, a *repo.ArchiveInfo) error {
+	var head [512]byte
+	n, err := f.ReadAt(head[:], 0)
+	if n < len(head) {
+		if err == nil || err == io.EOF {
+			return errs.New(errs.FileRead, "unable to read 512 byte(s) from '%s'", path)
+		}
+		return errs.Wrap(errs.FileRead, err, "unable to read '%s'", path)
+	}
+	return checkWalHeader(head[:], path, name, a)
+}
+
+// segmentSum returns the SHA-1 of the open file f (from its start).
+func segmentSum(f *os.File, path string, buf []byte) (string, error) {
 	h := sha1.New()
 	var off int64
 	for {
 		n, err := f.ReadAt(buf, off)
-		if off == 0 && check != nil {
-			// pgBackRest reads 512 bytes: a shorter file is no WAL segment.
-			if n < 512 {
-				if err == nil || err == io.EOF {
-					return "", errs.New(errs.FileRead, "unable to read 512 byte(s) from '%s'", path)
-				}
-			} else if cerr := check(buf[:512]); cerr != nil {
-				return "", cerr
-			}
-		}
 		h.Write(buf[:n])
 		off += int64(n)
 		if err == io.EOF {

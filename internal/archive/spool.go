@@ -53,11 +53,16 @@ type WaitOptions struct {
 // wait waits for done to report the outcome it looks for; <errFile>
 // (error code, message) is a failure the next attempt retries; the
 // background process is started (again) every second until the timeout.
+// It looks again whenever an entry appears in the spool directory
+// (dirWatch), at least every 100 ms (every 20 ms without inotify).
 // The spool directory is opened afresh for each look (it may be removed
 // and made again meanwhile).
 func wait(ctx context.Context, o *WaitOptions, what, errFile string, done func(spool *local.Root) (bool, error)) error {
 	deadline := time.Now().Add(o.Timeout)
 	var lastStart time.Time
+	// Watched before the first look: nothing written after it is missed.
+	watch := watchDir(o.Dir)
+	defer watch.close()
 	for {
 		if spool, err := local.Open(o.Dir); err == nil {
 			ok, err := done(spool)
@@ -86,6 +91,15 @@ func wait(ctx context.Context, o *WaitOptions, what, errFile string, done func(s
 		if time.Now().After(deadline) {
 			return errs.New(errs.ArchiveTimeout, "unable to %s the archive asynchronously after %g second(s)\nHINT: check '%s' for errors.",
 				what, o.Timeout.Seconds(), o.LogFile)
+		}
+		if ctx.Err() != nil {
+			return errs.New(errs.Term, "terminated on signal")
+		}
+		if watch != nil {
+			// Bounded, so a signal, the next start and the deadline
+			// are seen in time.
+			watch.wait(100 * time.Millisecond)
+			continue
 		}
 		select {
 		case <-ctx.Done():

@@ -1,10 +1,10 @@
 package backup
 
-import "regexp"
+import "github.com/pgbr-dev/pgbr/internal/lazyre"
 
 // standbyFile matches the manifest names that may be copied from the
 // standby (pg_control excepted).
-var standbyFile = regexp.MustCompile(`^((pg_data/(base|global|pg_xact|pg_clog|pg_multixact))|pg_tblspc)/`)
+var standbyFile = lazyre.New(`^((pg_data/(base|global|pg_xact|pg_clog|pg_multixact))|pg_tblspc)/`)
 
 // CopiedFromStandby reports whether a backup from a standby reads the
 // manifest file name from the standby.

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/lazyre"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 	"github.com/pgbr-dev/pgbr/internal/storage/direct"
 	"golang.org/x/sys/unix"
@@ -149,9 +149,9 @@ func (s *sources) addFile(dir, base, name, src string) {
 }
 
 var (
-	tempRelation   = regexp.MustCompile(`^t[0-9]+_[0-9]+(_(fsm|vm))?(\.[0-9]+)?$`)
-	relationNumber = regexp.MustCompile(`^([0-9]+)(_(fsm|vm|init))?(\.[0-9]+)?$`)
-	dbPathRegexp   = regexp.MustCompile(`^(pg_data/(global|base/[0-9]+)|pg_tblspc/[0-9]+/[^/]+/[0-9]+)$`)
+	tempRelation   = lazyre.New(`^t[0-9]+_[0-9]+(_(fsm|vm))?(\.[0-9]+)?$`)
+	relationNumber = lazyre.New(`^([0-9]+)(_(fsm|vm|init))?(\.[0-9]+)?$`)
+	dbPathRegexp   = lazyre.New(`^(pg_data/(global|base/[0-9]+)|pg_tblspc/[0-9]+/[^/]+/[0-9]+)$`)
 )
 
 // rootExcludedFiles are PGDATA-root files pgBackRest never copies (PG 15).

@@ -2,7 +2,6 @@ package command
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/pgbr-dev/pgbr/internal/config"
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/jsonw"
+	"github.com/pgbr-dev/pgbr/internal/lazyre"
 	"github.com/pgbr-dev/pgbr/internal/log"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 )
@@ -46,8 +46,8 @@ var infoStatusMessage = map[int]string{
 // The repository listings info reads (pgBackRest's WAL_SEGMENT_DIR_REGEXP
 // and WAL_SEGMENT_FILE_REGEXP; [0-F] is the ASCII range as in pgBackRest).
 var (
-	infoWalDirRegexp  = regexp.MustCompile(`^[0-F]{16}$`)
-	infoWalFileRegexp = regexp.MustCompile(`^[0-F]{24}-[0-f]{40}(\.gz|\.lz4|\.zst|\.xz|\.bz2)?$`)
+	infoWalDirRegexp  = lazyre.New(`^[0-F]{16}$`)
+	infoWalFileRegexp = lazyre.New(`^[0-F]{24}-[0-f]{40}(\.gz|\.lz4|\.zst|\.xz|\.bz2)?$`)
 )
 
 // infoRepo is what info learned about one stanza on one repository.

@@ -185,6 +185,13 @@ type countingStorage struct {
 
 func (s countingStorage) SyncAll(ctx context.Context) error { return storage.SyncAll(ctx, s.Storage) }
 
+// CanCommitAs forwards the capability archive-push looks for (its writers
+// then forward CommitAs).
+func (s countingStorage) CanCommitAs() bool {
+	c, ok := s.Storage.(interface{ CanCommitAs() bool })
+	return ok && c.CanCommitAs()
+}
+
 func (s countingStorage) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	r, err := s.Storage.Open(ctx, p)
 	if err != nil {
@@ -261,6 +268,22 @@ func (w *countingWriter) Write(b []byte) (int, error) {
 
 func (w *countingWriter) Commit() error {
 	err := w.Writer.Commit()
+	if err == nil {
+		w.c.filesWritten.Add(1)
+		w.c.bytesWritten.Add(w.n)
+	}
+	return err
+}
+
+// CommitAs is Commit under another name, when the storage can (see
+// countingStorage.CanCommitAs).
+func (w *countingWriter) CommitAs(p string) error {
+	c, ok := w.Writer.(interface{ CommitAs(string) error })
+	if !ok {
+		w.Writer.Abort()
+		return errs.New(errs.Assert, "storage writer cannot commit under another name")
+	}
+	err := c.CommitAs(p)
 	if err == nil {
 		w.c.filesWritten.Add(1)
 		w.c.bytesWritten.Add(w.n)

@@ -1,9 +1,8 @@
 package config
 
 import (
-	"regexp"
-
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/lazyre"
 )
 
 // Options of pgBackRest releases after 2.45 that change what a command does
@@ -23,7 +22,7 @@ var newerOptions = map[string]struct {
 	"page-header-check": {"y", "disables the page header check"},
 }
 
-var indexedName = regexp.MustCompile(`^(repo|pg)[0-9]+-`)
+var indexedName = lazyre.New(`^(repo|pg)[0-9]+-`)
 
 // refuseNewer returns an error for an option of a newer pgBackRest that
 // pgbr does not implement (see newerOptions), nil for any other name.

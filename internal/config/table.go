@@ -208,10 +208,17 @@ func repoCmds() map[string]*cmdRule {
 	return m
 }
 
+// noRule is the rule of a command that refines nothing. Rules are never
+// changed once in the table (the exporter's init copies the ones it
+// adapts), so every map shares this one: the table is built at the start
+// of every process.
+var noRule = &cmdRule{}
+
+// cmds returns a map of empty rules for the commands.
 func cmds(names ...string) map[string]*cmdRule {
 	m := make(map[string]*cmdRule, len(names))
 	for _, n := range names {
-		m[n] = &cmdRule{}
+		m[n] = noRule
 	}
 	return m
 }

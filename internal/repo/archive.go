@@ -2,22 +2,22 @@ package repo
 
 import (
 	"context"
-	"regexp"
 	"strings"
 
+	"github.com/pgbr-dev/pgbr/internal/lazyre"
 	"github.com/pgbr-dev/pgbr/internal/storage"
 )
 
 // WAL archive names (format spec §1.6). The character classes are
 // pgBackRest's own ([0-F] is the ASCII range '0'..'F').
 var (
-	segmentRegexp       = regexp.MustCompile(`^[0-F]{24}(\.partial)?$`)
-	partialRegexp       = regexp.MustCompile(`^[0-F]{24}\.partial$`)
-	historyRegexp       = regexp.MustCompile(`^[0-F]{8}\.history$`)
-	segmentPrefixRegexp = regexp.MustCompile(`^[0-F]{24}`)
+	segmentRegexp       = lazyre.New(`^[0-F]{24}(\.partial)?$`)
+	partialRegexp       = lazyre.New(`^[0-F]{24}\.partial$`)
+	historyRegexp       = lazyre.New(`^[0-F]{8}\.history$`)
+	segmentPrefixRegexp = lazyre.New(`^[0-F]{24}`)
 	// StoredSegmentRegexp matches a stored segment file name:
 	// <24 hex>[.partial]-<sha1>[.<compress ext>].
-	StoredSegmentRegexp = regexp.MustCompile(`^[0-F]{24}(\.partial)?-[0-f]{40}(\.(gz|bz2|lz4|zst|xz))?$`)
+	StoredSegmentRegexp = lazyre.New(`^[0-F]{24}(\.partial)?-[0-f]{40}(\.(gz|bz2|lz4|zst|xz))?$`)
 )
 
 // IsSegment reports whether name is a WAL segment name (including a

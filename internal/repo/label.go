@@ -2,20 +2,20 @@ package repo
 
 import (
 	"context"
-	"regexp"
 	"slices"
 	"time"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/lazyre"
 	"github.com/pgbr-dev/pgbr/internal/storage"
 )
 
 // LabelRegexp matches a backup label (format spec §1.2).
-var LabelRegexp = regexp.MustCompile(`^[0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}(D|I))?$`)
+var LabelRegexp = lazyre.New(`^[0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}(D|I))?$`)
 
-var historyManifestRegexp = regexp.MustCompile(`^([0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}(D|I))?)\.manifest\.gz$`)
+var historyManifestRegexp = lazyre.New(`^([0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}(D|I))?)\.manifest\.gz$`)
 
-var historyYearRegexp = regexp.MustCompile(`^2[0-9]{3}$`)
+var historyYearRegexp = lazyre.New(`^2[0-9]{3}$`)
 
 // IsLabel reports whether s is a backup label.
 func IsLabel(s string) bool { return LabelRegexp.MatchString(s) }

@@ -3,12 +3,12 @@ package restore
 import (
 	"fmt"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
+	"github.com/pgbr-dev/pgbr/internal/lazyre"
 )
 
 // Recovery is what restore writes into postgresql.auto.conf.
@@ -27,7 +27,7 @@ type Recovery struct {
 	Now            time.Time
 }
 
-var recoveryTargetLine = regexp.MustCompile(`^[\t ]*(recovery_target|recovery_target_action|recovery_target_inclusive|recovery_target_lsn|recovery_target_name|recovery_target_time|recovery_target_timeline|recovery_target_xid)[\t ]*=`)
+var recoveryTargetLine = lazyre.New(`^[\t ]*(recovery_target|recovery_target_action|recovery_target_inclusive|recovery_target_lsn|recovery_target_name|recovery_target_time|recovery_target_timeline|recovery_target_xid)[\t ]*=`)
 
 // recoveryBlock returns the lines pgBackRest appends (PG >= 12).
 func recoveryBlock(s Recovery) ([]string, error) {

@@ -14,6 +14,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,6 +182,9 @@ func buildPgbr(prefix string, args ...string) (string, error) {
 	path := filepath.Join(dir, "pgbr")
 	c := exec.Command("go", append(append([]string{"build"}, args...), "-o", path, "./cmd/pgbr")...)
 	c.Dir = root
+	if !slices.Contains(args, "-race") { // the race detector needs cgo
+		c.Env = append(os.Environ(), "CGO_ENABLED=0") // as the README builds it
+	}
 	if out, err := c.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %v: %v\n%s", args, err, out)
 	}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/filter"
+	"github.com/pgbr-dev/pgbr/internal/lazyre"
 	"github.com/pgbr-dev/pgbr/internal/log"
 	"github.com/pgbr-dev/pgbr/internal/pg"
 	"github.com/pgbr-dev/pgbr/internal/progress"
@@ -209,9 +209,9 @@ type verifier struct {
 }
 
 var (
-	verifyArchiveIDRegexp = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*-[0-9]+$`)
-	verifyWalDirRegexp    = regexp.MustCompile(`^[0-F]{16}$`)
-	verifyWalFileRegexp   = regexp.MustCompile(`^[0-F]{24}-[0-f]{40}(\.(gz|bz2|lz4|zst|xz))?$`)
+	verifyArchiveIDRegexp = lazyre.New(`^[0-9]+(\.[0-9]+)*-[0-9]+$`)
+	verifyWalDirRegexp    = lazyre.New(`^[0-F]{16}$`)
+	verifyWalFileRegexp   = lazyre.New(`^[0-F]{24}-[0-f]{40}(\.(gz|bz2|lz4|zst|xz))?$`)
 )
 
 func (v *verifier) layout() repo.Layout { return repo.Layout{Stanza: v.stanza} }

@@ -173,6 +173,22 @@ func (w *writer) Commit() error {
 	return w.s.syncDir(filepath.Dir(w.final))
 }
 
+// CanCommitAs reports that this storage's writers have CommitAs.
+func (s *Storage) CanCommitAs() bool { return true }
+
+// CommitAs commits the file, as Commit, under p instead of the name it was
+// created with; p must be in the same directory. archive-push names a WAL
+// segment's file after the checksum it computes while writing the file.
+func (w *writer) CommitAs(p string) error {
+	full := w.s.Full(p)
+	if w.done || w.tmp == w.final || filepath.Dir(full) != filepath.Dir(w.final) {
+		w.Abort()
+		return fmt.Errorf("file '%s' cannot be committed as '%s'", w.final, full)
+	}
+	w.final = full
+	return w.Commit()
+}
+
 func (w *writer) Abort() error {
 	if w.done {
 		return nil
