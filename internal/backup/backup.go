@@ -116,6 +116,7 @@ type Backup struct {
 	bundleLimit uint64
 	bundleSeq   atomic.Uint64
 	blk         *blockWriter // repo-block=y (block.go)
+	pf          *prefetcher  // small files read ahead of the workers (prefetch.go)
 
 	// Copy state: plan and removed are indexed like m.Files. mu guards the
 	// entries of m.Files, the progress and the manifest saves while the
@@ -555,6 +556,11 @@ func (b *Backup) copyFiles() error {
 	if len(small) > 0 {
 		fillers = workers
 	}
+	b.pf = b.startPrefetch(append(single[:len(single):len(single)], small...))
+	defer func() {
+		b.pf.Stop()
+		b.pf = nil
+	}()
 	err := b.runPool(workers, len(single)+fillers, func(ctx context.Context, proc, i int) error {
 		if cws[proc] == nil {
 			cws[proc] = &copyWorker{proc: proc, buf: make([]byte, 256*1024), chk: pg.NewPageChecker(0)}
@@ -633,12 +639,19 @@ func openSource(name, src string, size uint64) (sourceFile, error) {
 		in, err = direct.OpenPlain(src)
 	}
 	if err != nil {
-		if os.IsNotExist(err) && name != "pg_data/global/pg_control" {
-			return nil, nil
-		}
-		return nil, errs.Wrap(errs.FileOpen, err, "unable to open file '%s' for read", src)
+		return sourceOpenError(name, src, err)
 	}
 	return in, nil
+}
+
+// sourceOpenError is what a failed open of a PostgreSQL file means: nil,
+// nil for a file the database removed (pg_control must exist), else the
+// error.
+func sourceOpenError(name, src string, err error) (sourceFile, error) {
+	if os.IsNotExist(err) && name != "pg_data/global/pg_control" {
+		return nil, nil
+	}
+	return nil, errs.Wrap(errs.FileOpen, err, "unable to open file '%s' for read", src)
 }
 
 // deltaMatch checksums a referenced file (delta): match keeps the
@@ -687,7 +700,6 @@ func (b *Backup) copySingle(cw *copyWorker, idx int) error {
 	if err := b.waitCopyStart(f); err != nil {
 		return err
 	}
-	src := b.SourcePath(f.Name)
 	if plan.delta {
 		match, gone, err := b.deltaMatch(cw, idx)
 		if err != nil {
@@ -714,7 +726,7 @@ func (b *Backup) copySingle(cw *copyWorker, idx int) error {
 		f.Checksum, f.RepoChecksum, f.RepoSize = repo.Digest{}, repo.Digest{}, 0
 		b.mu.Unlock()
 	}
-	in, err := openSource(f.Name, src, f.Size)
+	in, err := b.openCopySource(idx)
 	if err != nil {
 		return err
 	}
