@@ -778,6 +778,7 @@ func (b *Backup) pipeFile(cw *copyWorker, idx int, in sourceFile, dst io.Writer,
 	check := b.pageChk && pageCheckable(f.Name)
 	if check {
 		cw.chk.Reset(segmentNo(f.Name))
+		p.SetSide(cw.chk) // beside the SHA-1 in a parallel pipeline
 	}
 	for {
 		n, rerr := in.Read(cw.buf)
@@ -785,9 +786,6 @@ func (b *Backup) pipeFile(cw *copyWorker, idx int, in sourceFile, dst io.Writer,
 			if _, werr := p.Write(cw.buf[:n]); werr != nil {
 				p.Close()
 				return fileResult{}, errs.Wrap(errs.FileWrite, werr, "unable to write '%s'", destName)
-			}
-			if check {
-				cw.chk.Write(cw.buf[:n])
 			}
 		}
 		if rerr == io.EOF {
