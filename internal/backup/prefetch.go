@@ -42,10 +42,13 @@ type prefetchSlot struct {
 // prefetcher reads files ahead of the workers. Every file it holds must be
 // taken exactly once (take), in any order, or the prefetcher stopped.
 type prefetcher struct {
-	order  []int32 // manifest indexes read ahead, in the order jobs take them
-	pos    map[int32]int32
-	slots  []*prefetchSlot // by position in order
-	tokens chan struct{}   // one per file read and not yet taken
+	order []int32 // manifest indexes read ahead, in the order jobs take them
+	pos   []int32 // position in order by manifest index, -1: not read ahead
+	// slots holds the files being read, or read and not taken yet (about
+	// prefetchWindow): a slot per file of a million would hold 100 MB.
+	mu     sync.Mutex
+	slots  map[int32]*prefetchSlot // by position in order
+	tokens chan struct{}           // one per file read and not yet taken
 	next   atomic.Int64
 	stop   chan struct{}
 	once   sync.Once
@@ -65,21 +68,27 @@ func (b *Backup) prefetchable(idx int) bool {
 // startPrefetch starts reading ahead the files of order (manifest indexes
 // in the order the jobs take them) that qualify; nil when none does.
 func (b *Backup) startPrefetch(order []int) *prefetcher {
-	pf := &prefetcher{pos: map[int32]int32{}, stop: make(chan struct{}), path: func(idx int) string {
-		return b.SourcePath(b.m.Files[idx].Name)
-	}}
+	n := 0
 	for _, idx := range order {
 		if b.prefetchable(idx) {
-			pf.pos[int32(idx)] = int32(len(pf.order))
-			pf.order = append(pf.order, int32(idx))
+			n++
 		}
 	}
-	if len(pf.order) < 2 {
+	if n < 2 {
 		return nil
 	}
-	pf.slots = make([]*prefetchSlot, len(pf.order))
-	for i := range pf.slots {
-		pf.slots[i] = &prefetchSlot{done: make(chan struct{})}
+	pf := &prefetcher{order: make([]int32, 0, n), pos: make([]int32, len(b.m.Files)),
+		slots: map[int32]*prefetchSlot{}, stop: make(chan struct{}), path: func(idx int) string {
+			return b.SourcePath(b.m.Files[idx].Name)
+		}}
+	for i := range pf.pos {
+		pf.pos[i] = -1
+	}
+	for _, idx := range order {
+		if b.prefetchable(idx) {
+			pf.pos[idx] = int32(len(pf.order))
+			pf.order = append(pf.order, int32(idx))
+		}
 	}
 	pf.tokens = make(chan struct{}, prefetchWindow)
 	for range prefetchWindow {
@@ -104,8 +113,21 @@ func (pf *prefetcher) run() {
 		if i >= len(pf.order) {
 			return
 		}
-		pf.slots[i].read(pf.path(int(pf.order[i])))
+		pf.slot(int32(i)).read(pf.path(int(pf.order[i])))
 	}
+}
+
+// slot returns the slot of position p, made by the first to ask: its
+// reader or the worker waiting for it.
+func (pf *prefetcher) slot(p int32) *prefetchSlot {
+	pf.mu.Lock()
+	defer pf.mu.Unlock()
+	s, ok := pf.slots[p]
+	if !ok {
+		s = &prefetchSlot{done: make(chan struct{})}
+		pf.slots[p] = s
+	}
+	return s
 }
 
 // read reads the file at path into the slot.
@@ -158,17 +180,19 @@ func (pf *prefetcher) take(idx int) *prefetchSlot {
 	if pf == nil {
 		return nil
 	}
-	p, ok := pf.pos[int32(idx)]
-	if !ok {
+	p := pf.pos[idx]
+	if p < 0 {
 		return nil
 	}
-	s := pf.slots[p]
+	s := pf.slot(p)
 	select {
 	case <-s.done:
 	case <-pf.stop:
 		return nil
 	}
-	pf.slots[p] = nil
+	pf.mu.Lock()
+	delete(pf.slots, p)
+	pf.mu.Unlock()
 	pf.tokens <- struct{}{} // the window moves on
 	if s.tooBig {
 		return nil
@@ -183,15 +207,15 @@ func (pf *prefetcher) Stop() {
 	}
 	pf.once.Do(func() { close(pf.stop) })
 	pf.wg.Wait()
-	for i, s := range pf.slots {
-		if s != nil {
-			select {
-			case <-s.done:
-				s.release()
-			default:
-			}
-			pf.slots[i] = nil
+	pf.mu.Lock()
+	defer pf.mu.Unlock()
+	for p, s := range pf.slots {
+		select {
+		case <-s.done:
+			s.release()
+		default: // asked for by a worker, never read
 		}
+		delete(pf.slots, p)
 	}
 }
 
