@@ -2,7 +2,8 @@
 // command line, same repository format.
 //
 // For profiling, PGBR_CPUPROFILE=<file> writes a CPU profile of the run and
-// PGBR_MEMPROFILE=<file> an allocation profile at its end (go tool pprof).
+// PGBR_MEMPROFILE=<file> an allocation profile at its end (go tool pprof);
+// PGBR_TRACE=<file> an execution trace (go tool trace).
 // The background process of an asynchronous archive command inherits them:
 // it writes <file>.async.<pid> instead, leaving <file> to the foreground.
 package main
@@ -30,6 +31,7 @@ func main() {
 
 func run() int {
 	memlimit.Start(heapFloor)
+	defer startTrace()()
 	if path := profilePath("PGBR_CPUPROFILE"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {

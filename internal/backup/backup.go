@@ -120,6 +120,7 @@ type Backup struct {
 	bundleLimit uint64
 	bundleSeq   atomic.Uint64
 	blk         *blockWriter // repo-block=y (block.go)
+	pf          *prefetcher  // small files read ahead of the workers (prefetch.go)
 
 	// Copy state: plan and removed are indexed like m.Files. mu guards the
 	// entries of m.Files, the progress and the manifest saves while the
@@ -603,6 +604,11 @@ func (b *Backup) copyFiles() error {
 	if len(small) > 0 {
 		fillers = workers
 	}
+	b.pf = b.startPrefetch(append(single[:len(single):len(single)], small...))
+	defer func() {
+		b.pf.Stop()
+		b.pf = nil
+	}()
 	err := b.runPool(workers, len(single)+fillers, func(ctx context.Context, proc, i int) error {
 		if cws[proc] == nil {
 			cws[proc] = &copyWorker{proc: proc, buf: make([]byte, 256*1024), chk: pg.NewPageChecker(0)}
@@ -681,12 +687,19 @@ func openSource(name, src string, size uint64) (sourceFile, error) {
 		in, err = direct.OpenPlain(src)
 	}
 	if err != nil {
-		if os.IsNotExist(err) && name != "pg_data/global/pg_control" {
-			return nil, nil
-		}
-		return nil, errs.Wrap(errs.FileOpen, err, "unable to open file '%s' for read", src)
+		return sourceOpenError(name, src, err)
 	}
 	return in, nil
+}
+
+// sourceOpenError is what a failed open of a PostgreSQL file means: nil,
+// nil for a file the database removed (pg_control must exist), else the
+// error.
+func sourceOpenError(name, src string, err error) (sourceFile, error) {
+	if os.IsNotExist(err) && name != "pg_data/global/pg_control" {
+		return nil, nil
+	}
+	return nil, errs.Wrap(errs.FileOpen, err, "unable to open file '%s' for read", src)
 }
 
 // deltaMatch checksums a referenced file (delta): match keeps the
@@ -735,7 +748,6 @@ func (b *Backup) copySingle(cw *copyWorker, idx int) error {
 	if err := b.waitCopyStart(f); err != nil {
 		return err
 	}
-	src := b.SourcePath(f.Name)
 	if plan.delta {
 		match, gone, err := b.deltaMatch(cw, idx)
 		if err != nil {
@@ -762,7 +774,7 @@ func (b *Backup) copySingle(cw *copyWorker, idx int) error {
 		f.Checksum, f.RepoChecksum, f.RepoSize = repo.Digest{}, repo.Digest{}, 0
 		b.mu.Unlock()
 	}
-	in, err := openSource(f.Name, src, f.Size)
+	in, err := b.openCopySource(idx)
 	if err != nil {
 		return err
 	}
@@ -814,6 +826,7 @@ func (b *Backup) pipeFile(cw *copyWorker, idx int, in sourceFile, dst io.Writer,
 	check := b.pageChk && pageCheckable(f.Name)
 	if check {
 		cw.chk.Reset(segmentNo(f.Name))
+		p.SetSide(cw.chk) // beside the SHA-1 in a parallel pipeline
 	}
 	for {
 		n, rerr := in.Read(cw.buf)
@@ -821,9 +834,6 @@ func (b *Backup) pipeFile(cw *copyWorker, idx int, in sourceFile, dst io.Writer,
 			if _, werr := p.Write(cw.buf[:n]); werr != nil {
 				p.Close()
 				return fileResult{}, errs.Wrap(errs.FileWrite, werr, "unable to write '%s'", destName)
-			}
-			if check {
-				cw.chk.Write(cw.buf[:n])
 			}
 		}
 		if rerr == io.EOF {

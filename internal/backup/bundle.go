@@ -64,7 +64,7 @@ func (b *Backup) fillBundles(cw *copyWorker, take func() (int, bool)) error {
 				continue
 			}
 		}
-		in, err := openSource(f.Name, b.SourcePath(f.Name), f.Size)
+		in, err := b.openCopySource(idx)
 		if err != nil {
 			return err
 		}

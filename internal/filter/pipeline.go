@@ -35,6 +35,7 @@ type WritePipeline struct {
 	repo   countingWriter
 	same   bool        // repo bytes == original bytes: one hash only
 	async  *asyncStage // nil: head is written on the caller's goroutine
+	side   io.Writer   // also gets the original bytes (SetSide)
 	err    error
 	closed bool
 }
@@ -128,6 +129,13 @@ func NewParallelWritePipeline(dst io.Writer, t CompressType, level int, cipherPa
 	return newWritePipeline(dst, t, level, cipherPass, max(conc, 2))
 }
 
+// SetSide makes the pipeline pass the original bytes to side as well,
+// before compressing them: on the compressing goroutine of a parallel
+// pipeline, so that work on them (the page checksums of a backup) runs
+// beside the caller's reading and hashing rather than after it. Call it
+// before the first Write. side must not fail (its errors are ignored).
+func (p *WritePipeline) SetSide(side io.Writer) { p.side = side }
+
 func newWritePipeline(dst io.Writer, t CompressType, level int, cipherPass string, conc int) (*WritePipeline, error) {
 	p := &WritePipeline{same: t == None && cipherPass == ""}
 	var tap func(io.Writer) io.Writer
@@ -142,6 +150,9 @@ func newWritePipeline(dst io.Writer, t CompressType, level int, cipherPass strin
 	}
 	if conc > 1 {
 		p.async = newAsyncStage(func(b []byte) error {
+			if p.side != nil {
+				p.side.Write(b)
+			}
 			_, err := p.head.Write(b)
 			return err
 		})
@@ -164,6 +175,9 @@ func (p *WritePipeline) Write(b []byte) (int, error) {
 		}
 		p.orig.Write(b)
 		return len(b), nil
+	}
+	if p.side != nil {
+		p.side.Write(b)
 	}
 	n, err := p.head.Write(b)
 	p.orig.Write(b[:n])

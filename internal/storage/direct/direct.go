@@ -3,8 +3,8 @@
 // buffers without passing through the page cache. That saves most of the
 // kernel time of a cold read (page allocation and copy: measured 0.79 s →
 // 0.11 s of system time for 431 MB here) and leaves the database server's
-// cache alone. A goroutine reads the next chunk while the caller works on
-// the current one, standing in for the kernel's read-ahead.
+// cache alone. Two goroutines read the next chunks while the caller works
+// on the current one, standing in for the kernel's read-ahead.
 //
 // Where O_DIRECT is not supported (tmpfs, some network file systems) the
 // file is read through the page cache as usual; the caller sees no
@@ -28,8 +28,14 @@ const ChunkSize = 1 << 20
 // logical block size is at most 4096 on the disks we meet).
 const align = 4096
 
-// depth is how many chunks may be read ahead of the caller.
-const depth = 2
+// lanes is how many chunks are read at once: a virtual disk serves two
+// requests in flight much faster than one (measured on a 822 MB relation
+// file: 1.3-1.7 GB/s with one 1 MiB read at a time, 2.0-2.6 GB/s with two),
+// and a backup's large file waited on its reads when it had one.
+const lanes = 2
+
+// depth is how many chunks each lane may read ahead of the caller.
+const depth = 1
 
 var chunkPool = sync.Pool{New: func() any {
 	b := make([]byte, ChunkSize+align)
@@ -49,10 +55,13 @@ type chunk struct {
 
 // Reader reads a file sequentially. It is not safe for concurrent use.
 type Reader struct {
-	f      *os.File
-	chunks chan chunk
+	f *os.File
+	// Lane k reads chunks k, k+lanes, k+2*lanes ... into chunks[k]; the
+	// caller takes them in turn, so in file order.
+	chunks [lanes]chan chunk
+	lane   int // the lane of the next chunk
 	stop   chan struct{}
-	done   chan struct{}
+	wg     sync.WaitGroup
 	cur    chunk
 	pos    int
 	err    error
@@ -69,27 +78,29 @@ func Open(path string) (*Reader, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	r := &Reader{f: os.NewFile(uintptr(fd), path), chunks: make(chan chunk, depth),
-		stop: make(chan struct{}), done: make(chan struct{})}
-	go r.readAhead()
+	r := &Reader{f: os.NewFile(uintptr(fd), path), stop: make(chan struct{})}
+	for k := range r.chunks {
+		r.chunks[k] = make(chan chunk, depth)
+		r.wg.Add(1)
+		go r.readAhead(k)
+	}
 	return r, nil
 }
 
 // Name returns the path given to Open.
 func (r *Reader) Name() string { return r.f.Name() }
 
-// readAhead reads the file chunk by chunk into the channel.
-func (r *Reader) readAhead() {
-	defer close(r.done)
-	defer close(r.chunks)
-	var off int64
+// readAhead reads the chunks of lane k into its channel, up to the end of
+// the file or an error (the chunk that has it is the lane's last).
+func (r *Reader) readAhead(k int) {
+	defer r.wg.Done()
+	defer close(r.chunks[k])
 	direct := true
-	for {
+	for off := int64(k) * ChunkSize; ; off += lanes * ChunkSize {
 		b := chunkPool.Get().(*[]byte)
 		n, err := r.readFull(*b, off, &direct)
-		off += int64(n)
 		select {
-		case r.chunks <- chunk{buf: b, n: n, err: err}:
+		case r.chunks[k] <- chunk{buf: b, n: n, err: err}:
 		case <-r.stop:
 			chunkPool.Put(b)
 			return
@@ -146,7 +157,8 @@ func (r *Reader) Read(p []byte) (int, error) {
 			chunkPool.Put(r.cur.buf)
 			r.cur.buf = nil
 		}
-		c, ok := <-r.chunks
+		c, ok := <-r.chunks[r.lane]
+		r.lane = (r.lane + 1) % lanes
 		if !ok {
 			r.err = io.EOF
 			return 0, r.err
@@ -165,9 +177,11 @@ func (r *Reader) Close() error {
 	}
 	r.closed = true
 	close(r.stop)
-	<-r.done
-	for c := range r.chunks {
-		chunkPool.Put(c.buf)
+	r.wg.Wait()
+	for _, ch := range r.chunks {
+		for c := range ch {
+			chunkPool.Put(c.buf)
+		}
 	}
 	if r.cur.buf != nil {
 		chunkPool.Put(r.cur.buf)

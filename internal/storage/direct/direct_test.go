@@ -22,7 +22,7 @@ func TestReadSizes(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, dir := range dirs {
-		for _, size := range []int{0, 1, 4095, 4096, 8192 + 17, ChunkSize - 1, ChunkSize, ChunkSize + 7, 3*ChunkSize + 4096} {
+		for _, size := range []int{0, 1, 4095, 4096, 8192 + 17, ChunkSize - 1, ChunkSize, ChunkSize + 7, 2 * ChunkSize, 3*ChunkSize + 4096, 4 * ChunkSize} {
 			data := make([]byte, size)
 			for i := range data {
 				data[i] = byte(rng.Uint32())
