@@ -2,11 +2,12 @@ package backup
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"sync"
-	"sync/atomic"
 
+	"github.com/pgbr-dev/pgbr/internal/readahead"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,8 +31,8 @@ const (
 // prefetchBufPool holds the buffers of files read ahead.
 var prefetchBufPool = sync.Pool{New: func() any { b := make([]byte, prefetchMax+1); return &b }}
 
-type prefetchSlot struct {
-	done    chan struct{}
+// ahead is what was read ahead of one file.
+type ahead struct {
 	buf     *[]byte // pooled; nil after release
 	n       int
 	openErr error // the open failed (as os.Open reports it)
@@ -39,21 +40,16 @@ type prefetchSlot struct {
 	tooBig  bool  // grew past prefetchMax: the worker reads it itself
 }
 
-// prefetcher reads files ahead of the workers. Every file it holds must be
-// taken exactly once (take), in any order, or the prefetcher stopped.
+// prefetcher reads files ahead of the workers (readahead.Window). Every
+// file it holds must be taken exactly once (take), in any order, or the
+// prefetcher stopped.
 type prefetcher struct {
 	order []int32 // manifest indexes read ahead, in the order jobs take them
 	pos   []int32 // position in order by manifest index, -1: not read ahead
-	// slots holds the files being read, or read and not taken yet (about
-	// prefetchWindow): a slot per file of a million would hold 100 MB.
-	mu     sync.Mutex
-	slots  map[int32]*prefetchSlot // by position in order
-	tokens chan struct{}           // one per file read and not yet taken
-	next   atomic.Int64
-	stop   chan struct{}
-	once   sync.Once
-	wg     sync.WaitGroup
-	path   func(idx int) string
+	w     *readahead.Window[*ahead]
+	// ctx is the backup's: when it ends the reads stop, and so do the
+	// takes (a worker would otherwise wait for a read that never comes).
+	ctx context.Context
 }
 
 // prefetchable reports whether a planned file is read ahead: copied whole
@@ -77,10 +73,7 @@ func (b *Backup) startPrefetch(order []int) *prefetcher {
 	if n < 2 {
 		return nil
 	}
-	pf := &prefetcher{order: make([]int32, 0, n), pos: make([]int32, len(b.m.Files)),
-		slots: map[int32]*prefetchSlot{}, stop: make(chan struct{}), path: func(idx int) string {
-			return b.SourcePath(b.m.Files[idx].Name)
-		}}
+	pf := &prefetcher{order: make([]int32, 0, n), pos: make([]int32, len(b.m.Files)), ctx: b.ctx}
 	for i := range pf.pos {
 		pf.pos[i] = -1
 	}
@@ -90,49 +83,15 @@ func (b *Backup) startPrefetch(order []int) *prefetcher {
 			pf.order = append(pf.order, int32(idx))
 		}
 	}
-	pf.tokens = make(chan struct{}, prefetchWindow)
-	for range prefetchWindow {
-		pf.tokens <- struct{}{}
-	}
-	for range min(prefetchReaders, len(pf.order)) {
-		pf.wg.Add(1)
-		go pf.run()
-	}
+	pf.w = readahead.Start(pf.ctx, len(pf.order), prefetchWindow, prefetchReaders, func(_ context.Context, i int) *ahead {
+		return readAhead(b.SourcePath(b.m.Files[pf.order[i]].Name))
+	})
 	return pf
 }
 
-func (pf *prefetcher) run() {
-	defer pf.wg.Done()
-	for {
-		select {
-		case <-pf.tokens:
-		case <-pf.stop:
-			return
-		}
-		i := int(pf.next.Add(1)) - 1
-		if i >= len(pf.order) {
-			return
-		}
-		pf.slot(int32(i)).read(pf.path(int(pf.order[i])))
-	}
-}
-
-// slot returns the slot of position p, made by the first to ask: its
-// reader or the worker waiting for it.
-func (pf *prefetcher) slot(p int32) *prefetchSlot {
-	pf.mu.Lock()
-	defer pf.mu.Unlock()
-	s, ok := pf.slots[p]
-	if !ok {
-		s = &prefetchSlot{done: make(chan struct{})}
-		pf.slots[p] = s
-	}
-	return s
-}
-
-// read reads the file at path into the slot.
-func (s *prefetchSlot) read(path string) {
-	defer close(s.done)
+// readAhead reads the file at path.
+func readAhead(path string) *ahead {
+	s := &ahead{}
 	var fd int
 	var err error
 	for {
@@ -143,7 +102,7 @@ func (s *prefetchSlot) read(path string) {
 	}
 	if err != nil {
 		s.openErr = &os.PathError{Op: "open", Path: path, Err: err}
-		return
+		return s
 	}
 	defer unix.Close(fd)
 	s.buf = prefetchBufPool.Get().(*[]byte)
@@ -155,46 +114,34 @@ func (s *prefetchSlot) read(path string) {
 		}
 		if err != nil {
 			s.readErr = &os.PathError{Op: "read", Path: path, Err: err}
-			return
+			return s
 		}
 		if m == 0 {
-			return
+			return s
 		}
 		s.n += m
 	}
 	// More than prefetchMax now: the worker reads the file itself.
 	s.tooBig = true
 	s.release()
+	return s
 }
 
-func (s *prefetchSlot) release() {
+func (s *ahead) release() {
 	if s.buf != nil {
 		prefetchBufPool.Put(s.buf)
 		s.buf = nil
 	}
 }
 
-// take returns the slot of manifest file idx once it is read, or nil when
-// the file is not read ahead (or the prefetcher stopped).
-func (pf *prefetcher) take(idx int) *prefetchSlot {
-	if pf == nil {
+// take returns what was read of manifest file idx once it is read, or nil
+// when the file is not read ahead (or the prefetcher stopped).
+func (pf *prefetcher) take(idx int) *ahead {
+	if pf == nil || pf.pos[idx] < 0 {
 		return nil
 	}
-	p := pf.pos[idx]
-	if p < 0 {
-		return nil
-	}
-	s := pf.slot(p)
-	select {
-	case <-s.done:
-	case <-pf.stop:
-		return nil
-	}
-	pf.mu.Lock()
-	delete(pf.slots, p)
-	pf.mu.Unlock()
-	pf.tokens <- struct{}{} // the window moves on
-	if s.tooBig {
+	s, ok := pf.w.Take(pf.ctx, int(pf.pos[idx]))
+	if !ok || s.tooBig {
 		return nil
 	}
 	return s
@@ -202,27 +149,15 @@ func (pf *prefetcher) take(idx int) *prefetchSlot {
 
 // Stop ends the reads and releases what was read and not taken.
 func (pf *prefetcher) Stop() {
-	if pf == nil {
-		return
-	}
-	pf.once.Do(func() { close(pf.stop) })
-	pf.wg.Wait()
-	pf.mu.Lock()
-	defer pf.mu.Unlock()
-	for p, s := range pf.slots {
-		select {
-		case <-s.done:
-			s.release()
-		default: // asked for by a worker, never read
-		}
-		delete(pf.slots, p)
+	if pf != nil {
+		pf.w.Stop((*ahead).release)
 	}
 }
 
 // memSource is a file read ahead, as a sourceFile.
 type memSource struct {
 	name string
-	s    *prefetchSlot
+	s    *ahead
 	r    bytes.Reader
 }
 

@@ -5,9 +5,8 @@ import (
 	"context"
 	"io"
 	"slices"
-	"sync"
-	"sync/atomic"
 
+	"github.com/pgbr-dev/pgbr/internal/readahead"
 	"github.com/pgbr-dev/pgbr/internal/repo"
 )
 
@@ -27,8 +26,8 @@ const (
 	prefetchReaders = 8         // reads in flight
 )
 
+// prefetchSlot is what was read ahead of one stored file.
 type prefetchSlot struct {
-	done    chan struct{}
 	skip    bool // not read ahead after all (larger than the manifest said)
 	data    []byte
 	openErr error // the repository's open failed
@@ -48,20 +47,11 @@ type errReader struct{ err error }
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // prefetcher reads the stored bytes of the jobs it was given ahead of the
-// workers. Every job index it holds must be taken (take) exactly once, in
-// any order, by the worker restoring it.
+// workers (readahead.Window). Every job index it holds must be taken
+// (take) exactly once, in any order, by the worker restoring it.
 type prefetcher struct {
 	order []int32 // job indexes read ahead, ascending
-	// slots holds the files being read or read and not taken yet (about
-	// prefetchWindow): a slot per file of a million would hold 200 MB.
-	mu     sync.Mutex
-	slots  map[int]*prefetchSlot // by position in order
-	tokens chan struct{}         // one per file read and not yet taken
-	next   atomic.Int64
-	stop   chan struct{}
-	cancel context.CancelFunc // ends the reads under way (an object store's)
-	once   sync.Once
-	wg     sync.WaitGroup
+	w     *readahead.Window[*prefetchSlot]
 }
 
 // prefetchable reports whether the stored bytes of f are read ahead: a
@@ -80,7 +70,7 @@ func (rr *restoreRun) prefetchable(f *repo.ManifestFile) bool {
 // startPrefetch starts reading ahead the jobs that qualify; nil when none
 // does. Stop must be called when the workers are done.
 func (rr *restoreRun) startPrefetch(ctx context.Context, jobs []restoreJob) *prefetcher {
-	p := &prefetcher{slots: map[int]*prefetchSlot{}, tokens: make(chan struct{}, prefetchWindow), stop: make(chan struct{})}
+	p := &prefetcher{}
 	for i, j := range jobs {
 		if rr.prefetchable(j.f) {
 			p.order = append(p.order, int32(i))
@@ -89,32 +79,12 @@ func (rr *restoreRun) startPrefetch(ctx context.Context, jobs []restoreJob) *pre
 	if len(p.order) < 2 {
 		return nil
 	}
-	ctx, p.cancel = context.WithCancel(ctx)
 	layout := repo.Layout{Stanza: rr.stanza}
-	for range min(prefetchReaders, len(p.order)) {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			for {
-				// A token first, then the next index: the files read
-				// ahead are always the first ones not yet taken.
-				select {
-				case p.tokens <- struct{}{}:
-				case <-p.stop:
-					return
-				case <-ctx.Done():
-					return
-				}
-				k := int(p.next.Add(1)) - 1
-				if k >= len(p.order) {
-					return
-				}
-				s := p.slot(k)
-				s.read(ctx, rr, layout.StoredFile(rr.m, jobs[p.order[k]].f, false))
-				close(s.done)
-			}
-		}()
-	}
+	p.w = readahead.Start(ctx, len(p.order), prefetchWindow, prefetchReaders, func(ctx context.Context, k int) *prefetchSlot {
+		s := &prefetchSlot{}
+		s.read(ctx, rr, layout.StoredFile(rr.m, jobs[p.order[k]].f, false))
+		return s
+	})
 	return p
 }
 
@@ -149,45 +119,16 @@ func (p *prefetcher) take(ctx context.Context, i int) *prefetchSlot {
 	if !ok {
 		return nil
 	}
-	s := p.slot(k)
-	select {
-	case <-s.done:
-	case <-ctx.Done():
+	s, ok := p.w.Take(ctx, k)
+	if !ok || s.skip {
 		return nil
-	}
-	p.mu.Lock()
-	delete(p.slots, k)
-	p.mu.Unlock()
-	<-p.tokens
-	if s.skip {
-		return nil
-	}
-	out := *s
-	s.data = nil // held by the worker only
-	return &out
-}
-
-// slot returns the slot of position k in order, made by whichever of its
-// reader and its worker comes first.
-func (p *prefetcher) slot(k int) *prefetchSlot {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := p.slots[k]
-	if s == nil {
-		s = &prefetchSlot{done: make(chan struct{})}
-		p.slots[k] = s
 	}
 	return s
 }
 
 // Stop ends the read-ahead and waits for the reads under way.
 func (p *prefetcher) Stop() {
-	if p == nil {
-		return
+	if p != nil {
+		p.w.Stop(nil)
 	}
-	p.once.Do(func() {
-		close(p.stop)
-		p.cancel()
-	})
-	p.wg.Wait()
 }
