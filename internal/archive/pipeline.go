@@ -168,21 +168,8 @@ func hashThenCompress(src io.ReaderAt, srcPath string, dst io.Writer) (string, e
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
 	h := sha1.New()
-	var off int64
-	for {
-		n, err := src.ReadAt(*bp, off)
-		off += int64(n)
-		if n > 0 {
-			h.Write((*bp)[:n])
-			if _, werr := dst.Write((*bp)[:n]); werr != nil {
-				return "", nil, werr
-			}
-		}
-		if err == io.EOF {
-			return hex.EncodeToString(h.Sum(nil)), nil, nil
-		}
-		if err != nil {
-			return "", errs.Wrap(errs.FileRead, err, "unable to read '%s'", srcPath), nil
-		}
+	if rerr, werr := readInto(src, srcPath, *bp, h, dst); rerr != nil || werr != nil {
+		return "", rerr, werr
 	}
+	return hex.EncodeToString(h.Sum(nil)), nil, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"hash"
 	"io"
 	"os"
 	"path"
@@ -198,16 +199,33 @@ func headerCheck(f *os.File, path, name string, a *repo.ArchiveInfo) error {
 // segmentSum returns the SHA-1 of the open file f (from its start).
 func segmentSum(f *os.File, path string, buf []byte) (string, error) {
 	h := sha1.New()
+	if rerr, _ := readInto(f, path, buf, h, io.Discard); rerr != nil {
+		return "", rerr
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// readInto reads src from its start into dst a buffer at a time, hashing
+// what it reads into h when h is not nil. rerr is a failure to read src
+// (wrapped), werr one of dst (as dst returned it); either stops the copy.
+func readInto(src io.ReaderAt, srcPath string, buf []byte, h hash.Hash, dst io.Writer) (rerr, werr error) {
 	var off int64
 	for {
-		n, err := f.ReadAt(buf, off)
-		h.Write(buf[:n])
+		n, err := src.ReadAt(buf, off)
 		off += int64(n)
+		if n > 0 {
+			if h != nil {
+				h.Write(buf[:n])
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return nil, werr
+			}
+		}
 		if err == io.EOF {
-			return hex.EncodeToString(h.Sum(nil)), nil
+			return nil, nil
 		}
 		if err != nil {
-			return "", errs.Wrap(errs.FileRead, err, "unable to read '%s'", path)
+			return errs.Wrap(errs.FileRead, err, "unable to read '%s'", srcPath), nil
 		}
 	}
 }
@@ -230,25 +248,13 @@ func pushFile(ctx context.Context, st storage.Storage, src *os.File, srcPath str
 		w.Abort()
 		return err
 	}
-	var off int64
-	for {
-		n, rerr := src.ReadAt(buf, off)
-		off += int64(n)
-		if n > 0 {
-			if _, err := sw.Write(buf[:n]); err != nil {
-				sw.Close()
-				w.Abort()
-				return errs.Wrap(errs.FileWrite, err, "unable to write '%s'", st.Full(dest))
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
+	if rerr, werr := readInto(src, srcPath, buf, nil, sw); rerr != nil || werr != nil {
+		sw.Close()
+		w.Abort()
 		if rerr != nil {
-			sw.Close()
-			w.Abort()
-			return errs.Wrap(errs.FileRead, rerr, "unable to read '%s'", srcPath)
+			return rerr
 		}
+		return errs.Wrap(errs.FileWrite, werr, "unable to write '%s'", st.Full(dest))
 	}
 	if err := sw.Close(); err != nil {
 		w.Abort()
