@@ -402,20 +402,13 @@ func (b *Backup) planPrior() error {
 	if files == nil {
 		files = repo.FilesOf(b.prior)
 	}
-	i := 0
-	return files(func(pf *repo.ManifestFile) error {
-		for i < len(m.Files) && m.Files[i].Name < pf.Name {
-			i++
-		}
-		if i == len(m.Files) || m.Files[i].Name != pf.Name {
-			return nil
-		}
+	return b.matchFiles(files, func(i int, pf *repo.ManifestFile) {
 		f := &m.Files[i]
 		if checkFiles && b.autoDeltaFile(f, pf, now) {
 			checkFiles = false
 		}
 		if pf.Size != f.Size || (b.bundle && f.Size == 0) {
-			return nil
+			return
 		}
 		b.plan[i].prior = priorSame
 		if f.Size > 0 && pf.Timestamp != f.Timestamp {
@@ -440,8 +433,29 @@ func (b *Backup) planPrior() error {
 		f.BundleOffset = pf.BundleOffset
 		f.BlockIncr, f.BlockIncrChecksum, f.BlockIncrMap = pf.BlockIncr, pf.BlockIncrChecksum, pf.BlockIncrMap
 		f.Reference = ref
+	})
+}
+
+// matchFiles calls fn with each file of files that this backup's manifest
+// has too, and its index there: a merge of two lists sorted by name.
+func (b *Backup) matchFiles(files repo.FileSource, fn func(i int, other *repo.ManifestFile)) error {
+	m := b.m
+	i := 0
+	return files(func(of *repo.ManifestFile) error {
+		for i < len(m.Files) && m.Files[i].Name < of.Name {
+			i++
+		}
+		if i < len(m.Files) && m.Files[i].Name == of.Name {
+			fn(i, of)
+		}
 		return nil
 	})
+}
+
+// forgetStored makes f the walk's entry again: what a reference to the
+// prior backup or the copy of an interrupted attempt gave it is dropped.
+func forgetStored(f *repo.ManifestFile) {
+	*f = repo.ManifestFile{Name: f.Name, Size: f.Size, Timestamp: f.Timestamp, Mode: f.Mode, User: f.User, Group: f.Group}
 }
 
 // autoDeltaHead switches on checksum delta after a timeline switch and
@@ -509,9 +523,7 @@ func (b *Backup) planCopy() {
 			}
 			continue
 		case p == priorTimestamp:
-			// Changed: not a reference after all.
-			*f = repo.ManifestFile{Name: f.Name, Size: f.Size, Timestamp: f.Timestamp, Mode: f.Mode,
-				User: f.User, Group: f.Group}
+			forgetStored(f) // changed: not a reference after all
 		}
 		b.plan[i].copy = true
 	}

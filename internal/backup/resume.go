@@ -112,9 +112,7 @@ func (b *Backup) tryResume() (bool, error) {
 	}
 	for i := range b.m.Files {
 		if b.plan[i].resumeWhy == resumeOK && !b.plan[i].resume {
-			// Recorded, but its stored file is gone: copied afresh.
-			f := &b.m.Files[i]
-			f.Checksum, f.RepoChecksum, f.RepoSize, f.ChecksumPage, f.ChecksumPageError = repo.Digest{}, repo.Digest{}, 0, nil, ""
+			forgetStored(&b.m.Files[i]) // recorded, but its stored file is gone: copied afresh
 		}
 	}
 	return true, nil
@@ -149,18 +147,11 @@ var resumeReasons = [...]string{
 // recorded checksums. On a read error nothing is decided.
 func (b *Backup) planResume(files repo.FileSource) error {
 	m := b.m
-	i := 0
-	err := files(func(rf *repo.ManifestFile) error {
-		for i < len(m.Files) && m.Files[i].Name < rf.Name {
-			i++
-		}
-		if i == len(m.Files) || m.Files[i].Name != rf.Name {
-			return nil
-		}
+	err := b.matchFiles(files, func(i int, rf *repo.ManifestFile) {
 		f, p := &m.Files[i], &b.plan[i]
 		switch {
 		case f.Reference != "":
-			return nil // resumeFile says so first
+			// resumeFile says so first
 		case rf.Reference != "":
 			p.resumeWhy = resumeRef
 		case rf.Checksum.IsZero():
@@ -181,13 +172,11 @@ func (b *Backup) planResume(files repo.FileSource) error {
 			f.ChecksumPage = sharedBool(rf.ChecksumPage)
 			f.ChecksumPageError = strings.Clone(rf.ChecksumPageError)
 		}
-		return nil
 	})
 	if err != nil {
 		for i := range m.Files {
 			if b.plan[i].resumeWhy == resumeOK {
-				f := &m.Files[i]
-				f.Checksum, f.RepoChecksum, f.RepoSize, f.ChecksumPage, f.ChecksumPageError = repo.Digest{}, repo.Digest{}, 0, nil, ""
+				forgetStored(&m.Files[i]) // a file to copy: nothing else was set
 			}
 			b.plan[i].resumeWhy = resumeMissing
 		}
