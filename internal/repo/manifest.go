@@ -524,10 +524,7 @@ func ParseManifest(data []byte) (*Manifest, error) {
 // runs: the text is not copied (a manifest of 100k files is about 20 MB) and,
 // as with ParseManifest, the result keeps nothing of it.
 func parseManifestOwned(data []byte) (*Manifest, error) {
-	if len(data) == 0 {
-		return ParseManifest(data)
-	}
-	return parseManifest(unsafe.String(&data[0], len(data)))
+	return parseManifest(bytesString(data))
 }
 
 // parseManifest parses and verifies a manifest's text in one pass, without

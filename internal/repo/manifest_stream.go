@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"unsafe"
 
@@ -84,15 +83,8 @@ func LoadManifestHead(ctx context.Context, st storage.Storage, stanza, label, ci
 		m, err = mp.result()
 		return err
 	}
-	used, err := loadWithCopyFrom(ctx, st, path, cipherPass, "backup manifest file", func(data []byte) error {
-		return parse(func(fn func(string) error) error { return eachLine(bytesString(data), fn) })
-	}, func(open func() (io.Reader, error)) error {
-		r, err := open()
-		if err != nil {
-			return err
-		}
-		return parse(func(fn func(string) error) error { return eachReadLine(r, fn) })
-	})
+	inMemory, streamed := lineReaders(parse)
+	used, err := loadWithCopyFrom(ctx, st, path, cipherPass, "backup manifest file", inMemory, streamed)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -115,25 +107,14 @@ func LoadManifestHead(ctx context.Context, st storage.Storage, stanza, label, ci
 // the head was loaded from: its checksum must verify and be the same.
 func streamFiles(ctx context.Context, st storage.Storage, path, cipherPass string, head *Manifest, checksum string,
 	fn func(f *ManifestFile) error) error {
-	s := &fileStream{ver: newIniVerifier(), fn: fn, tablespaces: map[string]bool{}}
-	if head.DB.Version != "" {
-		s.tsDir = "PG_" + head.DB.Version + "_" + strconv.FormatUint(uint64(head.DB.CatalogVersion), 10)
-	}
+	s := &fileStream{ver: newIniVerifier(), fn: fn, tsDir: head.tablespaceDir(), tablespaces: map[string]bool{}}
 	for i := range head.Targets {
 		if id := head.Targets[i].TablespaceID; id != "" {
 			s.tablespaces[id] = true
 		}
 	}
-	err := readOrStream(ctx, st, path, cipherPass, func(data []byte) error {
-		return eachLine(bytesString(data), s.line)
-	}, func(open func() (io.Reader, error)) error {
-		r, err := open()
-		if err != nil {
-			return err
-		}
-		return eachReadLine(r, s.line)
-	})
-	if err != nil {
+	inMemory, streamed := lineReaders(func(lines func(fn func(string) error) error) error { return lines(s.line) })
+	if err := readOrStream(ctx, st, path, cipherPass, inMemory, streamed); err != nil {
 		return err
 	}
 	if err := s.ver.result(); err != nil {
@@ -179,6 +160,23 @@ func (s *fileStream) line(line string) error {
 		return err
 	}
 	return s.fn(&s.f) // one entry reused: fn's pointer would make each escape
+}
+
+// lineReaders gives readOrStream's two ways of reading a file, its bytes
+// in memory or a stream from its start, to a handler of all its lines.
+func lineReaders(handle func(lines func(fn func(string) error) error) error) (
+	inMemory func([]byte) error, streamed func(open func() (io.Reader, error)) error) {
+	inMemory = func(data []byte) error {
+		return handle(func(fn func(string) error) error { return eachLine(bytesString(data), fn) })
+	}
+	streamed = func(open func() (io.Reader, error)) error {
+		r, err := open()
+		if err != nil {
+			return err
+		}
+		return handle(func(fn func(string) error) error { return eachReadLine(r, fn) })
+	}
+	return inMemory, streamed
 }
 
 // bytesString views data, which nobody changes while it is used, as a

@@ -31,10 +31,7 @@ import (
 // CheckNames refuses a manifest with a name that does not follow the rules
 // above ([029] FormatError).
 func (m *Manifest) CheckNames() error {
-	tsDir := ""
-	if m.DB.Version != "" {
-		tsDir = "PG_" + m.DB.Version + "_" + strconv.FormatUint(uint64(m.DB.CatalogVersion), 10)
-	}
+	tsDir := m.tablespaceDir()
 	tablespaces := map[string]bool{}
 	links := map[string]bool{}
 	for i := range m.Targets {
@@ -65,6 +62,15 @@ func (m *Manifest) CheckNames() error {
 		}
 	}
 	return nil
+}
+
+// tablespaceDir is the version directory of m's tablespaces,
+// PG_<version>_<catalog> ("" when the version is not known).
+func (m *Manifest) tablespaceDir() string {
+	if m.DB.Version == "" {
+		return ""
+	}
+	return "PG_" + m.DB.Version + "_" + strconv.FormatUint(uint64(m.DB.CatalogVersion), 10)
 }
 
 func nameErr(section, name, why string) error {
