@@ -1,9 +1,7 @@
 package backup
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"os"
 	"sync"
 
@@ -156,20 +154,12 @@ func (pf *prefetcher) Stop() {
 
 // memSource is a file read ahead, as a sourceFile.
 type memSource struct {
+	readahead.Bytes
 	name string
 	s    *ahead
-	r    bytes.Reader
 }
 
 func (m *memSource) Name() string { return m.name }
-
-func (m *memSource) Read(p []byte) (int, error) {
-	n, err := m.r.Read(p)
-	if err == io.EOF && m.s.readErr != nil {
-		err = m.s.readErr
-	}
-	return n, err
-}
 
 // Close returns the buffer to its pool.
 func (m *memSource) Close() error {
@@ -190,6 +180,6 @@ func (b *Backup) openCopySource(idx int) (sourceFile, error) {
 		return sourceOpenError(f.Name, src, s.openErr)
 	}
 	m := &memSource{name: src, s: s}
-	m.r.Reset((*s.buf)[:s.n])
+	m.Reset((*s.buf)[:s.n], s.readErr)
 	return m, nil
 }

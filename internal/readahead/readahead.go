@@ -7,7 +7,9 @@
 package readahead
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"sync"
 	"sync/atomic"
 )
@@ -121,4 +123,26 @@ func (w *Window[T]) Stop(release func(T)) {
 		}
 		delete(w.slots, i)
 	}
+}
+
+// Bytes reads what was read ahead of a file, then ends as the read ahead
+// ended: with io.EOF, or with the error that stopped it after those bytes
+// (what the taker's own reader would have returned).
+type Bytes struct {
+	r   bytes.Reader
+	err error
+}
+
+// Reset makes b read data, then end with err (io.EOF when nil).
+func (b *Bytes) Reset(data []byte, err error) {
+	b.r.Reset(data)
+	b.err = err
+}
+
+func (b *Bytes) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF && b.err != nil {
+		err = b.err
+	}
+	return n, err
 }

@@ -2,6 +2,8 @@ package readahead
 
 import (
 	"context"
+	"errors"
+	"io"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -90,4 +92,18 @@ func TestWindowStop(t *testing.T) {
 		t.Fatal("take of an item never read returned when its context ended")
 	}
 	blocked.Stop(nil)
+}
+
+// Bytes gives the bytes read ahead, then the error that stopped the read
+// (io.EOF when none).
+func TestBytes(t *testing.T) {
+	boom := errors.New("read failed")
+	for _, end := range []error{nil, boom} {
+		var b Bytes
+		b.Reset([]byte("abc"), end)
+		got, err := io.ReadAll(&b)
+		if string(got) != "abc" || err != end {
+			t.Fatalf("end %v: read %q, %v", end, got, err)
+		}
+	}
 }

@@ -36,15 +36,10 @@ type prefetchSlot struct {
 
 // reader gives the stored bytes read ahead, then the read error if any.
 func (s *prefetchSlot) reader() io.Reader {
-	if s.readErr != nil {
-		return io.MultiReader(bytes.NewReader(s.data), errReader{s.readErr})
-	}
-	return bytes.NewReader(s.data)
+	var b readahead.Bytes
+	b.Reset(s.data, s.readErr)
+	return &b
 }
-
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // prefetcher reads the stored bytes of the jobs it was given ahead of the
 // workers (readahead.Window). Every job index it holds must be taken
