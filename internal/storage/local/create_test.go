@@ -17,12 +17,7 @@ import (
 func TestCreateExcl(t *testing.T) {
 	old := syscall.Umask(0)
 	defer syscall.Umask(old)
-	base := t.TempDir()
-	in, out := filepath.Join(base, "in"), filepath.Join(base, "out")
-	os.MkdirAll(filepath.Join(in, "d"), 0o700)
-	os.MkdirAll(out, 0o700)
-	os.WriteFile(filepath.Join(out, "victim"), []byte("keep"), 0o600)
-	os.Symlink(out, filepath.Join(in, "d", "escape"))
+	in, out := escapeTree(t)
 	os.Symlink(filepath.Join(out, "victim"), filepath.Join(in, "d", "abs"))
 	os.Symlink(filepath.Join(out, "new"), filepath.Join(in, "d", "dangling"))
 	r, err := Open(in)

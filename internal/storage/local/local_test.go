@@ -7,13 +7,21 @@ import (
 	"testing"
 )
 
-func TestRootConfines(t *testing.T) {
+// escapeTree makes in/d, beside it out/victim ("keep"), and the link
+// in/d/escape to out: a root at in must not reach out.
+func escapeTree(t *testing.T) (in, out string) {
+	t.Helper()
 	base := t.TempDir()
-	in, out := filepath.Join(base, "in"), filepath.Join(base, "out")
+	in, out = filepath.Join(base, "in"), filepath.Join(base, "out")
 	os.MkdirAll(filepath.Join(in, "d"), 0o700)
 	os.MkdirAll(out, 0o700)
 	os.WriteFile(filepath.Join(out, "victim"), []byte("keep"), 0o600)
 	os.Symlink(out, filepath.Join(in, "d", "escape"))
+	return in, out
+}
+
+func TestRootConfines(t *testing.T) {
+	in, out := escapeTree(t)
 	os.Symlink("../../out/victim", filepath.Join(in, "d", "rel"))
 	r, err := Open(in)
 	if err != nil {
