@@ -87,6 +87,17 @@ func manifest(typ string, o Options) *repo.Manifest {
 	return m
 }
 
+// planned runs the steps before the copy (BuildManifest, Plan).
+func planned(t *testing.T, ctx context.Context, b *Backup) {
+	t.Helper()
+	if err := b.BuildManifest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Plan(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // run runs every step of the engine; stop stops after that step
 // ("copy": an interrupted backup, before the manifest is saved).
 func run(ctx context.Context, b *Backup, stop string) error {
@@ -427,12 +438,7 @@ func TestCancel(t *testing.T) {
 	cancel()
 	o := fx.opts(nil)
 	b := New(o, manifest(repo.BackupTypeFull, o))
-	if err := b.BuildManifest(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Plan(ctx); err != nil {
-		t.Fatal(err)
-	}
+	planned(t, ctx, b)
 	if err := b.Copy(ctx); errs.CodeOf(err) != errs.Term {
 		t.Fatalf("got %v", err)
 	}

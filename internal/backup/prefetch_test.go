@@ -43,12 +43,7 @@ func TestPrefetch(t *testing.T) {
 				o.Bundle, o.BundleSize, o.BundleLimit = bundle, 64<<10, 32<<10
 				b := New(o, manifest(repo.BackupTypeFull, o))
 				ctx := context.Background()
-				if err := b.BuildManifest(ctx); err != nil {
-					t.Fatal(err)
-				}
-				if err := b.Plan(ctx); err != nil {
-					t.Fatal(err)
-				}
+				planned(t, ctx, b)
 				// After the manifest: one file removed, one grown past
 				// the read-ahead limit.
 				if err := os.Remove(filepath.Join(fx.pg, "base/1/20007")); err != nil {
@@ -97,12 +92,7 @@ func TestPrefetchControlMissing(t *testing.T) {
 	o := fx.opts(nil)
 	b := New(o, manifest(repo.BackupTypeFull, o))
 	ctx := context.Background()
-	if err := b.BuildManifest(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Plan(ctx); err != nil {
-		t.Fatal(err)
-	}
+	planned(t, ctx, b)
 	if !b.prefetchable(func() int {
 		for i := range b.m.Files {
 			if b.m.Files[i].Name == "pg_data/global/pg_control" {
