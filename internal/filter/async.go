@@ -66,9 +66,15 @@ func (s *asyncStage) write(p []byte) error {
 		b := asyncBufPool.Get().(*[]byte)
 		n := copy(*b, p)
 		p = p[n:]
-		s.ch <- asyncPiece{buf: b, n: n}
+		s.send(b, n)
 	}
 	return nil
+}
+
+// send hands the first n bytes of b, a buffer of asyncBufPool, to the
+// stage, which puts b back into the pool.
+func (s *asyncStage) send(b *[]byte, n int) {
+	s.ch <- asyncPiece{buf: b, n: n}
 }
 
 // wait ends the stage and returns its first error.

@@ -225,32 +225,22 @@ func (p *WritePipeline) RepoSize() int64 {
 	return p.repo.c.Size()
 }
 
-// countingReader hashes and counts what is read from r.
-type countingReader struct {
-	c Counter
-	r io.Reader
-}
-
-func (cr *countingReader) Read(b []byte) (int, error) {
-	n, err := cr.r.Read(b)
-	cr.c.Write(b[:n])
-	return n, err
-}
-
 // ReadPipeline is the read side of the data path (restore, archive-get):
 //
-//	src → [SHA-1/size of repo bytes] → decrypt → decompress → [SHA-1/size] → original
+//	src → decrypt → decompress → [SHA-1/size] → original
 //
 // Read the original bytes to io.EOF, then check Checksum/Size (or call
-// Verify). Close releases pooled resources; it does not close src.
+// Verify). Close releases pooled resources; it does not close src. The
+// stored bytes are not hashed here: the readers that compare them
+// (repo.StoredReader for verify) hash them below the pipeline.
 type ReadPipeline struct {
-	repo   countingReader
-	orig   Counter
-	below  io.Reader // input of the decompressor (decrypted stream)
-	dec    io.ReadCloser
-	same   bool
-	err    error
-	closed bool
+	orig     Counter
+	below    io.Reader // input of the decompressor (decrypted stream)
+	dec      io.ReadCloser
+	same     bool
+	parallel bool // WriteTo hashes and writes on a second goroutine
+	err      error
+	closed   bool
 }
 
 // NewReadPipeline returns a pipeline that decrypts src with cipherPass (when
@@ -267,11 +257,7 @@ func newReadPipeline(src io.Reader, t CompressType, cipherPass string, raw bool)
 		return nil, err
 	}
 	p := &ReadPipeline{same: t == None && cipherPass == ""}
-	p.repo.r = src
-	var r io.Reader = &p.repo
-	if p.same {
-		r = src
-	}
+	r := src
 	if cipherPass != "" {
 		in := r
 		if raw {
@@ -300,6 +286,13 @@ func newReadPipeline(src io.Reader, t CompressType, cipherPass string, raw bool)
 // nothing follows the compressed stream and that the encryption padding is
 // valid, and returns io.EOF only then.
 func (p *ReadPipeline) Read(b []byte) (int, error) {
+	n, err := p.read(b)
+	p.orig.Write(b[:n])
+	return n, err
+}
+
+// read is Read without the hash of what it returns.
+func (p *ReadPipeline) read(b []byte) (int, error) {
 	if p.err != nil {
 		return 0, p.err
 	}
@@ -307,7 +300,6 @@ func (p *ReadPipeline) Read(b []byte) (int, error) {
 		return 0, errs.New(errs.Assert, "read from a closed pipeline")
 	}
 	n, err := p.dec.Read(b)
-	p.orig.Write(b[:n])
 	if err == io.EOF && !p.same {
 		err = p.finish()
 	}
@@ -348,22 +340,6 @@ func (p *ReadPipeline) Checksum() string { return p.orig.Sum() }
 
 // Size returns the number of original bytes read.
 func (p *ReadPipeline) Size() int64 { return p.orig.Size() }
-
-// RepoChecksum returns the SHA-1 of the repository bytes consumed from src.
-func (p *ReadPipeline) RepoChecksum() string {
-	if p.same {
-		return p.orig.Sum()
-	}
-	return p.repo.c.Sum()
-}
-
-// RepoSize returns the number of repository bytes consumed from src.
-func (p *ReadPipeline) RepoSize() int64 {
-	if p.same {
-		return p.orig.Size()
-	}
-	return p.repo.c.Size()
-}
 
 // Verify checks, after io.EOF, that the original bytes have the expected
 // SHA-1 and size; a mismatch is a ChecksumError naming what.
@@ -412,9 +388,18 @@ func (p *WritePipeline) ReadFrom(r io.Reader) (int64, error) {
 	}
 }
 
+// SetParallel makes WriteTo hash the original bytes and write them on a
+// second goroutine, beside decrypting and decompressing the next ones: for
+// a large file, whose one stream cannot be split between workers. Call it
+// before reading.
+func (p *ReadPipeline) SetParallel() { p.parallel = true }
+
 // WriteTo writes the original bytes to w until the end of the stream. io.Copy
 // uses it, with a pooled buffer.
 func (p *ReadPipeline) WriteTo(w io.Writer) (int64, error) {
+	if p.parallel {
+		return p.writeToAsync(w)
+	}
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
 	buf := *bp
@@ -438,4 +423,42 @@ func (p *ReadPipeline) WriteTo(w io.Writer) (int64, error) {
 			return total, rerr
 		}
 	}
+}
+
+// writeToAsync is WriteTo with the hash and the writes on an asyncStage:
+// the bytes are decompressed straight into the stage's pooled buffers.
+// The hash is complete when it returns (the stage has ended).
+func (p *ReadPipeline) writeToAsync(w io.Writer) (int64, error) {
+	var total int64
+	st := newAsyncStage(func(b []byte) error {
+		p.orig.Write(b)
+		m, err := w.Write(b)
+		total += int64(m)
+		if err == nil && m < len(b) {
+			err = io.ErrShortWrite
+		}
+		return err
+	})
+	var rerr error
+	for rerr == nil {
+		if rerr = st.failed(); rerr != nil {
+			break
+		}
+		b := asyncBufPool.Get().(*[]byte)
+		n, err := p.read(*b)
+		rerr = err
+		if n > 0 {
+			st.send(b, n)
+		} else {
+			asyncBufPool.Put(b)
+		}
+	}
+	werr := st.wait() // total and the hash are the stage's until here
+	switch {
+	case werr != nil:
+		return total, werr
+	case rerr == io.EOF:
+		return total, nil
+	}
+	return total, rerr
 }

@@ -137,6 +137,10 @@ func NewStoredReader(in io.Reader, sf StoredFile, name string) (*StoredReader, e
 // Read returns content bytes.
 func (r *StoredReader) Read(b []byte) (int, error) { return r.p.Read(b) }
 
+// SetParallel hashes and writes the content on a second goroutine in
+// WriteTo (filter.ReadPipeline.SetParallel): for a large file.
+func (r *StoredReader) SetParallel() { r.p.SetParallel() }
+
 // WriteTo writes the content to w (io.Copy uses it, with the pipeline's
 // pooled buffer).
 func (r *StoredReader) WriteTo(w io.Writer) (int64, error) { return r.p.WriteTo(w) }

@@ -579,23 +579,12 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel st
 		}
 	} else if f.Size > 0 || f.RepoSize > 0 {
 		wb := &writeback{f: out}
-		var w io.Writer = wb
-		var aw *filter.AsyncWriter
-		if f.Size >= filter.ParallelMin && runtime.GOMAXPROCS(0) > 1 {
-			// A large file: its writes run beside reading, decrypting,
-			// decompressing and hashing the next bytes (at process-max 1
-			// too: the second goroutine mostly waits in the kernel's
-			// copy into the page cache, as the read-ahead ones do).
-			aw = filter.NewAsyncWriter(wb)
-			w = aw
-		}
-		err := rr.copyFromRepo(f, w, buf, pre)
-		if aw != nil {
-			if cerr := aw.Close(); err == nil && cerr != nil {
-				err = errs.Wrap(errs.FileWrite, cerr, "unable to write '%s'", dest)
-			}
-		}
-		if err != nil {
+		// A large file: its hash and writes run beside reading,
+		// decrypting and decompressing the next bytes (at process-max 1
+		// too: the second goroutine mostly waits in the kernel's copy
+		// into the page cache, as the read-ahead ones do).
+		parallel := f.Size >= filter.ParallelMin && runtime.GOMAXPROCS(0) > 1
+		if err := rr.copyFromRepo(f, wb, dest, buf, pre, parallel); err != nil {
 			return fail(err)
 		}
 		wb.flush()
@@ -615,10 +604,19 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel st
 }
 
 // copyFromRepo streams a file's stored bytes through decryption and
-// decompression into out, verifying size and SHA-1.
-func (rr *restoreRun) copyFromRepo(f *repo.ManifestFile, out io.Writer, buf []byte, pre *prefetchSlot) error {
+// decompression into out, verifying size and SHA-1; parallel hashes and
+// writes on a second goroutine (a large file). dest names out in messages.
+func (rr *restoreRun) copyFromRepo(f *repo.ManifestFile, out io.Writer, dest string, buf []byte, pre *prefetchSlot, parallel bool) error {
 	if f.BlockIncrMap != 0 {
-		return rr.copyBlockIncr(f, out)
+		if !parallel {
+			return rr.copyBlockIncr(f, out)
+		}
+		aw := filter.NewAsyncWriter(out)
+		err := rr.copyBlockIncr(f, aw)
+		if cerr := aw.Close(); err == nil && cerr != nil {
+			err = errs.Wrap(errs.FileWrite, cerr, "unable to write '%s'", dest)
+		}
+		return err
 	}
 	sf := repo.Layout{Stanza: rr.stanza}.StoredFile(rr.m, f, false)
 	src := sf.Path
@@ -636,6 +634,9 @@ func (rr *restoreRun) copyFromRepo(f *repo.ManifestFile, out io.Writer, buf []by
 		return err
 	}
 	defer p.Close()
+	if parallel {
+		p.SetParallel()
+	}
 	if _, err := io.CopyBuffer(out, p, buf); err != nil {
 		if errs.CodeOf(err) != errs.Unknown {
 			return errs.Wrap(errs.CodeOf(err), err, "unable to restore '%s' from '%s'", f.Name, rr.st.Full(src))

@@ -50,6 +50,13 @@ func sum(b []byte) string {
 // recovery target line restore must comment out.
 func newFixture(t *testing.T, ct filter.CompressType, pass string) *fixture {
 	t.Helper()
+	return newFixtureWith(t, ct, pass, nil)
+}
+
+// newFixtureWith is newFixture with extra files (manifest name → content)
+// in the backup as well.
+func newFixtureWith(t *testing.T, ct filter.CompressType, pass string, extra map[string][]byte) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	fx := &fixture{st: posix.New(filepath.Join(dir, "repo")), content: map[string][]byte{},
@@ -70,6 +77,9 @@ func newFixture(t *testing.T, ct filter.CompressType, pass string) *fixture {
 		"pg_data/empty":                                        nil,
 		"pg_data/postgresql.auto.conf":                         []byte("work_mem = '8MB'\nrecovery_target_name = 'old'\n"),
 		"pg_data/pg_wal/000000010000000000000001.partial.keep": []byte("not wal"),
+	}
+	for name, b := range extra {
+		files[name] = b
 	}
 	m := &repo.Manifest{BackrestVersion: "2.45", CipherPass: pass}
 	m.Backup = repo.ManifestBackup{Label: testLabel, Type: "full", TimestampStart: 1765015200, TimestampStop: 1765015260,
