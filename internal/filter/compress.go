@@ -176,6 +176,20 @@ func newEncoder(w io.Writer, t CompressType, level, conc int) (io.WriteCloser, p
 	conc = max(conc, 1)
 	switch t {
 	case Gz:
+		if conc > 1 {
+			// A large input: chunks compressed on conc goroutines.
+			k := poolKey{Gz, level, conc}
+			if v := encPool(k).Get(); v != nil {
+				z := v.(*parGzip)
+				z.Reset(w)
+				return z, k, nil
+			}
+			z, err := newParGzip(w, level, conc)
+			if err != nil {
+				return nil, k, errs.Wrap(errs.Assert, err, "unable to create gz compressor")
+			}
+			return z, k, nil
+		}
 		k := poolKey{Gz, level, 1}
 		if v := encPool(k).Get(); v != nil {
 			g := v.(*gzip.Writer)
@@ -288,7 +302,7 @@ func NewCompressor(w io.Writer, t CompressType, level int) (io.WriteCloser, erro
 }
 
 // newCompressor is NewCompressor with conc goroutines compressing where the
-// format allows it (lz4's independent blocks).
+// format allows it (lz4's independent blocks, gz's chunks: parGzip).
 func newCompressor(w io.Writer, t CompressType, level, conc int) (io.WriteCloser, error) {
 	if err := checkType(t); err != nil {
 		return nil, err
