@@ -45,13 +45,7 @@ func PageChecksum(page []byte, blkno uint32) uint16 {
 		t := sums[j] ^ w
 		sums[j] = t*fnvPrime ^ t>>17
 	}
-	for off := 128; off < PageSize; off += 128 {
-		row := page[off : off+128 : off+128]
-		for j := 0; j < 32; j++ {
-			t := sums[j] ^ le.Uint32(row[j*4:])
-			sums[j] = t*fnvPrime ^ t>>17
-		}
-	}
+	checksumRows(page, &sums)
 	var result uint32
 	for j := 0; j < 32; j++ {
 		t := sums[j]
