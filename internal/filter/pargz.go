@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"io"
+	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/flate"
@@ -44,10 +45,19 @@ type gzChunk struct {
 	in    []byte
 	dict  []byte
 	final bool
+	slot  bool // holds one of parGzSlots
 	out   bytes.Buffer
 	err   error
 	done  chan struct{}
 }
+
+// parGzSlots bounds the chunks compressing on goroutines of their own, all
+// streams together, to the number of CPUs: each holds about 3 MiB (input,
+// output, compressor), and more of them than CPUs would only wait. A
+// stream that finds none free compresses its chunk itself, after those it
+// has under way, so process-max streams of large files at once cost at
+// most that, not process-max squared.
+var parGzSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 
 var (
 	gzChunkPool   = sync.Pool{New: func() any { return &gzChunk{in: make([]byte, 0, parGzChunk), dict: make([]byte, 0, parGzDict)} }}
@@ -82,6 +92,9 @@ func newParGzip(dst io.Writer, level, conc int) (*parGzip, error) {
 func (z *parGzip) Reset(dst io.Writer) {
 	for _, c := range z.pending { // a stream left unclosed: drop it
 		<-c.done
+		if c.slot {
+			<-parGzSlots
+		}
 		gzChunkPool.Put(c)
 	}
 	z.pending = z.pending[:0]
@@ -122,21 +135,27 @@ func (z *parGzip) dispatch(final bool) error {
 		}
 	}
 	c := gzChunkPool.Get().(*gzChunk)
-	c.in = append(c.in[:0], z.buf...)
 	c.dict = append(c.dict[:0], z.dict...)
-	c.final, c.err = final, nil
-	c.out.Reset()
-	c.done = make(chan struct{})
 	if len(z.buf) >= parGzDict {
 		z.dict = append(z.dict[:0], z.buf[len(z.buf)-parGzDict:]...)
 	} else {
 		z.dict = append(z.dict, z.buf...)
 		z.dict = z.dict[max(len(z.dict)-parGzDict, 0):]
 	}
-	z.buf = z.buf[:0]
+	c.in, z.buf = z.buf, c.in[:0] // the filled buffer goes, an empty one comes
+	c.final, c.err, c.slot = final, nil, false
+	c.out.Reset()
+	c.done = make(chan struct{})
 	z.pending = append(z.pending, c)
-	go c.compress(z.level)
-	return nil
+	select {
+	case parGzSlots <- struct{}{}:
+		c.slot = true
+		go c.compress(z.level)
+		return nil
+	default:
+		c.compress(z.level)
+		return z.wait(len(z.pending))
+	}
 }
 
 func (c *gzChunk) compress(level int) {
@@ -196,6 +215,9 @@ func (z *parGzip) wait(n int) error {
 		}
 		if z.err == nil {
 			_, z.err = z.dst.Write(c.out.Bytes())
+		}
+		if c.slot {
+			<-parGzSlots
 		}
 		gzChunkPool.Put(c)
 	}

@@ -72,3 +72,40 @@ func TestParGzipWriteError(t *testing.T) {
 		t.Fatalf("error %v does not name the cause", err)
 	}
 }
+
+// More large streams at once than CPUs: the chunks that find no free slot
+// are compressed by their stream itself, in order, and every stream still
+// reads back; afterwards every slot is free again.
+func TestParGzipManyStreams(t *testing.T) {
+	data := testData(3*parGzChunk+999, 13)
+	n := 3*cap(parGzSlots) + 1
+	outs := make([]bytes.Buffer, n)
+	errc := make(chan error, n)
+	for i := range n {
+		go func() {
+			w, err := newCompressor(&outs[i], Gz, 6, 4)
+			if err == nil {
+				_, err = w.Write(data)
+				err = errors.Join(err, w.Close())
+			}
+			errc <- err
+		}()
+	}
+	for range n {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range outs {
+		r, err := stdgzip.NewReader(&outs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back, err := io.ReadAll(r); err != nil || !bytes.Equal(back, data) {
+			t.Fatalf("stream %d read back %d bytes (%v)", i, len(back), err)
+		}
+	}
+	if len(parGzSlots) != 0 {
+		t.Fatalf("%d slots still taken", len(parGzSlots))
+	}
+}

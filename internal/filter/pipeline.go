@@ -439,6 +439,12 @@ func (p *ReadPipeline) writeToAsync(w io.Writer) (int64, error) {
 		}
 		return err
 	})
+	waited := false
+	defer func() {
+		if !waited { // a panic below: end the stage before it goes on
+			st.wait()
+		}
+	}()
 	var rerr error
 	for rerr == nil {
 		if rerr = st.failed(); rerr != nil {
@@ -453,6 +459,7 @@ func (p *ReadPipeline) writeToAsync(w io.Writer) (int64, error) {
 			asyncBufPool.Put(b)
 		}
 	}
+	waited = true
 	werr := st.wait() // total and the hash are the stage's until here
 	switch {
 	case werr != nil:

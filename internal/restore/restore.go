@@ -637,13 +637,33 @@ func (rr *restoreRun) copyFromRepo(f *repo.ManifestFile, out io.Writer, dest str
 	if parallel {
 		p.SetParallel()
 	}
-	if _, err := io.CopyBuffer(out, p, buf); err != nil {
+	dw := &destWriter{w: out}
+	if _, err := io.CopyBuffer(dw, p, buf); err != nil {
+		if dw.err != nil {
+			return errs.Wrap(errs.FileWrite, dw.err, "unable to write '%s'", dest)
+		}
 		if errs.CodeOf(err) != errs.Unknown {
 			return errs.Wrap(errs.CodeOf(err), err, "unable to restore '%s' from '%s'", f.Name, rr.st.Full(src))
 		}
 		return errs.Wrap(errs.FileWrite, err, "unable to restore '%s' from '%s'", f.Name, rr.st.Full(src))
 	}
 	return p.Verify()
+}
+
+// destWriter keeps the error of writing the restored file apart from those
+// of reading the repository (it may be written on a second goroutine:
+// read err once the copy has returned).
+type destWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (d *destWriter) Write(p []byte) (int, error) {
+	n, err := d.w.Write(p)
+	if err != nil && d.err == nil {
+		d.err = err
+	}
+	return n, err
 }
 
 // copyBlockIncr is copyFromRepo for a file stored with block incremental.
