@@ -3,6 +3,7 @@ package filter
 import (
 	"bufio"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -126,7 +127,9 @@ func NewWritePipeline(dst io.Writer, t CompressType, level int, cipherPass strin
 // independent blocks on conc goroutines. The stored bytes are
 // one ordinary stream, as NewWritePipeline writes them.
 func NewParallelWritePipeline(dst io.Writer, t CompressType, level int, cipherPass string, conc int) (*WritePipeline, error) {
-	return newWritePipeline(dst, t, level, cipherPass, max(conc, 2))
+	// More compressing goroutines than CPUs would only wait, each with its
+	// buffers: process-max pipelines at once must not cost process-max².
+	return newWritePipeline(dst, t, level, cipherPass, max(min(conc, runtime.GOMAXPROCS(0)), 2))
 }
 
 // SetSide makes the pipeline pass the original bytes to side as well,
