@@ -177,6 +177,16 @@ func (b *Backup) BuildManifest(ctx context.Context) error {
 	return nil
 }
 
+// SetPrior gives the backup its prior backup (a diff or incr whose prior
+// was loaded while PGDATA was walked) before Plan, with the compression and
+// page checksum settings the prior fixes. Block incremental takes its prior
+// in Options (New needs it).
+func (b *Backup) SetPrior(prior *repo.Manifest, files repo.FileSource, ct filter.CompressType, level int, pageChk bool) {
+	b.prior, b.opt.Prior, b.opt.PriorFiles = prior, prior, files
+	b.ct, b.level, b.pageChk = ct, level, pageChk
+	b.opt.Compress, b.opt.Level, b.opt.PageChecksum = ct, level, pageChk
+}
+
 // Plan decides what the copy does: automatic delta, references to the
 // prior backup, the label (a resumed backup keeps the interrupted one's),
 // block incremental sizes, the reference list and the copy start; with
