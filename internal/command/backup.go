@@ -202,17 +202,24 @@ func (b *backupRun) run() error {
 	}
 	// The prior manifest: block incremental loads it whole now (it reads
 	// the prior's block maps while copying); otherwise its head is loaded
-	// while PGDATA is walked, and its files are read once by Plan.
+	// and its files are read once by Plan. From a local repository the
+	// head is streamed (64 KB at a time) while PGDATA is walked; from S3
+	// it is read whole (220 MB at 1M files), before the walk takes its
+	// memory.
 	var priorLoading <-chan priorLoad
 	priorLabel := ""
 	if priorEntry != nil {
 		priorLabel = priorEntry.Label
-		if e.Cfg.Bool(config.RepoBlock.Index(b.r.Key)) {
-			if b.prior, err = repo.LoadManifest(ctx, b.r.St, b.stanza, priorLabel, b.bi.CipherPass); err != nil {
-				return err
-			}
-		} else {
+		switch {
+		case e.Cfg.Bool(config.RepoBlock.Index(b.r.Key)):
+			b.prior, err = repo.LoadManifest(ctx, b.r.St, b.stanza, priorLabel, b.bi.CipherPass)
+		case e.Cfg.String(config.RepoType.Index(b.r.Key)) == "s3":
+			b.prior, b.priorFiles, err = repo.LoadManifestHead(ctx, b.r.St, b.stanza, priorLabel, b.bi.CipherPass)
+		default:
 			priorLoading = b.loadPriorHead(priorLabel)
+		}
+		if err != nil {
+			return err
 		}
 		e.Log.Infof("last backup label = %s, version = %s", priorLabel, priorEntry.BackrestVersion)
 		if b.prior != nil {
