@@ -412,16 +412,17 @@ type parentDir struct {
 }
 
 // add decides on one entry named base in directory p, read from src (""
-// = base in p's path, joined only when needed) with info si. The rules go by manifest name, as pgBackRest's: a link is listed
-// and then its destination is decided on under the link's own name, so the
-// contents of a linked pg_wal, pg_replslot, pg_stat_tmp ... are skipped
-// exactly as those of a real directory.
+// = base in p's path, joined only when needed) with info si. The rules go
+// by manifest name, as pgBackRest's: a link is listed and then its
+// destination is decided on under the link's own name, so the contents of
+// a linked pg_wal, pg_replslot, pg_stat_tmp ... are skipped exactly as
+// those of a real directory.
 func (w *walker) add(p parentDir, base, src string, si *statInfo) error {
 	if strings.HasPrefix(base, "pgsql_tmp") {
 		return nil
 	}
-	linked := src != "" // read through a link
-	if !linked && (si.isDir() || si.isLink() || !si.isRegular()) {
+	linked := src != ""             // read through a link
+	if !linked && !si.isRegular() { // a file's path is its directory's and its name
 		src = filepath.Join(p.src, base)
 	}
 	name := p.name + "/" + base
