@@ -421,8 +421,10 @@ func (w *walker) add(p parentDir, base, src string, si *statInfo) error {
 	if strings.HasPrefix(base, "pgsql_tmp") {
 		return nil
 	}
-	linked := src != ""             // read through a link
-	if !linked && !si.isRegular() { // a file's path is its directory's and its name
+	// src is set for what is read through a link; a file's path is its
+	// directory's and its name (sources.path).
+	linked := src != ""
+	if !linked && !si.isRegular() {
 		src = filepath.Join(p.src, base)
 	}
 	name := p.name + "/" + base
