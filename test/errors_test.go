@@ -537,5 +537,9 @@ func TestErrors(t *testing.T) {
 		if ents, _ := os.ReadDir(empty); len(ents) != 0 {
 			t.Errorf("failed restore wrote into %s: %v", empty, ents)
 		}
+		// An incr on it fails the same way (the prior's head is loaded
+		// beside the walk of PGDATA) and leaves the repository as it was.
+		fail(t, 41, []string{"ERROR: [041]: unable to load backup manifest file '" + manifest + "' or '" + manifest + ".copy':",
+			"ChecksumError: invalid checksum", "FormatError:"}, "backup", "--type=incr")
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -176,6 +177,16 @@ func (b *Backup) BuildManifest(ctx context.Context) error {
 	return nil
 }
 
+// SetPrior gives the backup its prior backup (a diff or incr whose prior
+// was loaded while PGDATA was walked) before Plan, with the compression and
+// page checksum settings the prior fixes. Block incremental takes its prior
+// in Options (New needs it).
+func (b *Backup) SetPrior(prior *repo.Manifest, files repo.FileSource, ct filter.CompressType, level int, pageChk bool) {
+	b.prior, b.opt.Prior, b.opt.PriorFiles = prior, prior, files
+	b.ct, b.level, b.pageChk = ct, level, pageChk
+	b.opt.Compress, b.opt.Level, b.opt.PageChecksum = ct, level, pageChk
+}
+
 // Plan decides what the copy does: automatic delta, references to the
 // prior backup, the label (a resumed backup keeps the interrupted one's),
 // block incremental sizes, the reference list and the copy start; with
@@ -323,18 +334,28 @@ func (b *Backup) buildManifest() error {
 	m.Files = slices.Grow(m.Files, nFiles)
 	m.Paths = slices.Grow(m.Paths, nPaths)
 	m.Links = slices.Grow(m.Links, nLinks)
+	// One string per mode (a cluster has a few), not one per entry.
+	modes := map[fs.FileMode]string{}
+	mode := func(m fs.FileMode) string {
+		s, ok := modes[m]
+		if !ok {
+			s = repo.FormatMode(uint32(m))
+			modes[m] = s
+		}
+		return s
+	}
 	w.Entries.each(func(en *fsEntry) {
 		user, group := w.owners(en)
 		switch en.Type {
 		case entPath:
-			m.Paths = append(m.Paths, repo.ManifestPath{Name: en.Name, Mode: repo.FormatMode(uint32(en.Mode)),
+			m.Paths = append(m.Paths, repo.ManifestPath{Name: en.Name, Mode: mode(en.Mode),
 				User: user, Group: group})
 		case entLink:
 			m.Links = append(m.Links, repo.ManifestLink{Name: en.Name, Destination: w.LinkDest[en.Name],
 				User: user, Group: group})
 		case entFile:
 			m.Files = append(m.Files, repo.ManifestFile{Name: en.Name, Size: uint64(en.Size), Timestamp: en.MTime,
-				Mode: repo.FormatMode(uint32(en.Mode)), User: user, Group: group})
+				Mode: mode(en.Mode), User: user, Group: group})
 		}
 	})
 	b.src = w.Src

@@ -15,7 +15,6 @@ import (
 	"github.com/pgbr-dev/pgbr/internal/errs"
 	"github.com/pgbr-dev/pgbr/internal/lazyre"
 	"github.com/pgbr-dev/pgbr/internal/repo"
-	"github.com/pgbr-dev/pgbr/internal/storage/direct"
 	"golang.org/x/sys/unix"
 )
 
@@ -176,6 +175,10 @@ type walker struct {
 	tsDir    string // PG_15_<catalog>
 	excludes []string
 	res      *walkResult
+	// the ids nameIDs saw last (named: any)
+	named            bool
+	lastUID, lastGID uint32
+	stats            []statInfo // lstatAll's, reused
 }
 
 // walkPgData builds the list of everything to back up.
@@ -193,7 +196,7 @@ func walkPgData(pgData string, online bool, tsDir string, excludes []string) (*w
 	if !fi.IsDir() {
 		return nil, errs.New(errs.PathOpen, "'%s' is not a directory", pgData)
 	}
-	w.res.Root = w.entry("pg_data", fi)
+	w.res.Root = w.entry("pg_data", statOfInfo(fi))
 	w.res.Entries.add(w.res.Root)
 	if err := w.dir(pgData, "pg_data", ""); err != nil {
 		return nil, err
@@ -201,31 +204,65 @@ func walkPgData(pgData string, online bool, tsDir string, excludes []string) (*w
 	return w.res, nil
 }
 
-func (w *walker) entry(name string, fi fs.FileInfo) fsEntry {
-	e := fsEntry{Name: name, Mode: fi.Mode().Perm(), MTime: fi.ModTime().Unix()}
+// statInfo is what the walk keeps of a stat, by value: statting a
+// directory of 100k files allocates nothing per file.
+type statInfo struct {
+	mode     uint32 // st_mode: type and permission bits (0: no entry)
+	uid, gid uint32
+	size     int64
+	mtime    int64 // seconds
+}
+
+func (s *statInfo) typ() uint32       { return s.mode & unix.S_IFMT }
+func (s *statInfo) isDir() bool       { return s.typ() == unix.S_IFDIR }
+func (s *statInfo) isLink() bool      { return s.typ() == unix.S_IFLNK }
+func (s *statInfo) isRegular() bool   { return s.typ() == unix.S_IFREG }
+func (s *statInfo) perm() fs.FileMode { return fs.FileMode(s.mode & 0o777) }
+
+// statOf keeps what the walk needs of st.
+func statOf(st *unix.Stat_t) statInfo {
+	return statInfo{mode: st.Mode, uid: st.Uid, gid: st.Gid, size: st.Size, mtime: st.Mtim.Sec}
+}
+
+// statOfInfo is statOf for an os.Stat result.
+func statOfInfo(fi fs.FileInfo) statInfo {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return statInfo{mode: st.Mode, uid: st.Uid, gid: st.Gid, size: st.Size, mtime: st.Mtim.Sec}
+	}
+	s := statInfo{mode: uint32(fi.Mode().Perm()), size: fi.Size(), mtime: fi.ModTime().Unix()}
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
-		e.Type = entLink
+		s.mode |= unix.S_IFLNK
 	case fi.IsDir():
+		s.mode |= unix.S_IFDIR
+	case fi.Mode().IsRegular():
+		s.mode |= unix.S_IFREG
+	}
+	return s
+}
+
+func (w *walker) entry(name string, si statInfo) fsEntry {
+	e := fsEntry{Name: name, Mode: si.perm(), MTime: si.mtime, UID: si.uid, GID: si.gid}
+	switch {
+	case si.isLink():
+		e.Type = entLink
+	case si.isDir():
 		e.Type = entPath
 	default:
 		e.Type = entFile
-		e.Size = fi.Size()
+		e.Size = si.size
 	}
-	switch st := fi.Sys().(type) {
-	case *unix.Stat_t: // lstatAll's
-		e.UID, e.GID = st.Uid, st.Gid
-		w.nameIDs(st.Uid, st.Gid)
-	case *syscall.Stat_t: // os.Stat's
-		e.UID, e.GID = st.Uid, st.Gid
-		w.nameIDs(st.Uid, st.Gid)
-	}
+	w.nameIDs(si.uid, si.gid)
 	return e
 }
 
 // nameIDs records the names of an entry's user and group ids, looked up
 // once per id ("" = the id has no name).
 func (w *walker) nameIDs(uid, gid uint32) {
+	if w.named && uid == w.lastUID && gid == w.lastGID {
+		return // the owners of the entry before
+	}
+	w.named, w.lastUID, w.lastGID = true, uid, gid
 	if _, ok := w.res.Users[uid]; !ok {
 		n := ""
 		if u, err := user.LookupId(strconv.Itoa(int(uid))); err == nil {
@@ -282,7 +319,7 @@ func (w *walker) dir(src, name, rel string) error {
 	slices.Sort(names)
 	dirfd := int(d.Fd())
 	w.res.Src.dirs[name] = src
-	p := parentDir{name: name, rel: rel, dbPath: isDBPath(name)}
+	p := parentDir{name: name, rel: rel, src: src, dbPath: isDBPath(name)}
 	// Unlogged relations: every fork of N when N_init exists.
 	if p.dbPath {
 		p.unlogged = map[string]bool{}
@@ -299,15 +336,18 @@ func (w *walker) dir(src, name, rel string) error {
 	// would hold about 20 MB at once.
 	for lo := 0; lo < len(names); lo += statBatch {
 		batch := names[lo:min(lo+statBatch, len(names))]
-		infos := lstatAll(dirfd, batch)
+		// w.dir below reuses w.stats: a batch takes its own while it adds.
+		infos := lstatAll(dirfd, batch, w.stats)
+		w.stats = nil
 		for i, base := range batch {
-			if infos[i] == nil {
+			if infos[i].mode == 0 {
 				continue // vanished
 			}
-			if err := w.add(p, base, filepath.Join(src, base), infos[i]); err != nil {
+			if err := w.add(p, base, "", &infos[i]); err != nil {
 				return err
 			}
 		}
+		w.stats = infos
 	}
 	return nil
 }
@@ -325,14 +365,22 @@ const statWorkers = 4
 const statChunk = 256
 
 // lstatAll returns the lstat of each entry of the directory open as dirfd
-// (nil when it vanished), in order, statting large directories' entries on
-// statWorkers goroutines.
-func lstatAll(dirfd int, names []string) []fs.FileInfo {
-	out := make([]fs.FileInfo, len(names))
+// (mode 0 when it vanished), in order, in buf when it is large enough,
+// statting large directories' entries on statWorkers goroutines.
+func lstatAll(dirfd int, names []string, buf []statInfo) []statInfo {
+	var out []statInfo
+	if cap(buf) >= len(names) {
+		out = buf[:len(names)]
+	} else {
+		out = make([]statInfo, len(names))
+	}
 	stat := func(lo, hi int) {
+		var st unix.Stat_t
 		for i := lo; i < hi; i++ {
-			if fi, err := direct.Lstatat(dirfd, names[i]); err == nil {
-				out[i] = fi
+			if err := unix.Fstatat(dirfd, names[i], &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+				out[i] = statOf(&st)
+			} else {
+				out[i] = statInfo{}
 			}
 		}
 	}
@@ -358,29 +406,39 @@ func lstatAll(dirfd int, names []string) []fs.FileInfo {
 type parentDir struct {
 	name     string // manifest name
 	rel      string // path relative to PGDATA ("" at the root and in tablespaces)
+	src      string // its path
 	dbPath   bool   // holds relation files
 	unlogged map[string]bool
 }
 
-// add decides on one entry named base in directory p, read from src with
-// info fi. The rules go by manifest name, as pgBackRest's: a link is listed
-// and then its destination is decided on under the link's own name, so the
-// contents of a linked pg_wal, pg_replslot, pg_stat_tmp ... are skipped
-// exactly as those of a real directory.
-func (w *walker) add(p parentDir, base, src string, fi fs.FileInfo) error {
+// add decides on one entry named base in directory p, read from src (""
+// = base in p's path, joined only when needed) with info si. The rules go
+// by manifest name, as pgBackRest's: a link is listed and then its
+// destination is decided on under the link's own name, so the contents of
+// a linked pg_wal, pg_replslot, pg_stat_tmp ... are skipped exactly as
+// those of a real directory.
+func (w *walker) add(p parentDir, base, src string, si *statInfo) error {
 	if strings.HasPrefix(base, "pgsql_tmp") {
 		return nil
 	}
-	name := p.name + "/" + base
-	rel := base
-	if p.rel != "" {
-		rel = p.rel + "/" + base
+	// src is set for what is read through a link; a file's path is its
+	// directory's and its name (sources.path).
+	linked := src != ""
+	if !linked && !si.isRegular() {
+		src = filepath.Join(p.src, base)
 	}
-	mode := fi.Mode()
-	isLink := mode&fs.ModeSymlink != 0
+	name := p.name + "/" + base
+	isLink, isDir := si.isLink(), si.isDir()
+	rel := ""
+	if isDir || len(w.excludes) > 0 {
+		rel = base
+		if p.rel != "" {
+			rel = p.rel + "/" + base
+		}
+	}
 	contentsOnly := false
-	if strings.HasPrefix(p.name, "pg_data") {
-		drop, co := w.excluded(rel, fi.IsDir() || isLink)
+	if len(w.excludes) > 0 && strings.HasPrefix(p.name, "pg_data") {
+		drop, co := w.excluded(rel, isDir || isLink)
 		if drop {
 			w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("exclude '%s' from backup using '%s' exclusion", rel, rel))
 			return nil
@@ -389,9 +447,9 @@ func (w *walker) add(p parentDir, base, src string, fi fs.FileInfo) error {
 	}
 	switch {
 	case isLink:
-		return w.link(p, base, src, name, fi)
-	case fi.IsDir():
-		w.res.Entries.add(w.entry(name, fi))
+		return w.link(p, base, src, name, si)
+	case isDir:
+		w.res.Entries.add(w.entry(name, *si))
 		switch {
 		case contentsOnly:
 			return nil
@@ -401,7 +459,7 @@ func (w *walker) add(p parentDir, base, src string, fi fs.FileInfo) error {
 			return nil // .ready/.done of the live cluster
 		}
 		return w.dir(src, name, rel)
-	case mode.IsRegular():
+	case si.isRegular():
 		if p.name == "pg_data" && rootExcludedFiles[base] {
 			return nil
 		}
@@ -421,8 +479,10 @@ func (w *walker) add(p parentDir, base, src string, fi fs.FileInfo) error {
 				}
 			}
 		}
-		w.res.Entries.add(w.entry(name, fi))
-		w.res.Src.addFile(p.name, base, name, src)
+		w.res.Entries.add(w.entry(name, *si))
+		if linked {
+			w.res.Src.addFile(p.name, base, name, src)
+		}
 	default:
 		w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("exclude special file '%s' from backup", src))
 	}
@@ -430,7 +490,7 @@ func (w *walker) add(p parentDir, base, src string, fi fs.FileInfo) error {
 }
 
 // link lists a link and then its destination under the link's name.
-func (w *walker) link(p parentDir, base, src, name string, fi fs.FileInfo) error {
+func (w *walker) link(p parentDir, base, src, name string, si *statInfo) error {
 	parent := p.name
 	dest, err := os.Readlink(src)
 	if err != nil {
@@ -440,7 +500,7 @@ func (w *walker) link(p parentDir, base, src, name string, fi fs.FileInfo) error
 	if !filepath.IsAbs(absDest) {
 		absDest = filepath.Join(filepath.Dir(src), dest)
 	}
-	le := w.entry(name, fi)
+	le := w.entry(name, *si)
 	w.res.LinkDest[name] = dest
 	if parent == "pg_data/pg_tblspc" {
 		// Tablespace: the link must point to a directory outside PGDATA.
@@ -458,13 +518,13 @@ func (w *walker) link(p parentDir, base, src, name string, fi fs.FileInfo) error
 		tsRoot := w.res.Root // pg_tblspc is listed as PGDATA itself
 		tsRoot.Name = "pg_tblspc"
 		w.res.Entries.add(tsRoot)
-		w.res.Entries.add(w.entry(tsName, dfi))
+		w.res.Entries.add(w.entry(tsName, statOfInfo(dfi)))
 		verSrc := filepath.Join(absDest, w.tsDir)
 		vfi, err := os.Stat(verSrc)
 		if err != nil {
 			return nil // empty tablespace for another version
 		}
-		w.res.Entries.add(w.entry(tsName+"/"+w.tsDir, vfi))
+		w.res.Entries.add(w.entry(tsName+"/"+w.tsDir, statOfInfo(vfi)))
 		return w.dir(verSrc, tsName+"/"+w.tsDir, "")
 	}
 	if strings.HasPrefix(parent, "pg_data/pg_tblspc") {
@@ -479,5 +539,6 @@ func (w *walker) link(p parentDir, base, src, name string, fi fs.FileInfo) error
 	}
 	w.res.Entries.add(le)
 	w.res.Links = append(w.res.Links, linkEntry{le, src, dest})
-	return w.add(p, base, absDest, dfi)
+	dst := statOfInfo(dfi)
+	return w.add(p, base, absDest, &dst)
 }

@@ -141,7 +141,7 @@ func TestWalkLinkedExclusions(t *testing.T) {
 
 // A large directory is statted on several goroutines, in order, as
 // os.Lstat sees each entry, with an entry that vanished after the listing
-// left nil.
+// left with mode 0.
 func TestLstatAll(t *testing.T) {
 	dir := t.TempDir()
 	for i := range 3*statChunk + 7 {
@@ -170,22 +170,33 @@ func TestLstatAll(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, vanished)); err != nil {
 		t.Fatal(err)
 	}
-	infos := lstatAll(int(d.Fd()), names)
-	for i, fi := range infos {
-		name := names[i]
-		if name == vanished {
-			if fi != nil {
-				t.Fatalf("vanished entry has info %v", fi)
+	// A buffer too small is replaced, one large enough is used.
+	for _, buf := range [][]statInfo{nil, make([]statInfo, 5), make([]statInfo, len(names)+3)} {
+		for i := range buf {
+			buf[i] = statInfo{mode: 0o100600, size: 99}
+		}
+		infos := lstatAll(int(d.Fd()), names, buf)
+		if len(infos) != len(names) || (cap(buf) >= len(names) && &infos[0] != &buf[0]) {
+			t.Fatalf("%d infos for %d names (buffer %d)", len(infos), len(names), cap(buf))
+		}
+		for i := range infos {
+			fi, name := &infos[i], names[i]
+			if name == vanished {
+				if fi.mode != 0 {
+					t.Fatalf("vanished entry has info %+v", *fi)
+				}
+				continue
 			}
-			continue
-		}
-		want, err := os.Lstat(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi == nil || fi.Name() != name || fi.Size() != want.Size() || fi.Mode() != want.Mode() ||
-			!fi.ModTime().Equal(want.ModTime()) || fi.IsDir() != want.IsDir() {
-			t.Fatalf("entry %s: %v, os.Lstat %v", name, fi, want)
+			want, err := os.Lstat(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := statOfInfo(want); *fi != got || fi.perm() != want.Mode().Perm() ||
+				fi.isDir() != want.IsDir() || fi.isLink() != (want.Mode()&os.ModeSymlink != 0) ||
+				fi.isRegular() != want.Mode().IsRegular() || fi.mtime != want.ModTime().Unix() ||
+				(want.Mode().IsRegular() && fi.size != want.Size()) {
+				t.Fatalf("entry %s: %+v, os.Lstat %v", name, *fi, want)
+			}
 		}
 	}
 }
@@ -228,6 +239,24 @@ func TestWalkSources(t *testing.T) {
 	if n < 8 {
 		t.Fatalf("only %d files walked", n)
 	}
+	// PGDATA named with a trailing slash: the same files, each read from
+	// where it lies.
+	res2, err := walkPgData(pg+"/", false, "PG_15_202209061", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := walkNames(t, res2), walkNames(t, res); !slices.Equal(got, want) {
+		t.Fatalf("walk of %s/: %v, want %v", pg, got, want)
+	}
+	res2.Entries.each(func(e *fsEntry) {
+		if e.Type != entFile {
+			return
+		}
+		fi, err := os.Stat(res2.Src.path(e.Name))
+		if err != nil || fi.Size() != e.Size || fi.ModTime().Unix() != e.MTime {
+			t.Errorf("%s/: %s: %v", pg, e.Name, err)
+		}
+	})
 	res.Src.standby = "/standby"
 	if got := res.Src.path("pg_data/base/1/1259"); got != "/standby/base/1/1259" {
 		t.Errorf("standby relation read from %q", got)

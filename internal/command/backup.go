@@ -200,34 +200,31 @@ func (b *backupRun) run() error {
 	if priorEntry != nil && !e.Cfg.Bool(config.RepoBlock.Index(b.r.Key)) && priorIsBlockIncr(e, priorEntry, typ) {
 		priorEntry, typ = nil, repo.BackupTypeFull
 	}
+	// The prior manifest: block incremental loads it whole now (it reads
+	// the prior's block maps while copying); otherwise its head is loaded
+	// and its files are read once by Plan. From a local repository the
+	// head is streamed (64 KB at a time) while PGDATA is walked; from S3
+	// it is read whole (220 MB at 1M files), before the walk takes its
+	// memory.
+	var priorLoading <-chan priorLoad
+	priorLabel := ""
 	if priorEntry != nil {
-		if e.Cfg.Bool(config.RepoBlock.Index(b.r.Key)) {
-			// Block incremental reads the prior's block maps while copying.
-			b.prior, err = repo.LoadManifest(ctx, b.r.St, b.stanza, priorEntry.Label, b.bi.CipherPass)
-		} else {
-			b.prior, b.priorFiles, err = repo.LoadManifestHead(ctx, b.r.St, b.stanza, priorEntry.Label, b.bi.CipherPass)
+		priorLabel = priorEntry.Label
+		switch {
+		case e.Cfg.Bool(config.RepoBlock.Index(b.r.Key)):
+			b.prior, err = repo.LoadManifest(ctx, b.r.St, b.stanza, priorLabel, b.bi.CipherPass)
+		case e.Cfg.String(config.RepoType.Index(b.r.Key)) == "s3":
+			b.prior, b.priorFiles, err = repo.LoadManifestHead(ctx, b.r.St, b.stanza, priorLabel, b.bi.CipherPass)
+		default:
+			priorLoading = b.loadPriorHead(priorLabel)
 		}
 		if err != nil {
 			return err
 		}
-		e.Log.Infof("last backup label = %s, version = %s", priorEntry.Label, priorEntry.BackrestVersion)
-		pct := b.prior.Option.CompressType
-		if pct == "" {
-			pct = "none"
+		e.Log.Infof("last backup label = %s, version = %s", priorLabel, priorEntry.BackrestVersion)
+		if b.prior != nil {
+			b.priorSettings(typ)
 		}
-		if string(b.ct) != pct {
-			e.Log.Warnf("%s backup cannot alter compress-type option to '%s', reset to value in %s", typ, b.ct, priorEntry.Label)
-			b.ct = filter.CompressType(pct)
-			b.level = b.prior.Option.CompressLevel
-		}
-		if b.pageChk != b.prior.Option.ChecksumPage {
-			e.Log.Warnf("%s backup cannot alter 'checksum-page' option to '%v', reset to '%v' from %s", typ, b.pageChk, b.prior.Option.ChecksumPage, priorEntry.Label)
-			b.pageChk = b.prior.Option.ChecksumPage
-		}
-	}
-	priorLabel := ""
-	if priorEntry != nil {
-		priorLabel = priorEntry.Label
 	}
 
 	// The label is chosen after the manifest is built: a resumed backup
@@ -243,15 +240,15 @@ func (b *backupRun) run() error {
 		BufferSize: uint64(e.Cfg.Size(config.BufferSize)), ChecksumPage: b.pageChk, CompressLevel: b.level,
 		CompressLevelNetwork: int(e.Cfg.Int(config.CompressLevelNetwork)), CompressType: string(b.ct),
 		Delta: e.Cfg.Bool(config.Delta), Hardlink: false, Online: b.online, ProcessMax: int(e.Cfg.Int(config.ProcessMax))}
-	if b.r.CipherPass != "" {
-		if b.prior != nil {
-			m.CipherPass = b.prior.CipherPass
-		} else if m.CipherPass, err = filter.NewSubPassphrase(); err != nil {
+	if b.r.CipherPass != "" && priorEntry == nil {
+		if m.CipherPass, err = filter.NewSubPassphrase(); err != nil {
 			return err
 		}
 		e.Log.Redact(m.CipherPass)
 	}
-	b.prior, b.priorFiles = nil, nil // the engine has them, and lets them go once it has planned
+	if b.prior != nil {
+		b.usePrior()
+	}
 
 	// Start the backup in PostgreSQL.
 	var startSegment string
@@ -283,6 +280,15 @@ func (b *backupRun) run() error {
 	// Build the manifest from PGDATA, plan and copy.
 	if err := b.eng.BuildManifest(ctx); err != nil {
 		return err
+	}
+	if priorLoading != nil {
+		r := <-priorLoading
+		if r.err != nil {
+			return r.err
+		}
+		b.prior, b.priorFiles = r.m, r.files
+		b.priorSettings(typ)
+		b.usePrior()
 	}
 	if err := b.eng.Plan(ctx); err != nil {
 		return err
@@ -329,6 +335,61 @@ func (b *backupRun) run() error {
 		m.Backup.TimestampStop = m.Backup.TimestampStart
 	}
 	return b.finish()
+}
+
+// priorLoad is the head of the prior manifest and the source of its files.
+type priorLoad struct {
+	m     *repo.Manifest
+	files repo.FileSource
+	err   error
+}
+
+// loadPriorHead loads the head of the prior manifest on its own goroutine
+// (repo.LoadManifestHead reads and verifies the whole file: 22 MB for 100k
+// files), so that it takes no time of its own beside the walk of PGDATA.
+func (b *backupRun) loadPriorHead(label string) <-chan priorLoad {
+	out := make(chan priorLoad, 1)
+	ctx, st, stanza, pass := b.e.Ctx, b.r.St, b.stanza, b.bi.CipherPass
+	go func() {
+		var r priorLoad
+		r.m, r.files, r.err = repo.LoadManifestHead(ctx, st, stanza, label, pass)
+		out <- r
+	}()
+	return out
+}
+
+// priorSettings keeps the compression and page checksum settings of the
+// prior backup: a backup set does not change them.
+func (b *backupRun) priorSettings(typ string) {
+	e := b.e
+	label := b.prior.Backup.Label
+	pct := b.prior.Option.CompressType
+	if pct == "" {
+		pct = "none"
+	}
+	if string(b.ct) != pct {
+		e.Log.Warnf("%s backup cannot alter compress-type option to '%s', reset to value in %s", typ, b.ct, label)
+		b.ct = filter.CompressType(pct)
+		b.level = b.prior.Option.CompressLevel
+	}
+	if b.pageChk != b.prior.Option.ChecksumPage {
+		e.Log.Warnf("%s backup cannot alter 'checksum-page' option to '%v', reset to '%v' from %s", typ, b.pageChk, b.prior.Option.ChecksumPage, label)
+		b.pageChk = b.prior.Option.ChecksumPage
+	}
+}
+
+// usePrior gives the manifest and the engine what the prior backup fixes:
+// the settings priorSettings kept, the manifest's passphrase, the prior
+// itself. The engine lets the prior go once it has planned.
+func (b *backupRun) usePrior() {
+	m := b.m
+	m.Option.CompressType, m.Option.CompressLevel, m.Option.ChecksumPage = string(b.ct), b.level, b.pageChk
+	if b.r.CipherPass != "" {
+		m.CipherPass = b.prior.CipherPass
+		b.e.Log.Redact(m.CipherPass)
+	}
+	b.eng.SetPrior(b.prior, b.priorFiles, b.ct, b.level, b.pageChk)
+	b.prior, b.priorFiles = nil, nil
 }
 
 // checkArchiveSettings checks archive_mode and archive_command.

@@ -2,7 +2,11 @@ package repo
 
 import (
 	"fmt"
+	"io"
 	"testing"
+
+	"github.com/pgbr-dev/pgbr/internal/filter"
+	"github.com/pgbr-dev/pgbr/internal/storage/posix"
 )
 
 func bigManifest(n int) *Manifest {
@@ -59,5 +63,27 @@ func BenchmarkManifestBytes100k(b *testing.B) {
 	m.Sort()
 	for b.Loop() {
 		_ = m.Bytes()
+	}
+}
+
+// BenchmarkWriteManifest100k: a backup's final save without the syncs:
+// the manifest and its copy written, and the gz of backup.history.
+func BenchmarkWriteManifest100k(b *testing.B) {
+	m := bigManifest(100000)
+	m.Sort()
+	st := posix.New(b.TempDir())
+	for b.Loop() {
+		cw, err := filter.NewCompressor(io.Discard, filter.Gz, 3)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w, err := WriteManifest(b.Context(), st, "bench", m, "", cw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w.Abort()
+		if err := cw.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

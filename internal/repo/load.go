@@ -377,20 +377,26 @@ func writeRendered(ctx context.Context, st storage.Storage, render func(io.Write
 		p.ws = append(p.ws, w)
 		outs = append(outs, w)
 	}
-	out := io.MultiWriter(outs...)
+	// Each file (or the encryptor of them all) and also are written on a
+	// goroutine of their own while the manifest is rendered.
+	leaves := outs
 	var enc io.WriteCloser
 	if cipherPass != "" {
 		var err error
-		if enc, err = filter.NewEncryptor(out, cipherPass); err != nil {
+		if enc, err = filter.NewEncryptor(io.MultiWriter(outs...), cipherPass); err != nil {
 			p.Abort()
 			return nil, encryptErr(err)
 		}
-		out = enc
+		leaves = []io.Writer{enc}
 	}
 	if also != nil {
-		out = io.MultiWriter(out, also)
+		leaves = append(leaves[:len(leaves):len(leaves)], also)
 	}
-	err := render(out)
+	tee := newTeeWriter(leaves...)
+	err := render(tee)
+	if cerr := tee.Close(); err == nil {
+		err = cerr
+	}
 	if enc != nil {
 		if cerr := enc.Close(); err == nil {
 			err = cerr
