@@ -12,10 +12,11 @@ import (
 // GETs pinned to its ETag (If-Match), up to readAheadSegments of them
 // fetched ahead of the reader into buffers, each holding one of the
 // Storage's transfer slots while it downloads. They are handed out in
-// order; the first failure ends the read.
+// order; the first failure ends the read. Memory: at most
+// readAheadSegments + 1 segment buffers per long read (12 MiB).
 const (
 	readSegment       = 4 << 20
-	readAheadSegments = 4
+	readAheadSegments = 2
 	readAheadMin      = 3 * readSegment
 )
 
