@@ -129,10 +129,11 @@ type Storage struct {
 }
 
 // transfers is how many parts and ranged GETs may be in flight at once:
-// two per worker, at least three (memory: as many chunk buffers).
+// one per worker and one more (memory: as many chunk buffers, 15 MiB at
+// process-max 2 with the default chunk size).
 func (s *Storage) transfers() int { return cap(s.slots) }
 
-func transfersFor(parallel int) int { return max(3, 2*parallel) }
+func transfersFor(parallel int) int { return max(1, parallel) + 1 }
 
 // acquire takes a transfer slot, or fails when ctx ends first.
 func (s *Storage) acquire(ctx context.Context) error {
