@@ -39,6 +39,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -89,6 +90,11 @@ type Options struct {
 	Tags            map[string]string
 	IOTimeout       time.Duration // io-timeout, default 60 s
 
+	// Parallel is process-max: it sizes the transfers one process runs at
+	// once beyond its workers' own requests (parts of a multipart upload,
+	// ranged GETs of a large read), see transfers.
+	Parallel int
+
 	// Creds provides (and refreshes, and invalidates) the credentials.
 	Creds *credentials.Cache
 	// HTTPClient overrides the client built by HTTPClient(opts) (tests).
@@ -111,6 +117,43 @@ type Storage struct {
 	bufPool   sync.Pool // *[]byte of UploadChunkSize
 
 	bg background // PutObjects of NoSync writes still running (write.go)
+
+	// slots bounds the multipart parts and ranged GETs in flight in the
+	// whole process (each holds one chunk or segment buffer).
+	slots chan struct{}
+	// signPayload: the endpoint is plain http, so the payload's SHA-256
+	// is signed; over TLS the payload is sent as UNSIGNED-PAYLOAD (its
+	// integrity is TLS's and Content-MD5's), which spares hashing every
+	// byte twice, here and in the server.
+	signPayload bool
+}
+
+// transfers is how many parts and ranged GETs may be in flight at once:
+// one per worker and one more (memory: as many chunk buffers, 15 MiB at
+// process-max 2 with the default chunk size).
+func (s *Storage) transfers() int { return cap(s.slots) }
+
+func transfersFor(parallel int) int { return max(1, parallel) + 1 }
+
+// acquire takes a transfer slot, or fails when ctx ends first.
+func (s *Storage) acquire(ctx context.Context) error {
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Storage) release() { <-s.slots }
+
+// unsignedPayload is the per-operation option of PutObject and UploadPart
+// over TLS (see signPayload).
+func (s *Storage) unsignedPayload(o *s3.Options) {
+	if s.signPayload {
+		return
+	}
+	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 }
 
 func (o *Options) setDefaults() {
@@ -187,7 +230,9 @@ func New(ctx context.Context, o Options) (*Storage, error) {
 		prefix:   strings.Trim(path.Clean("/"+o.Path), "/"),
 		endpoint: o.BaseEndpoint(),
 		log:      o.Logger,
+		slots:    make(chan struct{}, transfersFor(o.Parallel)),
 	}
+	s.signPayload = strings.HasPrefix(s.endpoint, "http://")
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
