@@ -39,7 +39,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -121,11 +120,6 @@ type Storage struct {
 	// slots bounds the multipart parts and ranged GETs in flight in the
 	// whole process (each holds one chunk or segment buffer).
 	slots chan struct{}
-	// signPayload: the endpoint is plain http, so the payload's SHA-256
-	// is signed; over TLS the payload is sent as UNSIGNED-PAYLOAD (its
-	// integrity is TLS's and Content-MD5's), which spares hashing every
-	// byte twice, here and in the server.
-	signPayload bool
 }
 
 // transfers is how many parts and ranged GETs may be in flight at once:
@@ -146,15 +140,6 @@ func (s *Storage) acquire(ctx context.Context) error {
 }
 
 func (s *Storage) release() { <-s.slots }
-
-// unsignedPayload is the per-operation option of PutObject and UploadPart
-// over TLS (see signPayload).
-func (s *Storage) unsignedPayload(o *s3.Options) {
-	if s.signPayload {
-		return
-	}
-	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
-}
 
 func (o *Options) setDefaults() {
 	if o.Path == "" {
@@ -232,7 +217,6 @@ func New(ctx context.Context, o Options) (*Storage, error) {
 		log:      o.Logger,
 		slots:    make(chan struct{}, transfersFor(o.Parallel)),
 	}
-	s.signPayload = strings.HasPrefix(s.endpoint, "http://")
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

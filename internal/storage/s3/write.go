@@ -323,7 +323,7 @@ func (w *writer) uploadPart(num int32, data []byte) (types.CompletedPart, [md5.S
 			ContentMD5: aws.String(md5b64), RequestPayer: s.payer()}
 		in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = s.sse()
 		var err error
-		out, err = s.client.UploadPart(ctx, in, s.opt("UploadPart"), s.unsignedPayload)
+		out, err = s.client.UploadPart(ctx, in, s.opt("UploadPart"))
 		return err
 	})
 	if err != nil {
@@ -346,7 +346,7 @@ func (w *writer) putData(data []byte) error {
 			ContentLength: aws.Int64(int64(len(data))), ContentMD5: aws.String(md5b64), RequestPayer: s.payer(), Tagging: s.tags()}
 		in.ServerSideEncryption, in.SSEKMSKeyId = s.kms()
 		in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = s.sse()
-		_, err := s.client.PutObject(ctx, in, s.opt("PutObject"), s.unsignedPayload)
+		_, err := s.client.PutObject(ctx, in, s.opt("PutObject"))
 		return err
 	})
 	if err != nil {
