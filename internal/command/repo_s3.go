@@ -22,7 +22,7 @@ func (e *Env) openS3(key int) (storage.Storage, error) {
 		VerifyTLS: e.Cfg.Bool(config.RepoStorageVerifyTLS.Index(key)), CAFile: o(config.RepoStorageCAFile), CAPath: o(config.RepoStorageCAPath),
 		UploadChunkSize: e.Cfg.Size(config.RepoStorageUploadChunkSize.Index(key)), KMSKeyID: o(config.RepoS3KMSKeyID),
 		SSECustomerKey: o(config.RepoS3SseCustomerKey), RequesterPays: e.Cfg.Bool(config.RepoS3RequesterPays.Index(key)),
-		IOTimeout: e.Cfg.Duration(config.IOTimeout), Logger: logger, Parallel: e.processMax(),
+		IOTimeout: e.Cfg.Duration(config.IOTimeout), Logger: logger,
 	}
 	if tags := e.Cfg.Hash(config.RepoStorageTag.Index(key)); len(tags) > 0 {
 		so.Tags = map[string]string{}

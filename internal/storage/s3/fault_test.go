@@ -44,9 +44,6 @@ type faultProxy struct {
 	target *url.URL
 	client *http.Client
 	choose func(n int, r *http.Request) fault
-	// hold, when set, runs for each request before choose, outside the
-	// lock (to hold a request while others come in).
-	hold func(r *http.Request)
 
 	mu     sync.Mutex
 	n      int
@@ -99,9 +96,6 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		hangUp(w)
 		return
-	}
-	if p.hold != nil {
-		p.hold(r)
 	}
 	p.mu.Lock()
 	p.n++

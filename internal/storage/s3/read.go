@@ -26,8 +26,6 @@ func (s *Storage) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 // OpenRange reads length bytes from offset (length < 0: to the end). A read
 // that fails mid-stream is resumed with a ranged GET from the last byte
 // received, pinned to the object's ETag so a replaced object is not mixed in.
-// A read longer than readAheadMin goes on with ranged GETs in parallel
-// (readAhead).
 func (s *Storage) OpenRange(ctx context.Context, p string, offset, length int64) (io.ReadCloser, error) {
 	r := &reader{s: s, ctx: ctx, key: s.key(p), full: s.Full(p), pos: offset, end: -1}
 	if length == 0 {
@@ -41,9 +39,6 @@ func (s *Storage) OpenRange(ctx context.Context, p string, offset, length int64)
 	}
 	if err := r.get(); err != nil {
 		return nil, s.fail(errs.FileOpen, "open", r.full, " for read", err)
-	}
-	if r.end-r.pos > readAheadMin {
-		return s.readAhead(ctx, r), nil
 	}
 	return r, nil
 }
@@ -115,9 +110,6 @@ func (r *reader) Read(b []byte) (int, error) {
 				}
 				return 0, r.err
 			}
-		}
-		if r.end >= 0 && int64(len(b)) > r.end-r.pos {
-			b = b[:r.end-r.pos] // the body may go on (readAhead's first segment)
 		}
 		n, err := r.body.Read(b)
 		r.pos += int64(n)

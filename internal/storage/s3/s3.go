@@ -89,11 +89,6 @@ type Options struct {
 	Tags            map[string]string
 	IOTimeout       time.Duration // io-timeout, default 60 s
 
-	// Parallel is process-max: it sizes the transfers one process runs at
-	// once beyond its workers' own requests (parts of a multipart upload,
-	// ranged GETs of a large read), see transfers.
-	Parallel int
-
 	// Creds provides (and refreshes, and invalidates) the credentials.
 	Creds *credentials.Cache
 	// HTTPClient overrides the client built by HTTPClient(opts) (tests).
@@ -116,30 +111,7 @@ type Storage struct {
 	bufPool   sync.Pool // *[]byte of UploadChunkSize
 
 	bg background // PutObjects of NoSync writes still running (write.go)
-
-	// slots bounds the multipart parts and ranged GETs in flight in the
-	// whole process (each holds one chunk or segment buffer).
-	slots chan struct{}
 }
-
-// transfers is how many parts and ranged GETs may be in flight at once:
-// one per worker and one more (memory: as many chunk buffers, 15 MiB at
-// process-max 2 with the default chunk size).
-func (s *Storage) transfers() int { return cap(s.slots) }
-
-func transfersFor(parallel int) int { return max(1, parallel) + 1 }
-
-// acquire takes a transfer slot, or fails when ctx ends first.
-func (s *Storage) acquire(ctx context.Context) error {
-	select {
-	case s.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s *Storage) release() { <-s.slots }
 
 func (o *Options) setDefaults() {
 	if o.Path == "" {
@@ -215,7 +187,6 @@ func New(ctx context.Context, o Options) (*Storage, error) {
 		prefix:   strings.Trim(path.Clean("/"+o.Path), "/"),
 		endpoint: o.BaseEndpoint(),
 		log:      o.Logger,
-		slots:    make(chan struct{}, transfersFor(o.Parallel)),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

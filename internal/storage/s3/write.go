@@ -22,13 +22,10 @@ import (
 
 // Create starts writing an object. Up to UploadChunkSize bytes are buffered;
 // a file that fits is sent as one PutObject at Commit. A larger file becomes
-// a multipart upload: each full chunk is uploaded as a part in the
-// background while the next one fills, as many parts at once as the
-// Storage has transfer slots (shared by every writer and reader of the
-// process, see transfers), and Commit sends the last part, waits for all
-// of them and completes the upload. Until Commit nothing is visible under
-// the key; Abort or any failure of any part cancels the other parts, waits
-// for them and aborts the multipart upload so no parts remain.
+// a multipart upload: each full chunk is uploaded as a part while the next
+// one fills (one part in flight), and Commit sends the last part and
+// completes the upload. Until Commit nothing is visible under the key; Abort
+// or any failure aborts the multipart upload so no parts remain.
 //
 // A small NoSync file (a backup's data file, at most backgroundMax bytes) is
 // sent by a background PutObject: Commit returns at once and SyncAll waits
@@ -131,22 +128,14 @@ type writer struct {
 	noSync   bool   // may be sent in the background (Create)
 	buf      []byte // the chunk being filled
 	pooled   *[]byte
+	spare    *[]byte // a pooled buffer free for the next chunk
 	uploadID string
 	parts    []types.CompletedPart
 	sums     [][md5.Size]byte // MD5 of each part, by part number - 1
-
-	// Parts in flight: each runs on its own goroutine holding one of the
-	// Storage's transfer slots and its chunk buffer, and sends its result
-	// to results (buffered for every part that can be in flight, so a part
-	// never waits for the writer). pctx is canceled on the first failure.
-	results chan partResult
-	pending int
-	pctx    context.Context
-	cancel  context.CancelFunc
-
-	size int64
-	err  error
-	done bool
+	inflight chan partResult  // the part being uploaded, nil when none
+	size     int64
+	err      error
+	done     bool
 }
 
 type partResult struct {
@@ -180,10 +169,8 @@ func (w *writer) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-// flush starts the upload of the full buffer as the next part, starting
-// the multipart upload first if needed. It waits only while the writer
-// already has as many parts in flight as the Storage has transfer slots,
-// or for a free slot.
+// flush uploads the full buffer as the next part, starting the multipart
+// upload first if needed, and waits for the previous part.
 func (w *writer) flush() error {
 	if w.uploadID == "" {
 		if err := w.initiate(); err != nil {
@@ -194,87 +181,39 @@ func (w *writer) flush() error {
 		return errs.New(errs.FileWrite, "unable to write file '%s': more than %d parts of up to %d bytes: raise repo1-storage-upload-chunk-size",
 			w.full, maxParts, w.chunk)
 	}
-	if err := w.send(w.buf, w.pooled); err != nil {
+	if err := w.wait(); err != nil {
 		return err
 	}
+	data, pooled := w.buf, w.pooled
+	num := int32(len(w.parts) + 1)
+	ch := make(chan partResult, 1)
+	w.inflight = ch
+	go func() {
+		part, sum, err := w.uploadPart(num, data)
+		ch <- partResult{part: part, sum: sum, buf: pooled, err: err}
+	}()
+	w.parts = append(w.parts, types.CompletedPart{PartNumber: aws.Int32(num)})
+	w.sums = append(w.sums, [md5.Size]byte{})
 	// Fill the next chunk in a pooled buffer of full size; past part 1000
 	// chunks grow (S3 takes at most 10000 parts).
-	w.chunk = chunkFor(int(w.s.o.UploadChunkSize), len(w.parts)+1)
+	w.chunk = chunkFor(int(w.s.o.UploadChunkSize), int(num)+1)
 	if w.chunk != int(w.s.o.UploadChunkSize) {
+		if w.spare != nil {
+			w.s.bufPool.Put(w.spare)
+			w.spare = nil
+		}
 		w.pooled = nil
 		w.buf = make([]byte, 0, w.chunk)
 		return nil
 	}
-	w.pooled = w.s.bufPool.Get().(*[]byte)
-	w.buf = (*w.pooled)[:0]
+	nb := w.spare
+	w.spare = nil
+	if nb == nil {
+		nb = w.s.bufPool.Get().(*[]byte)
+	}
+	w.pooled = nb
+	w.buf = (*nb)[:0]
 	return nil
-}
-
-// send uploads data as the next part in the background. The buffer
-// belongs to the part from now on (pooled goes back to the pool when it
-// ends).
-func (w *writer) send(data []byte, pooled *[]byte) error {
-	// Collect the parts that ended; wait for one while the writer has
-	// every slot's worth in flight.
-	for w.pending > 0 {
-		var r partResult
-		if w.pending >= cap(w.results) {
-			r = <-w.results
-		} else {
-			ended := false
-			select {
-			case r = <-w.results:
-				ended = true
-			default:
-			}
-			if !ended {
-				break
-			}
-		}
-		if err := w.collect(r); err != nil {
-			return err
-		}
-	}
-	if err := w.s.acquire(w.pctx); err != nil {
-		return fmt.Errorf("unable to write file '%s': %w", w.full, err)
-	}
-	num := int32(len(w.parts) + 1)
-	w.parts = append(w.parts, types.CompletedPart{PartNumber: aws.Int32(num)})
-	w.sums = append(w.sums, [md5.Size]byte{})
-	w.pending++
-	w.pooled = nil
-	go func() {
-		part, sum, err := w.uploadPart(num, data)
-		w.s.release()
-		w.results <- partResult{part: part, sum: sum, buf: pooled, err: err}
-	}()
-	return nil
-}
-
-// collect records the result of one part; a failure cancels the others.
-func (w *writer) collect(r partResult) error {
-	w.pending--
-	if r.buf != nil {
-		w.s.bufPool.Put(r.buf)
-	}
-	if r.err != nil {
-		w.cancel()
-		return r.err
-	}
-	w.parts[*r.part.PartNumber-1] = r.part
-	w.sums[*r.part.PartNumber-1] = r.sum
-	return nil
-}
-
-// drain waits for every part in flight and returns the first failure.
-func (w *writer) drain() error {
-	var first error
-	for w.pending > 0 {
-		if err := w.collect(<-w.results); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
 }
 
 // maxParts is the most parts a multipart upload may have.
@@ -286,6 +225,28 @@ const maxParts = 10000
 func chunkFor(base, n int) int {
 	c := base * (1 + (n-1)/1000)
 	return min(c, max(base, 5<<30))
+}
+
+// wait waits for the part in flight and records its ETag.
+func (w *writer) wait() error {
+	if w.inflight == nil {
+		return nil
+	}
+	r := <-w.inflight
+	w.inflight = nil
+	if r.buf != nil {
+		if w.spare == nil {
+			w.spare = r.buf
+		} else {
+			w.s.bufPool.Put(r.buf)
+		}
+	}
+	if r.err != nil {
+		return r.err
+	}
+	w.parts[*r.part.PartNumber-1] = r.part
+	w.sums[*r.part.PartNumber-1] = r.sum
+	return nil
 }
 
 func (w *writer) initiate() error {
@@ -307,8 +268,8 @@ func (w *writer) initiate() error {
 		return errs.New(errs.FileOpen, "unable to open file '%s' for write: CreateMultipartUpload returned no upload id", w.full)
 	}
 	w.uploadID = *out.UploadId
-	w.pctx, w.cancel = context.WithCancel(w.ctx)
-	w.results = make(chan partResult, s.transfers())
+	// The first chunk was filled in a growing buffer; the next ones use
+	// pooled buffers of full size.
 	return nil
 }
 
@@ -317,7 +278,7 @@ func (w *writer) uploadPart(num int32, data []byte) (types.CompletedPart, [md5.S
 	sum := md5.Sum(data)
 	md5b64 := base64.StdEncoding.EncodeToString(sum[:])
 	var out *s3.UploadPartOutput
-	err := s.do(w.pctx, "UploadPart", w.full, func(ctx context.Context) error {
+	err := s.do(w.ctx, "UploadPart", w.full, func(ctx context.Context) error {
 		in := &s3.UploadPartInput{Bucket: aws.String(s.o.Bucket), Key: aws.String(w.key), UploadId: aws.String(w.uploadID),
 			PartNumber: aws.Int32(num), Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
 			ContentMD5: aws.String(md5b64), RequestPayer: s.payer()}
@@ -430,13 +391,16 @@ func (w *writer) Commit() error {
 		w.done = true
 		return err
 	}
-	var err error
-	if len(w.buf) > 0 {
-		err = w.send(w.buf, w.pooled)
-		w.buf = nil
-	}
-	if derr := w.drain(); err == nil {
-		err = derr
+	err := w.wait()
+	if err == nil && len(w.buf) > 0 {
+		num := int32(len(w.parts) + 1)
+		var part types.CompletedPart
+		var sum [md5.Size]byte
+		part, sum, err = w.uploadPart(num, w.buf)
+		if err == nil {
+			w.parts = append(w.parts, part)
+			w.sums = append(w.sums, sum)
+		}
 	}
 	if err == nil {
 		err = w.complete()
@@ -464,12 +428,11 @@ func (w *writer) Abort() error {
 		return nil
 	}
 	w.done = true
+	w.wait() // its error does not matter any more
 	defer w.release()
 	if w.uploadID == "" {
 		return nil
 	}
-	w.cancel()
-	w.drain() // no part may land after the abort; their errors do not matter any more
 	s := w.s
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 2*s.o.IOTimeout)
 	defer cancel()
@@ -495,8 +458,9 @@ func (w *writer) release() {
 		w.s.bufPool.Put(w.pooled)
 		w.pooled = nil
 	}
-	w.buf = nil
-	if w.cancel != nil {
-		w.cancel()
+	if w.spare != nil {
+		w.s.bufPool.Put(w.spare)
+		w.spare = nil
 	}
+	w.buf = nil
 }
