@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/pgbr-dev/pgbr/internal/lock"
 )
@@ -29,18 +30,8 @@ func infoBackupLock(lockPath, stanza string) (bool, *uint64) {
 		if !lock.HeldFile(path) {
 			continue
 		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		var body struct {
-			ExecID  *string `json:"execId"`
-			PctCplt *uint64 `json:"pctCplt"`
-			Pid     *int64  `json:"pid"`
-			Size    *uint64 `json:"sz"`
-			SizeCpl *uint64 `json:"szCplt"`
-		}
-		if json.Unmarshal(data, &body) != nil || body.ExecID == nil || body.Pid == nil {
+		var body lockBody
+		if !readLockBody(path, &body) {
 			continue
 		}
 		held = true
@@ -63,4 +54,37 @@ func infoBackupLock(lockPath, stanza string) (bool, *uint64) {
 		return true, &p
 	}
 	return true, pct
+}
+
+// lockBody is the JSON body of a stanza lock file.
+type lockBody struct {
+	ExecID  *string `json:"execId"`
+	PctCplt *uint64 `json:"pctCplt"`
+	Pid     *int64  `json:"pid"`
+	Size    *uint64 `json:"sz"`
+	SizeCpl *uint64 `json:"szCplt"`
+}
+
+// readLockBody reads a held lock's body. The holder rewrites it in place
+// while it runs (pgBackRest truncates it first, pgbr overwrites it), so a
+// read can meet it empty or half rewritten: it is read again a few times,
+// a millisecond apart, before it counts as unreadable.
+// lockReread waits before a lock body is read again (tests replace it).
+var lockReread = func(int) { time.Sleep(time.Millisecond) }
+
+func readLockBody(path string, body *lockBody) bool {
+	for try := 0; ; try++ {
+		*body = lockBody{}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return false
+		}
+		if json.Unmarshal(data, body) == nil && body.ExecID != nil && body.Pid != nil {
+			return true
+		}
+		if try == 4 {
+			return false
+		}
+		lockReread(try)
+	}
 }

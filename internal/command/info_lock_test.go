@@ -84,3 +84,29 @@ func TestLockProgressSizeBody(t *testing.T) {
 		t.Fatalf("lock body %s, want %s", data, want)
 	}
 }
+
+// TestInfoBackupLockRewritten: a held lock met empty, as pgBackRest leaves
+// it for a moment while it rewrites the body, is read again and counts as
+// held once the body is back.
+func TestInfoBackupLockRewritten(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "main-backup.lock")
+	holdLock(t, path, "")
+	var tries []int
+	defer func(f func(int)) { lockReread = f }(lockReread)
+	lockReread = func(try int) {
+		tries = append(tries, try)
+		if try == 1 {
+			if err := os.WriteFile(path, []byte(`{"execId":"1-a","pctCplt":4512,"pid":1}`), 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	held, p := infoBackupLock(dir, "main")
+	if len(tries) != 2 {
+		t.Fatalf("read again after tries %v", tries)
+	}
+	if !held || p == nil || *p != 4512 {
+		t.Fatalf("held %v pct %v", held, p)
+	}
+}

@@ -28,6 +28,7 @@ type Lock struct {
 	f      *os.File
 	path   string
 	execID string
+	size   int // bytes of the file: a body never leaves it shorter
 }
 
 // ExecID returns a pgBackRest-style exec id: <pid>-<8 hex>.
@@ -56,6 +57,9 @@ func Acquire(lockPath, stanza string, t Type, execID string) (*Lock, error) {
 		return nil, errs.New(errs.LockAcquire, "unable to acquire lock on file '%s': %s\nHINT: is another pgBackRest process running?", path, msg)
 	}
 	l := &Lock{f: f, path: path, execID: execID}
+	if fi, err := f.Stat(); err == nil {
+		l.size = int(fi.Size()) // a dead process's body, overwritten below
+	}
 	l.Progress(-1)
 	return l, nil
 }
@@ -67,8 +71,20 @@ func (l *Lock) Progress(pct int) {
 	if pct >= 0 {
 		body = fmt.Sprintf(`{"execId":"%s","pctCplt":%d,"pid":%d}`, l.execID, pct, os.Getpid())
 	}
-	l.f.Truncate(0)
-	l.f.WriteAt([]byte(body), 0)
+	l.write(body)
+}
+
+// write replaces the body in one write at offset 0, padded with spaces to
+// the file's length, and never truncates: info (pgbr's or pgBackRest's)
+// reading the file meanwhile sees the old body or the new one, never an
+// empty file, which both count as no backup running.
+func (l *Lock) write(body string) {
+	b := []byte(body)
+	for len(b) < l.size {
+		b = append(b, ' ')
+	}
+	l.f.WriteAt(b, 0)
+	l.size = len(b)
 }
 
 // ProgressSize rewrites the lock body with the progress of a backup as
@@ -81,8 +97,7 @@ func (l *Lock) ProgressSize(done, total int64) {
 		pct = Percent(uint64(min(done, total)), uint64(total))
 	}
 	body := fmt.Sprintf(`{"execId":"%s","pctCplt":%d,"pid":%d,"sz":%d,"szCplt":%d}`, l.execID, pct, os.Getpid(), total, done)
-	l.f.Truncate(0)
-	l.f.WriteAt([]byte(body), 0)
+	l.write(body)
 }
 
 // Release removes the lock file and unlocks.
