@@ -112,3 +112,36 @@ func TestPrefetchControlMissing(t *testing.T) {
 		t.Fatalf("got %v, want a FileOpenError", err)
 	}
 }
+
+// TestReadAheadSizes reads files around a block and the read-ahead limit:
+// each comes back whole, or as too big past the limit.
+func TestReadAheadSizes(t *testing.T) {
+	dir := t.TempDir()
+	for _, size := range []int{1, 511, 4095, 4096, 4097, 8192, 12345, prefetchMax - 1, prefetchMax, prefetchMax + 1, prefetchMax + 4096, prefetchMax + 9000} {
+		body := make([]byte, size)
+		for i := range body {
+			body[i] = byte(i*7 + size)
+		}
+		p := filepath.Join(dir, fmt.Sprint(size))
+		if err := os.WriteFile(p, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s := readAhead(p)
+		if s.openErr != nil || s.readErr != nil {
+			t.Fatalf("size %d: %v %v", size, s.openErr, s.readErr)
+		}
+		if size > prefetchMax {
+			if !s.tooBig || s.buf != nil {
+				t.Fatalf("size %d: not reported too big", size)
+			}
+			continue
+		}
+		if s.tooBig || !bytes.Equal((*s.buf)[:s.n], body) {
+			t.Fatalf("size %d: read %d bytes, too big %v", size, s.n, s.tooBig)
+		}
+		s.release()
+	}
+	if s := readAhead(filepath.Join(dir, "missing")); !os.IsNotExist(s.openErr) {
+		t.Fatalf("missing file: %v", s.openErr)
+	}
+}
