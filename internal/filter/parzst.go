@@ -28,10 +28,13 @@ var zstChunkPool = sync.Pool{New: func() any { return &parChunk{in: make([]byte,
 
 // newChunkZstd returns an encoder of single frames (EncodeAll) with the
 // content checksum, as the serial encoder writes it, and a window of one
-// chunk: a frame never looks further back.
+// chunk: a frame never looks further back. Its history then holds one
+// chunk and a block (WithLowerEncoderMem; two windows otherwise), which
+// is all a frame of one chunk needs: the same bytes, less memory.
 func newChunkZstd(level zstd.EncoderLevel) (*zstd.Encoder, error) {
 	return zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
-		zstd.WithEncoderCRC(true), zstd.WithZeroFrames(true), zstd.WithWindowSize(parZstChunk))
+		zstd.WithEncoderCRC(true), zstd.WithZeroFrames(true), zstd.WithWindowSize(parZstChunk),
+		zstd.WithLowerEncoderMem(true))
 }
 
 func newParZstd(dst io.Writer, level zstd.EncoderLevel, conc int) (*parZstd, error) {
