@@ -15,10 +15,13 @@ const parZstChunk = 4 << 20
 // parZstd writes a zst stream compressed on up to conc goroutines: the
 // input is cut into chunks and each chunk becomes a complete zstd frame of
 // its own (content size, content checksum), compressed without the input
-// before it. The frames are written in input order; concatenated frames
-// are one stream to every zstd decoder (the format says so, libzstd's
-// ZSTD_decompressStream, which pgBackRest calls until its input ends, and
-// zstd -d read on into the next frame, as pgbr's decoder does).
+// before it. The frames are written in input order. Concatenated frames
+// are one stream to a zstd decoder (RFC 8878): zstd -d and pgbr's decoder
+// read on into the next frame, and libzstd's ZSTD_decompressStream, which
+// pgBackRest 2.45 calls until its input ends, returns at the end of a
+// frame and goes on with the next at the next call (a debug build of
+// pgBackRest asserts there that its output buffer is full; release builds
+// have no assertions).
 type parZstd struct {
 	parStream
 	level zstd.EncoderLevel
