@@ -44,9 +44,11 @@ func TestInteropLargeFileParallel(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if n, err := zstFrames(data); err != nil || n < 2 {
+				n, err := zstFrames(data)
+				if err != nil || n < 2 {
 					t.Fatalf("%s: %d zst frames (%v), want several", stored[0], n, err)
 				}
+				t.Logf("big is stored in %d bytes, %d frames", len(data), n)
 				for _, tool := range []string{"pgbackrest", "pgbr"} {
 					args := []string{"verify", "--output=text", "--verbose"}
 					var out string

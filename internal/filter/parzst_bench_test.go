@@ -29,6 +29,7 @@ func BenchmarkParZst(b *testing.B) {
 	}{{"serial", 1}, {"par2", 2}, {"kpjobs2", -2}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
 			var size int64
 			var cpu time.Duration
 			var peak uint64
