@@ -1,6 +1,11 @@
 package test
 
 import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,13 +15,15 @@ import (
 )
 
 // A relation file larger than filter.ParallelMin (8 MiB) is compressed on
-// two goroutines at process-max 2 (lz4 blocks, gz chunks) and restored with
-// its hash and writes on a second goroutine: pgBackRest 2.45 restores what
-// pgbr stored so, and pgbr restores it too, to the same data.
+// two goroutines at process-max 2 (lz4 blocks, gz chunks, zst frames) and
+// restored with its hash and writes on a second goroutine: pgBackRest 2.45
+// restores what pgbr stored so, and pgbr restores it too, to the same
+// data. The zst file is several frames, which pgBackRest's verify and
+// pgbr's read as one stream.
 func TestInteropLargeFileParallel(t *testing.T) {
 	testenv.RequirePgBackRest(t)
 	t.Parallel()
-	for _, compress := range []string{"gz", "lz4"} {
+	for _, compress := range []string{"gz", "lz4", "zst"} {
 		t.Run(compress, func(t *testing.T) {
 			e := testenv.NewEnv(t, testenv.EnvOptions{Global: []string{"compress-type=" + compress, "process-max=2"}})
 			// About 14 MiB in one relation file.
@@ -27,6 +34,34 @@ func TestInteropLargeFileParallel(t *testing.T) {
 			want := e.Cluster.QueryOne("postgres", "select md5(string_agg(id::text || v, ',' order by id)) from big")
 			e.MustRun("stanza-create")
 			e.MustRun("backup", "--type=full")
+			if compress == "zst" {
+				rel := e.Cluster.QueryOne("postgres", "select pg_relation_filepath('big')")
+				stored, _ := filepath.Glob(filepath.Join(e.Repo, "backup", e.Stanza, "*F", "pg_data", rel+".zst"))
+				if len(stored) != 1 {
+					t.Fatalf("no one stored file of big: %v", stored)
+				}
+				data, err := os.ReadFile(stored[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, err := zstFrames(data)
+				if err != nil || n < 2 {
+					t.Fatalf("%s: %d zst frames (%v), want several", stored[0], n, err)
+				}
+				t.Logf("big is stored in %d bytes, %d frames", len(data), n)
+				for _, tool := range []string{"pgbackrest", "pgbr"} {
+					args := []string{"verify", "--output=text", "--verbose"}
+					var out string
+					if tool == "pgbr" {
+						out = e.MustRun(args...)
+					} else {
+						out = e.MustPgBackRest(args...)
+					}
+					if !strings.Contains(out, "status: valid") || regexp.MustCompile(`(missing|checksum invalid|size invalid|other): [1-9]`).MatchString(out) {
+						t.Fatalf("%s verify:\n%s", tool, out)
+					}
+				}
+			}
 			e.Cluster.Stop()
 			for _, tool := range []string{"pgbackrest", "pgbr"} {
 				r := restoreWith(t, e, tool)
@@ -41,4 +76,49 @@ func TestInteropLargeFileParallel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// zstFrames counts the zstd frames of b, which must be whole frames end to
+// end: each is a header, blocks up to the last and an optional checksum.
+func zstFrames(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		if len(b) < 6 || binary.LittleEndian.Uint32(b) != 0xFD2FB528 {
+			return n, fmt.Errorf("no frame at %d bytes before the end", len(b))
+		}
+		fhd := b[4]
+		single := fhd>>5&1 == 1
+		size := 5 + [...]int{0, 1, 2, 4}[fhd&3] // descriptor, dictionary ID
+		if !single {
+			size++ // window descriptor
+		}
+		switch fcs := fhd >> 6; {
+		case fcs == 0 && single:
+			size++
+		case fcs > 0:
+			size += 1 << fcs
+		}
+		for last := false; !last; {
+			if len(b) < size+3 {
+				return n, fmt.Errorf("frame %d is cut", n+1)
+			}
+			h := uint32(b[size]) | uint32(b[size+1])<<8 | uint32(b[size+2])<<16
+			last = h&1 == 1
+			size += 3
+			if h>>1&3 == 1 { // RLE: one byte
+				size++
+			} else {
+				size += int(h >> 3)
+			}
+		}
+		if fhd>>2&1 == 1 {
+			size += 4 // content checksum
+		}
+		if len(b) < size {
+			return n, fmt.Errorf("frame %d is cut", n+1)
+		}
+		b = b[size:]
+		n++
+	}
+	return n, nil
 }

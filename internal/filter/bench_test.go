@@ -10,14 +10,23 @@ import (
 // benchData is 16 MiB of data that compresses about like a database
 // (PGBR_BENCH_FILE overrides it with a real file).
 func benchData(b *testing.B) []byte {
-	if f := os.Getenv("PGBR_BENCH_FILE"); f != "" {
-		d, err := os.ReadFile(f)
-		if err != nil {
-			b.Fatal(err)
-		}
+	if d := benchFile(b); d != nil {
 		return d
 	}
 	return testData(16<<20, 42)
+}
+
+// benchFile is the content of PGBR_BENCH_FILE, or nil.
+func benchFile(b *testing.B) []byte {
+	f := os.Getenv("PGBR_BENCH_FILE")
+	if f == "" {
+		return nil
+	}
+	d, err := os.ReadFile(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d
 }
 
 func benchWrite(b *testing.B, ct CompressType, pass string) { benchWriteMode(b, ct, pass, false) }

@@ -159,7 +159,7 @@ func zstdLevel(level int) zstd.EncoderLevel { return zstd.EncoderLevelFromZstd(l
 type poolKey struct {
 	t     CompressType
 	level int
-	conc  int // goroutines compressing one stream (1: the caller's only)
+	conc  int // goroutines compressing one stream (1: the caller's only; 0: a chunk's, chunkPool)
 }
 
 var encPools sync.Map // poolKey → *sync.Pool
@@ -174,22 +174,12 @@ func encPool(k poolKey) *sync.Pool {
 
 func newEncoder(w io.Writer, t CompressType, level, conc int) (io.WriteCloser, poolKey, error) {
 	conc = max(conc, 1)
+	if conc > 1 && (t == Gz || t == Zst) {
+		// A large input: chunks compressed on conc goroutines.
+		return newParEncoder(w, t, level, conc)
+	}
 	switch t {
 	case Gz:
-		if conc > 1 {
-			// A large input: chunks compressed on conc goroutines.
-			k := poolKey{Gz, level, conc}
-			if v := encPool(k).Get(); v != nil {
-				z := v.(*parGzip)
-				z.Reset(w)
-				return z, k, nil
-			}
-			z, err := newParGzip(w, level, conc)
-			if err != nil {
-				return nil, k, errs.Wrap(errs.Assert, err, "unable to create gz compressor")
-			}
-			return z, k, nil
-		}
 		k := poolKey{Gz, level, 1}
 		if v := encPool(k).Get(); v != nil {
 			g := v.(*gzip.Writer)
@@ -238,7 +228,8 @@ func newEncoder(w io.Writer, t CompressType, level, conc int) (io.WriteCloser, p
 		return z, k, nil
 	case Zst:
 		l := zstdLevel(level)
-		// One goroutine: a zstd stream gains nothing from more (measured).
+		// One goroutine: the streaming encoder's own concurrency gains
+		// nothing on one stream (measured).
 		k := poolKey{Zst, int(l), 1}
 		if v := encPool(k).Get(); v != nil {
 			z := v.(*zstd.Encoder)
@@ -308,7 +299,8 @@ func NewCompressor(w io.Writer, t CompressType, level int) (io.WriteCloser, erro
 }
 
 // newCompressor is NewCompressor with conc goroutines compressing where the
-// format allows it (lz4's independent blocks, gz's chunks: parGzip).
+// format allows it (lz4's independent blocks, gz's chunks: parGzip, zst's
+// frames: parZstd).
 func newCompressor(w io.Writer, t CompressType, level, conc int) (io.WriteCloser, error) {
 	if err := checkType(t); err != nil {
 		return nil, err

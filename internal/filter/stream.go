@@ -23,8 +23,9 @@ type StreamWriter struct {
 
 // NewStreamWriter returns a writer that compresses with t at level (as
 // NewCompressor) on up to conc goroutines where the format allows it (lz4's
-// independent blocks) and, when cipherPass is not empty, encrypts with it.
-// The stored bytes are those NewWritePipeline writes. Close flushes
+// independent blocks, gz's chunks, zst's frames) and, when cipherPass is not
+// empty, encrypts with it. The stored bytes are those NewWritePipeline
+// writes (at conc 1; above, those of NewParallelWritePipeline). Close flushes
 // everything into dst but does not close dst.
 func NewStreamWriter(dst io.Writer, t CompressType, level int, cipherPass string, conc int) (*StreamWriter, error) {
 	s := &StreamWriter{}
