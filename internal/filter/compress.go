@@ -208,7 +208,7 @@ func newEncoder(w io.Writer, t CompressType, level, conc int) (io.WriteCloser, p
 		return b, k, nil
 	case Lz4:
 		l := lz4Level(level)
-		// One goroutine, as zst: pierrec/lz4's concurrent writer hands
+		// One goroutine for a stream: pierrec/lz4's concurrent writer hands
 		// every 64 KiB block to a goroutine of its own and writes them in
 		// order on another; on two cores those handoffs cost more than the
 		// compression they spread (a 820 MB relation: 1.18 s on two
@@ -299,8 +299,8 @@ func NewCompressor(w io.Writer, t CompressType, level int) (io.WriteCloser, erro
 }
 
 // newCompressor is NewCompressor with conc goroutines compressing where the
-// format allows it (lz4's independent blocks, gz's chunks: parGzip, zst's
-// frames: parZstd).
+// format allows it (gz's chunks: parGzip, zst's frames: parZstd; lz4
+// compresses on the caller's goroutine).
 func newCompressor(w io.Writer, t CompressType, level, conc int) (io.WriteCloser, error) {
 	if err := checkType(t); err != nil {
 		return nil, err

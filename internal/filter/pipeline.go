@@ -123,8 +123,8 @@ func NewWritePipeline(dst io.Writer, t CompressType, level int, cipherPass strin
 
 // NewParallelWritePipeline is NewWritePipeline for a large input, working
 // on up to conc goroutines: compression, encryption and the writes to dst
-// run beside the caller's reading and hashing, and gz compresses chunks
-// of the input on up to conc goroutines (pargz.go). The stored bytes are
+// run beside the caller's reading and hashing, and gz and zst compress
+// chunks of the input on up to conc goroutines (parchunk.go). The stored bytes are
 // one ordinary stream, as NewWritePipeline writes them.
 func NewParallelWritePipeline(dst io.Writer, t CompressType, level int, cipherPass string, conc int) (*WritePipeline, error) {
 	// More compressing goroutines than CPUs would only wait, each with its

@@ -22,8 +22,8 @@ type StreamWriter struct {
 }
 
 // NewStreamWriter returns a writer that compresses with t at level (as
-// NewCompressor) on up to conc goroutines where the format allows it (lz4's
-// independent blocks, gz's chunks, zst's frames) and, when cipherPass is not
+// NewCompressor) on up to conc goroutines where the format allows it (gz's
+// chunks, zst's frames; lz4 on one) and, when cipherPass is not
 // empty, encrypts with it. The stored bytes are those NewWritePipeline
 // writes (at conc 1; above, those of NewParallelWritePipeline). Close flushes
 // everything into dst but does not close dst.
