@@ -2,7 +2,9 @@ package direct
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -122,5 +124,41 @@ func TestPlainSeekReadAtStat(t *testing.T) {
 	rest, err := io.ReadAll(f)
 	if err != nil || string(rest) != "cdef" {
 		t.Fatalf("after Seek: %q %v", rest, err)
+	}
+}
+
+// TestPlainWrite creates a file with OpenFile, writes it, hands the
+// descriptor over to an os.File and closes that: the bytes and the mode
+// are there, and the Plain refuses use after the handover. Creating it
+// again with O_EXCL fails as os.OpenFile does.
+func TestPlainWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w")
+	p, err := OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("pgbr"), 5000)
+	if n, err := p.Write(body); err != nil || n != len(body) {
+		t.Fatalf("write %d, %v", n, err)
+	}
+	f := p.File()
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Write([]byte("x")); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("write after handover: %v", err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("read back %d bytes, %v", len(got), err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v", fi.Mode(), err)
+	}
+	if _, err := OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second exclusive create: %v", err)
 	}
 }

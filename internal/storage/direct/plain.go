@@ -10,19 +10,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Plain reads a small file through the page cache on a bare descriptor:
-// an os.File costs several more system calls per open (poller
+// Plain is a file on a bare descriptor, read (or written) through the page
+// cache: an os.File costs several more system calls per open (poller
 // registration, blocking-mode changes), which add up over the thousands of
-// small files of a cluster.
+// small files of a cluster or a repository.
 type Plain struct {
 	fd   int
 	name string
 }
 
 // OpenPlain opens path for reading. Errors are those of os.Open.
-func OpenPlain(path string) (*Plain, error) {
+func OpenPlain(path string) (*Plain, error) { return OpenFile(path, os.O_RDONLY, 0) }
+
+// OpenFile opens path with flags (os.O_* flags; close-on-exec is added)
+// and, for a file it creates, perm. Errors are those of os.OpenFile.
+func OpenFile(path string, flags int, perm os.FileMode) (*Plain, error) {
 	for {
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Open(path, flags|unix.O_CLOEXEC, uint32(perm.Perm()))
 		if err == unix.EINTR {
 			continue
 		}
@@ -57,6 +61,39 @@ func (p *Plain) Read(b []byte) (int, error) {
 		}
 		return n, nil
 	}
+}
+
+// Write writes all of b, as os.File.Write does.
+func (p *Plain) Write(b []byte) (int, error) {
+	if p.fd < 0 {
+		return 0, os.ErrClosed
+	}
+	n := 0
+	for n < len(b) {
+		m, err := unix.Write(p.fd, b[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, &os.PathError{Op: "write", Path: p.name, Err: err}
+		}
+		if m == 0 {
+			return n, &os.PathError{Op: "write", Path: p.name, Err: io.ErrShortWrite}
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// Fd returns the descriptor (-1 once closed or handed over).
+func (p *Plain) Fd() int { return p.fd }
+
+// File hands the descriptor over to an os.File (for the calls that take
+// one); p is closed from then on and the os.File must be closed instead.
+func (p *Plain) File() *os.File {
+	f := os.NewFile(uintptr(p.fd), p.name)
+	p.fd = -1
+	return f
 }
 
 // Close closes the descriptor.

@@ -114,7 +114,7 @@ var tmpSeq atomic.Uint64
 
 type writer struct {
 	s      *Storage
-	fd     int // a bare descriptor (openFile)
+	f      *direct.Plain
 	tmp    string
 	final  string
 	noSync bool
@@ -127,7 +127,7 @@ type writer struct {
 const writebackMin = 1 << 20
 
 func (w *writer) Write(b []byte) (int, error) {
-	n, err := writeFD(w.fd, w.tmp, b)
+	n, err := w.f.Write(b)
 	w.n += int64(n)
 	if err != nil {
 		return n, wrap("write", w.final, err)
@@ -146,9 +146,9 @@ func (w *writer) Commit() error {
 		// little left to do. A hint only: SyncAll reports any write-back
 		// error.
 		if w.n >= writebackMin {
-			unix.SyncFileRange(w.fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+			unix.SyncFileRange(w.f.Fd(), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 		}
-		if err := closeFD(w.fd, w.tmp); err != nil {
+		if err := w.f.Close(); err != nil {
 			os.Remove(w.tmp)
 			return wrap("close", w.final, err)
 		}
@@ -190,14 +190,14 @@ func (w *writer) Abort() error {
 		return nil
 	}
 	w.done = true
-	closeFD(w.fd, w.tmp)
+	w.f.Close()
 	return os.Remove(w.tmp)
 }
 
 // syncClose flushes the file (through an os.File, which the flush hook of
 // the tests sees) and closes it; on failure the file is removed.
 func (w *writer) syncClose() error {
-	f := os.NewFile(uintptr(w.fd), w.tmp)
+	f := w.f.File()
 	if err := w.s.fsync(f); err != nil {
 		f.Close()
 		os.Remove(w.tmp)
@@ -249,23 +249,23 @@ func (s *Storage) Create(ctx context.Context, p string, opts storage.CreateOptio
 	if opts.InPlace {
 		tmp, flags = full, os.O_WRONLY|os.O_CREATE|os.O_TRUNC
 	}
-	fd, err := openFile(tmp, flags, FileMode)
+	f, err := direct.OpenFile(tmp, flags, FileMode)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The directory was removed since it was cached: create it again.
 		s.dirs.Clear()
 		if err := s.mkdirAll(filepath.Dir(full), !opts.NoSync); err != nil {
 			return nil, err
 		}
-		fd, err = openFile(tmp, flags, FileMode)
+		f, err = direct.OpenFile(tmp, flags, FileMode)
 	}
 	if errors.Is(err, fs.ErrExist) {
 		tmp = fmt.Sprintf("%s.%d.%d%s", full, os.Getpid(), tmpSeq.Add(1), tmpSuffix)
-		fd, err = openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, FileMode)
+		f, err = direct.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, FileMode)
 	}
 	if err != nil {
 		return nil, wrap("open", full, err)
 	}
-	return &writer{s: s, fd: fd, tmp: tmp, final: full, noSync: opts.NoSync}, nil
+	return &writer{s: s, f: f, tmp: tmp, final: full, noSync: opts.NoSync}, nil
 }
 
 // mkdirAll creates dir and its missing parents. With sync, the parent of
