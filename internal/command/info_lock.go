@@ -65,13 +65,13 @@ type lockBody struct {
 	SizeCpl *uint64 `json:"szCplt"`
 }
 
+// lockReread waits before a lock body is read again (tests replace it).
+var lockReread = func(int) { time.Sleep(time.Millisecond) }
+
 // readLockBody reads a held lock's body. The holder rewrites it in place
 // while it runs (pgBackRest truncates it first, pgbr overwrites it), so a
 // read can meet it empty or half rewritten: it is read again a few times,
 // a millisecond apart, before it counts as unreadable.
-// lockReread waits before a lock body is read again (tests replace it).
-var lockReread = func(int) { time.Sleep(time.Millisecond) }
-
 func readLockBody(path string, body *lockBody) bool {
 	for try := 0; ; try++ {
 		*body = lockBody{}

@@ -40,7 +40,7 @@ func TestStreamWriterMatchesPipeline(t *testing.T) {
 				// Chunks compressed apart (parGzip, parZstd): other
 				// blocks or frames, the same content.
 				if back, err := decompressBytes(got.Bytes(), ct); err != nil || !bytes.Equal(back, data) {
-					t.Errorf("gz conc %d: the stream reads back to %d bytes (%v), not the %d written", conc, len(back), err, len(data))
+					t.Errorf("%s conc %d: the stream reads back to %d bytes (%v), not the %d written", ct, conc, len(back), err, len(data))
 				}
 			} else if !bytes.Equal(got.Bytes(), want.Bytes()) {
 				t.Errorf("%s conc %d: stream writer stored %d bytes, pipeline %d (or different ones)", ct, conc, got.Len(), want.Len())
