@@ -110,9 +110,6 @@ type Backup struct {
 	total    int64
 	start    time.Time
 	fileMode string // mode of files written by the backup itself
-	// copyStart is the whole second from which copies may read files
-	// whose mtime is in the second before it (waitCopyStart).
-	copyStart time.Time
 
 	// Bundling (repo-bundle): files up to bundleLimit bytes are packed
 	// into bundle/<id> files of about bundleSize bytes (§1.8).
@@ -215,12 +212,8 @@ func (b *Backup) Plan(ctx context.Context) error {
 	}
 	copyStart := b.now()
 	if b.online {
-		// Any change after this second gets a newer mtime than the copy
-		// start. Only the files changed in this second have to wait for it
-		// (waitCopyStart); the others are copied at once.
-		copyStart = copyStart.Truncate(time.Second).Add(time.Second)
+		b.settleTimestamps(copyStart)
 	}
-	b.copyStart = copyStart
 	m.Backup.TimestampCopyStart = copyStart.Unix()
 	if b.blk == nil {
 		// Only block incremental reads the prior manifest while copying:
@@ -746,31 +739,29 @@ func (b *Backup) deltaMatch(cw *copyWorker, idx int) (match, gone bool, err erro
 	return size == f.Size && sum == f.EffectiveChecksum(), false, nil
 }
 
-// mustWait reports a file whose recorded mtime is in the second before the
-// copy start (or later): read before that second is over, a change in the
-// rest of it would keep the same mtime and the next incremental backup
-// would miss it. Timestamps have a one-second resolution in the manifest.
-func (b *Backup) mustWait(f *repo.ManifestFile) bool {
-	return b.online && f.Timestamp >= b.copyStart.Unix()-1
-}
+// mtimeLag bounds how far a file's new mtime can lag the clock: the
+// kernel stamps writes with a clock read at the last timer tick (1-10 ms
+// behind), so a write after a reading of the clock can still get a
+// slightly earlier mtime.
+const mtimeLag = 100 * time.Millisecond
 
-// waitCopyStart holds back the read of a file mustWait reports until the
-// copy start (pgBackRest waits for it once before copying anything).
-func (b *Backup) waitCopyStart(f *repo.ManifestFile) error {
-	if !b.mustWait(f) {
-		return nil
-	}
-	d := time.Until(b.copyStart)
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-b.ctx.Done():
-		return errs.New(errs.Term, "terminated on signal")
-	case <-t.C:
-		return nil
+// settleTimestamps makes an online backup safe to copy at once, where
+// pgBackRest first waits for the next second. The manifest keeps mtimes in
+// whole seconds and a file is read after now: were a file recorded with
+// the second of its mtime and changed again later in that same second,
+// after the read, its mtime would keep that second and the next
+// incremental backup would take it as unchanged. Every write from now on
+// gets an mtime of cut or later, so a file whose mtime is cut or later is
+// recorded as cut-1: the next backup sees a newer mtime than the recorded
+// one and copies the file again (pgBackRest does the same with a pgbr
+// prior). A file recorded with its own mtime, before cut, cannot be
+// changed again within that second.
+func (b *Backup) settleTimestamps(now time.Time) {
+	cut := now.Add(-mtimeLag).Unix()
+	for i := range b.m.Files {
+		if f := &b.m.Files[i]; f.Timestamp >= cut {
+			f.Timestamp = cut - 1
+		}
 	}
 }
 
@@ -778,9 +769,6 @@ func (b *Backup) waitCopyStart(f *repo.ManifestFile) error {
 func (b *Backup) copySingle(cw *copyWorker, idx int) error {
 	f := &b.m.Files[idx]
 	plan := b.plan[idx]
-	if err := b.waitCopyStart(f); err != nil {
-		return err
-	}
 	if plan.delta {
 		match, gone, err := b.deltaMatch(cw, idx)
 		if err != nil {

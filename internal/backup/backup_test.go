@@ -502,3 +502,67 @@ func TestIncrPriorSources(t *testing.T) {
 		}
 	}
 }
+
+// TestOnlineRecentMtime: an online backup copies a file whose mtime is in
+// the current second at once, and records it a second before the cut so
+// that a change later in that second, which keeps the mtime, is still
+// copied by the next incremental backup.
+func TestOnlineRecentMtime(t *testing.T) {
+	fx := newFixture(t)
+	rel := filepath.Join(fx.pg, "base/1/1259")
+	mtime := time.Now().Add(-time.Minute).Truncate(time.Second)
+	if err := os.Chtimes(rel, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	online := func(now time.Time) func(*Options) {
+		return func(o *Options) {
+			o.Online = true
+			o.Now = func() time.Time { return now }
+		}
+	}
+	// The copy starts 0.5 s into the second the file was written in.
+	full := fx.backup(repo.BackupTypeFull, nil, online(mtime.Add(500*time.Millisecond)))
+	f := fileOf(t, full, "pg_data/base/1/1259")
+	if f.Timestamp != mtime.Unix()-1 {
+		t.Errorf("recorded mtime %d, want %d (a second before the file's own)", f.Timestamp, mtime.Unix()-1)
+	}
+	if f := fileOf(t, full, "pg_data/base/1/16384"); f.Timestamp >= mtime.Unix()-1 {
+		t.Errorf("an hour-old file recorded with mtime %d", f.Timestamp)
+	}
+	if full.Backup.TimestampCopyStart != mtime.Unix() {
+		t.Errorf("copy start %d, want %d", full.Backup.TimestampCopyStart, mtime.Unix())
+	}
+
+	// Changed later in the same second: same size, same mtime.
+	if err := os.WriteFile(rel, bytes.Repeat([]byte{7}, 8192), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(rel, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	incr := fx.backup(repo.BackupTypeIncr, full, online(mtime.Add(5*time.Second)))
+	if incr.Option.Delta {
+		t.Fatalf("delta switched on; log:\n%s", fx.logBuf)
+	}
+	f = fileOf(t, incr, "pg_data/base/1/1259")
+	if f.Reference != "" || f.Timestamp != mtime.Unix() {
+		t.Errorf("file changed in its mtime's second: reference %q, recorded mtime %d (want a copy, %d)", f.Reference, f.Timestamp, mtime.Unix())
+	}
+	if f := fileOf(t, incr, "pg_data/base/1/16384"); f.Reference != full.Backup.Label {
+		t.Errorf("unchanged file copied again (reference %q)", f.Reference)
+	}
+
+	// A millisecond into a second the lag reaches back into the previous
+	// one: files of that second are recorded before it too.
+	last := mtime.Add(-time.Second)
+	if err := os.Chtimes(rel, last, last); err != nil {
+		t.Fatal(err)
+	}
+	o := fx.opts(nil)
+	online(mtime.Add(time.Millisecond))(&o)
+	b := New(o, manifest(repo.BackupTypeFull, o))
+	planned(t, context.Background(), b)
+	if f := fileOf(t, b.M, "pg_data/base/1/1259"); f.Timestamp != mtime.Unix()-2 {
+		t.Errorf("recorded mtime %d, want %d", f.Timestamp, mtime.Unix()-2)
+	}
+}

@@ -51,12 +51,11 @@ type prefetcher struct {
 }
 
 // prefetchable reports whether a planned file is read ahead: copied whole
-// (not a delta check or a resumed file), small, and readable now (a file
-// changed in the second before the copy start waits for it: mustWait).
+// (not a delta check or a resumed file) and small.
 func (b *Backup) prefetchable(idx int) bool {
 	f := &b.m.Files[idx]
 	p := b.plan[idx]
-	return p.copy && !p.delta && !p.resume && f.Size > 0 && f.Size <= prefetchMax && !b.mustWait(f)
+	return p.copy && !p.delta && !p.resume && f.Size > 0 && f.Size <= prefetchMax
 }
 
 // startPrefetch starts reading ahead the files of order (manifest indexes
