@@ -110,6 +110,9 @@ type Backup struct {
 	total    int64
 	start    time.Time
 	fileMode string // mode of files written by the backup itself
+	// cut is the second from which a recorded mtime can still be given to
+	// a later write (settleTimestamps)
+	cut int64
 
 	// Bundling (repo-bundle): files up to bundleLimit bytes are packed
 	// into bundle/<id> files of about bundleSize bytes (§1.8).
@@ -210,11 +213,11 @@ func (b *Backup) Plan(ctx context.Context) error {
 	} else {
 		m.Backup.Reference = []string{label}
 	}
-	copyStart := b.now()
+	copyStart := b.now().Unix()
 	if b.online {
-		b.settleTimestamps(copyStart)
+		copyStart = b.settleTimestamps(b.now())
 	}
-	m.Backup.TimestampCopyStart = copyStart.Unix()
+	m.Backup.TimestampCopyStart = copyStart
 	if b.blk == nil {
 		// Only block incremental reads the prior manifest while copying:
 		// let it go (as large as this one).
@@ -603,7 +606,14 @@ func (b *Backup) copyFiles() error {
 	if len(single)+len(small) == 0 {
 		return errs.New(errs.FileMissing, "no files have changed since the last backup - this seems unlikely")
 	}
-	sort.SliceStable(single, func(i, j int) bool { return m.Files[single[i]].Size > m.Files[single[j]].Size })
+	// Largest first, those that wait for the second of their mtime last.
+	sort.SliceStable(single, func(i, j int) bool {
+		a, c := &m.Files[single[i]], &m.Files[single[j]]
+		if wa, wc := b.mustWait(a), b.mustWait(c); wa != wc {
+			return wc
+		}
+		return a.Size > c.Size
+	})
 	// Bundles hold files of similar age (oldest first), as pgBackRest's.
 	sort.SliceStable(small, func(i, j int) bool {
 		a, c := &m.Files[small[i]], &m.Files[small[j]]
@@ -745,23 +755,62 @@ func (b *Backup) deltaMatch(cw *copyWorker, idx int) (match, gone bool, err erro
 // slightly earlier mtime.
 const mtimeLag = 100 * time.Millisecond
 
-// settleTimestamps makes an online backup safe to copy at once, where
-// pgBackRest first waits for the next second. The manifest keeps mtimes in
-// whole seconds and a file is read after now: were a file recorded with
-// the second of its mtime and changed again later in that same second,
-// after the read, its mtime would keep that second and the next
-// incremental backup would take it as unchanged. Every write from now on
-// gets an mtime of cut or later, so a file whose mtime is cut or later is
-// recorded as cut-1: the next backup sees a newer mtime than the recorded
-// one and copies the file again (pgBackRest does the same with a pgbr
-// prior). A file recorded with its own mtime, before cut, cannot be
-// changed again within that second.
-func (b *Backup) settleTimestamps(now time.Time) {
-	cut := now.Add(-mtimeLag).Unix()
+// settleMax is the size up to which a file changed just before the copy
+// is copied at once rather than after the second of its mtime is over.
+const settleMax = 1 << 20
+
+// settleTimestamps makes an online backup safe to copy without first
+// waiting for the next second, as pgBackRest does, and returns the copy
+// start to record. The manifest keeps mtimes in whole seconds and a file
+// is read after now: were it recorded with the second of its mtime and
+// changed again later in that second, after the read, its mtime would
+// keep that second and the next incremental backup would take it as
+// unchanged. Every write from now on gets an mtime of cut or later, so
+// only a file whose mtime is cut or later is at risk:
+//   - up to settleMax bytes (pg_control, the catalog files a checkpoint
+//     touched) or with an mtime in the future, it is copied at once and
+//     recorded as cut-1: the next backup sees a newer mtime than the
+//     recorded one and copies it again (pgBackRest does the same with a
+//     pgbr prior), and a resumed attempt copies it again;
+//   - larger, it keeps its mtime and is read once the second of its mtime
+//     is over (mustWait, waitCopyStart), after every other file.
+//
+// A file recorded with its own mtime before cut cannot be changed again
+// within that second.
+func (b *Backup) settleTimestamps(now time.Time) int64 {
+	cut, sec := now.Add(-mtimeLag).Unix(), now.Unix()
+	b.cut = cut
 	for i := range b.m.Files {
-		if f := &b.m.Files[i]; f.Timestamp >= cut {
+		if f := &b.m.Files[i]; f.Timestamp >= cut && (f.Size <= settleMax || f.Timestamp > sec) {
 			f.Timestamp = cut - 1
 		}
+	}
+	return cut + 1
+}
+
+// mustWait reports a file settleTimestamps left with an mtime at or after
+// the cut: it is read only when that second is over.
+func (b *Backup) mustWait(f *repo.ManifestFile) bool {
+	return b.online && f.Timestamp >= b.cut
+}
+
+// waitCopyStart holds back the read of a file mustWait reports until no
+// write can get its recorded mtime any more.
+func (b *Backup) waitCopyStart(f *repo.ManifestFile) error {
+	if !b.mustWait(f) {
+		return nil
+	}
+	d := time.Until(time.Unix(f.Timestamp+1, 0).Add(mtimeLag))
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-b.ctx.Done():
+		return errs.New(errs.Term, "terminated on signal")
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -769,6 +818,9 @@ func (b *Backup) settleTimestamps(now time.Time) {
 func (b *Backup) copySingle(cw *copyWorker, idx int) error {
 	f := &b.m.Files[idx]
 	plan := b.plan[idx]
+	if err := b.waitCopyStart(f); err != nil {
+		return err
+	}
 	if plan.delta {
 		match, gone, err := b.deltaMatch(cw, idx)
 		if err != nil {

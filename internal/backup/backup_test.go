@@ -503,34 +503,47 @@ func TestIncrPriorSources(t *testing.T) {
 	}
 }
 
-// TestOnlineRecentMtime: an online backup copies a file whose mtime is in
-// the current second at once, and records it a second before the cut so
-// that a change later in that second, which keeps the mtime, is still
-// copied by the next incremental backup.
+// TestOnlineRecentMtime: an online backup copies a small file whose mtime
+// is in the current second at once, and records it a second before the
+// cut so that a change later in that second, which keeps the mtime, is
+// still copied by the next incremental backup; a large one keeps its mtime
+// and is read last, once that second is over.
 func TestOnlineRecentMtime(t *testing.T) {
 	fx := newFixture(t)
 	rel := filepath.Join(fx.pg, "base/1/1259")
-	mtime := time.Now().Add(-time.Minute).Truncate(time.Second)
-	if err := os.Chtimes(rel, mtime, mtime); err != nil {
+	big := filepath.Join(fx.pg, "base/1/16390")
+	if err := os.WriteFile(big, bytes.Repeat([]byte{5}, settleMax+8192), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	mtime := time.Now().Add(-time.Minute).Truncate(time.Second)
+	for _, p := range []string{rel, big} {
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
 	}
 	online := func(now time.Time) func(*Options) {
 		return func(o *Options) {
-			o.Online = true
+			o.Online, o.ProcessMax = true, 1
 			o.Now = func() time.Time { return now }
 		}
 	}
-	// The copy starts 0.5 s into the second the file was written in.
+	// The copy starts 0.5 s into the second the files were written in.
 	full := fx.backup(repo.BackupTypeFull, nil, online(mtime.Add(500*time.Millisecond)))
-	f := fileOf(t, full, "pg_data/base/1/1259")
-	if f.Timestamp != mtime.Unix()-1 {
-		t.Errorf("recorded mtime %d, want %d (a second before the file's own)", f.Timestamp, mtime.Unix()-1)
+	if f := fileOf(t, full, "pg_data/base/1/1259"); f.Timestamp != mtime.Unix()-1 {
+		t.Errorf("small file: recorded mtime %d, want %d (a second before its own)", f.Timestamp, mtime.Unix()-1)
+	}
+	if f := fileOf(t, full, "pg_data/base/1/16390"); f.Timestamp != mtime.Unix() {
+		t.Errorf("large file: recorded mtime %d, want its own %d", f.Timestamp, mtime.Unix())
 	}
 	if f := fileOf(t, full, "pg_data/base/1/16384"); f.Timestamp >= mtime.Unix()-1 {
 		t.Errorf("an hour-old file recorded with mtime %d", f.Timestamp)
 	}
-	if full.Backup.TimestampCopyStart != mtime.Unix() {
-		t.Errorf("copy start %d, want %d", full.Backup.TimestampCopyStart, mtime.Unix())
+	if full.Backup.TimestampCopyStart != mtime.Unix()+1 {
+		t.Errorf("copy start %d, want %d", full.Backup.TimestampCopyStart, mtime.Unix()+1)
+	}
+	logged := fx.logBuf.String()
+	if i, j := strings.Index(logged, "base/1/16390 ("), strings.Index(logged, "base/1/16384 ("); i < 0 || j < 0 || i < j {
+		t.Errorf("the large file waiting for its second is not copied after the others:\n%s", logged)
 	}
 
 	// Changed later in the same second: same size, same mtime.
@@ -544,16 +557,18 @@ func TestOnlineRecentMtime(t *testing.T) {
 	if incr.Option.Delta {
 		t.Fatalf("delta switched on; log:\n%s", fx.logBuf)
 	}
-	f = fileOf(t, incr, "pg_data/base/1/1259")
+	f := fileOf(t, incr, "pg_data/base/1/1259")
 	if f.Reference != "" || f.Timestamp != mtime.Unix() {
 		t.Errorf("file changed in its mtime's second: reference %q, recorded mtime %d (want a copy, %d)", f.Reference, f.Timestamp, mtime.Unix())
 	}
-	if f := fileOf(t, incr, "pg_data/base/1/16384"); f.Reference != full.Backup.Label {
-		t.Errorf("unchanged file copied again (reference %q)", f.Reference)
+	for _, name := range []string{"pg_data/base/1/16384", "pg_data/base/1/16390"} {
+		if f := fileOf(t, incr, name); f.Reference != full.Backup.Label {
+			t.Errorf("unchanged %s copied again (reference %q)", name, f.Reference)
+		}
 	}
 
 	// A millisecond into a second the lag reaches back into the previous
-	// one: files of that second are recorded before it too.
+	// one: small files of that second are recorded before it too.
 	last := mtime.Add(-time.Second)
 	if err := os.Chtimes(rel, last, last); err != nil {
 		t.Fatal(err)

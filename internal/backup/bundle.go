@@ -43,6 +43,9 @@ func (b *Backup) fillBundles(cw *copyWorker, take func() (int, bool)) error {
 			break
 		}
 		f := &b.m.Files[idx]
+		if err := b.waitCopyStart(f); err != nil {
+			return err
+		}
 		if b.plan[idx].delta {
 			match, gone, err := b.deltaMatch(cw, idx)
 			if err != nil {

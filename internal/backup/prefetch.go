@@ -51,11 +51,12 @@ type prefetcher struct {
 }
 
 // prefetchable reports whether a planned file is read ahead: copied whole
-// (not a delta check or a resumed file) and small.
+// (not a delta check or a resumed file), small, and readable now (not held
+// back for the second of its mtime: mustWait).
 func (b *Backup) prefetchable(idx int) bool {
 	f := &b.m.Files[idx]
 	p := b.plan[idx]
-	return p.copy && !p.delta && !p.resume && f.Size > 0 && f.Size <= prefetchMax
+	return p.copy && !p.delta && !p.resume && f.Size > 0 && f.Size <= prefetchMax && !b.mustWait(f)
 }
 
 // startPrefetch starts reading ahead the files of order (manifest indexes
