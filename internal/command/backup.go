@@ -137,11 +137,18 @@ func (b *backupRun) run() error {
 		if err := b.db.AdvisoryLock(ctx); err != nil {
 			return err
 		}
-		ms, err := b.db.ClockMillis(ctx)
+		clock := func() (time.Time, error) {
+			ms, err := b.db.ClockMillis(ctx)
+			return time.UnixMilli(ms), err
+		}
+		now, err := clock()
+		if err == nil {
+			now, err = b.laterThanNewest(now, clock)
+		}
 		if err != nil {
 			return err
 		}
-		b.start = time.Unix(ms/1000, 0)
+		b.start = now.Truncate(time.Second)
 		if !e.Cfg.Bool(config.StartFast) && e.Cfg.Duration(config.DBTimeout) <= time.Duration(s.CheckpointSecs)*time.Second {
 			e.Log.Warnf("start-fast is disabled and db-timeout (%gs) is smaller than the PostgreSQL checkpoint_timeout (%ds) - timeout may occur before the backup actually starts",
 				e.Cfg.Duration(config.DBTimeout).Seconds(), s.CheckpointSecs)
@@ -154,7 +161,11 @@ func (b *backupRun) run() error {
 			}
 			e.Log.Warnf("--no-online passed and %s/postmaster.pid exists but --force was passed so backup will continue though it looks like PostgreSQL is running and the backup will probably not be consistent", b.c.Path)
 		}
-		b.start = e.Now().Truncate(time.Second)
+		now, err := b.laterThanNewest(e.Now(), func() (time.Time, error) { return e.Now(), nil })
+		if err != nil {
+			return err
+		}
+		b.start = now.Truncate(time.Second)
 	}
 	if archiveCheck {
 		if b.ai, err = repo.LoadArchiveInfo(ctx, b.r.St, b.stanza, b.r.CipherPass); err != nil {
@@ -418,6 +429,38 @@ func (b *backupRun) manifestDB() error {
 	return nil
 }
 
+// laterThanNewest holds the backup start (now, read again from clock)
+// until it is in a later second than the newest backup's label: a pgbr
+// backup can take less than a second (pgBackRest's cannot: they wait for
+// the next second before copying), and two backups cannot share a label.
+// A start more than a few seconds behind is left to the label check
+// (clock skew, a changed timezone).
+func (b *backupRun) laterThanNewest(now time.Time, clock func() (time.Time, error)) (time.Time, error) {
+	newest := ""
+	for _, c := range b.bi.Current {
+		newest = max(newest, c.Label)
+	}
+	if len(newest) < 16 {
+		return now, nil
+	}
+	t, err := time.ParseInLocation("20060102-150405", newest[len(newest)-16:len(newest)-1], time.Local)
+	if err != nil {
+		return now, nil
+	}
+	next := t.Add(time.Second)
+	for tries := 0; now.Before(next) && next.Sub(now) <= 3*time.Second && tries < 3; tries++ {
+		select {
+		case <-b.e.Ctx.Done():
+			return now, errs.New(errs.Term, "terminated on signal")
+		case <-time.After(next.Sub(now)):
+		}
+		if now, err = clock(); err != nil {
+			return now, err
+		}
+	}
+	return now, nil
+}
+
 // waitArchived waits up to archive-timeout for every segment to be in the
 // archive.
 func (b *backupRun) waitArchived(segments []string, prior bool) error {
@@ -425,9 +468,12 @@ func (b *backupRun) waitArchived(segments []string, prior bool) error {
 	timeout := e.Cfg.Duration(config.ArchiveTimeout)
 	deadline := time.Now().Add(timeout)
 	archiveID := b.ai.ArchiveID()
-	// Poll often at first (the segment is usually pushed within a few
-	// milliseconds of the stop), then every 100 ms.
+	// Poll every 5-20 ms for the first second (PostgreSQL's archiver
+	// starts the archive_command at once and a push takes tens of
+	// milliseconds: a doubling delay would overshoot it by as much), then
+	// every 100 ms.
 	delay := 5 * time.Millisecond
+	fast := time.Now().Add(time.Second)
 	for _, seg := range segments {
 		for {
 			dir := archiveFileDir(b.stanza, archiveID, seg)
@@ -447,7 +493,11 @@ func (b *backupRun) waitArchived(segments []string, prior bool) error {
 				return errs.New(errs.Term, "terminated on signal")
 			case <-time.After(delay):
 			}
-			delay = min(2*delay, 100*time.Millisecond)
+			if time.Now().Before(fast) {
+				delay = min(2*delay, 20*time.Millisecond)
+			} else {
+				delay = min(2*delay, 100*time.Millisecond)
+			}
 		}
 	}
 	return nil
