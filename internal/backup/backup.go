@@ -777,6 +777,14 @@ const settleMax = 1 << 20
 //
 // A file recorded with its own mtime before cut cannot be changed again
 // within that second.
+//
+// The copy start returned is cut-1, the second recorded for the files at
+// risk: restore --delta --force keeps an existing file only when its size
+// and mtime match and the mtime is before the copy start (pgBackRest 2.45
+// as pgbr). Another backup may record the same second for other content
+// of such a file (its real mtime, when this backup's cut is at most a
+// second after that backup's), so the second recorded for them is never
+// trusted.
 func (b *Backup) settleTimestamps(now time.Time) int64 {
 	cut, sec := now.Add(-mtimeLag).Unix(), now.Unix()
 	b.cut = cut
@@ -785,7 +793,7 @@ func (b *Backup) settleTimestamps(now time.Time) int64 {
 			f.Timestamp = cut - 1
 		}
 	}
-	return cut + 1
+	return cut - 1
 }
 
 // mustWait reports a file settleTimestamps left with an mtime at or after

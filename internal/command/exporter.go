@@ -277,7 +277,8 @@ func exportStanza(g *gauges, s *exInfoStanza, now time.Time) {
 	lasts := map[string]*last{"full": {}, "diff": {}, "incr": {}}
 	consider := func(kind string, b *exInfoBackup) {
 		l := lasts[kind]
-		if !l.set || b.Timestamp.Stop > l.b.Timestamp.Stop {
+		// Two backups can stop in the same second: the later label wins.
+		if !l.set || b.Timestamp.Stop > l.b.Timestamp.Stop || b.Timestamp.Stop == l.b.Timestamp.Stop && b.Label > l.b.Label {
 			l.set, l.b = true, b
 		}
 	}

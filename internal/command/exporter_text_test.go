@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -58,5 +59,26 @@ func TestGaugesText(t *testing.T) {
 	}
 	if _, ok := g.value("b_metric", "nope", "a1"); ok {
 		t.Errorf("value of an unset series found")
+	}
+}
+
+// TestLastBackupSameStop: of two backups that stopped in the same second
+// (a pgbr backup can take less than one), the later label is the last.
+func TestLastBackupSameStop(t *testing.T) {
+	mk := func(label, typ string, start, stop, size int64) exInfoBackup {
+		var b exInfoBackup
+		b.Label, b.Type, b.Info.Size = label, typ, size
+		b.Timestamp.Start, b.Timestamp.Stop = start, stop
+		return b
+	}
+	s := &exInfoStanza{Name: "main", Backup: []exInfoBackup{
+		mk("20261207-000000F", "full", 90, 99, 1),
+		mk("20261207-000000F_20261207-000139I", "incr", 99, 100, 2),
+		mk("20261207-000000F_20261207-000140I", "incr", 100, 100, 3),
+	}}
+	g := newGauges()
+	exportStanza(g, s, time.Unix(200, 0))
+	if v, ok := g.value("pgbackrest_backup_last_size_bytes", "incr", "n", "main"); !ok || v != 3 {
+		t.Errorf("last incr size %v (%v), want the later label's 3", v, ok)
 	}
 }
