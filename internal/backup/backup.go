@@ -87,6 +87,11 @@ type Options struct {
 	Progress     *progress.Counter // may be nil
 	LockProgress func(copied, total int64)
 	Now          func() time.Time // nil: time.Now
+	// NewestLabel and NewestStop are the newest backup in the repository
+	// (backup.info; "" when none): settleTimestamps must not record a
+	// second that backup's restore --delta --force could trust.
+	NewestLabel string
+	NewestStop  int64
 }
 
 // Backup is one backup in progress. M is the manifest the steps fill; the
@@ -111,8 +116,8 @@ type Backup struct {
 	start    time.Time
 	fileMode string // mode of files written by the backup itself
 	// cut is the second from which a recorded mtime can still be given to
-	// a later write (settleTimestamps)
-	cut int64
+	// a later write, sec the second of the plan (settleTimestamps)
+	cut, sec int64
 
 	// Bundling (repo-bundle): files up to bundleLimit bytes are packed
 	// into bundle/<id> files of about bundleSize bytes (§1.8).
@@ -784,10 +789,28 @@ const settleMax = 1 << 20
 // as pgbr). Another backup may record the same second for other content
 // of such a file (its real mtime, when this backup's cut is at most a
 // second after that backup's), so the second recorded for them is never
-// trusted.
+// trusted. Nor may it be one the newest backup in the repository trusts:
+// a backup trusts only mtimes of files it read after their second was
+// over, so mtimes before its stop second, and before its copy start.
+// When cut-1 could be one of those (that backup stopped in the second
+// before cut or later and, when it is the prior whose manifest is loaded,
+// its copy start is not before cut-1: a backup started right after a
+// pgBackRest one; a pgbr copy start is always before the next pgbr cut),
+// nothing is recorded as cut-1 and every file at risk waits for its
+// second as the large ones do.
 func (b *Backup) settleTimestamps(now time.Time) int64 {
 	cut, sec := now.Add(-mtimeLag).Unix(), now.Unix()
-	b.cut = cut
+	b.cut, b.sec = cut, sec
+	trusted := int64(0) // the newest backup may trust mtimes before this second
+	if b.opt.NewestLabel != "" {
+		trusted = b.opt.NewestStop
+		if b.prior != nil && b.prior.Backup.Label == b.opt.NewestLabel {
+			trusted = b.prior.Backup.TimestampCopyStart
+		}
+	}
+	if cut-1 < trusted {
+		return cut - 1
+	}
 	for i := range b.m.Files {
 		if f := &b.m.Files[i]; f.Timestamp >= cut && (f.Size <= settleMax || f.Timestamp > sec) {
 			f.Timestamp = cut - 1
@@ -797,9 +820,10 @@ func (b *Backup) settleTimestamps(now time.Time) int64 {
 }
 
 // mustWait reports a file settleTimestamps left with an mtime at or after
-// the cut: it is read only when that second is over.
+// the cut: it is read only when that second is over. An mtime in the
+// future is not waited for (pgBackRest reads it at once too).
 func (b *Backup) mustWait(f *repo.ManifestFile) bool {
-	return b.online && f.Timestamp >= b.cut
+	return b.online && f.Timestamp >= b.cut && f.Timestamp <= b.sec
 }
 
 // waitCopyStart holds back the read of a file mustWait reports until no

@@ -582,3 +582,53 @@ func TestOnlineRecentMtime(t *testing.T) {
 		t.Errorf("recorded mtime %d, want %d", f.Timestamp, mtime.Unix()-2)
 	}
 }
+
+// TestSettleAfterNewest: a file changed just before the copy is recorded
+// a second early only when the newest backup in the repository cannot
+// trust that second: its copy start (when it is the prior) or else its
+// stop second must be at most cut-1. Otherwise the file keeps its mtime
+// and waits for its second.
+func TestSettleAfterNewest(t *testing.T) {
+	fx := newFixture(t)
+	rel := filepath.Join(fx.pg, "base/1/1259")
+	mtime := time.Now().Add(-time.Minute).Truncate(time.Second)
+	if err := os.Chtimes(rel, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	prior := &repo.Manifest{}
+	prior.Backup.Label = "20261207-000000F"
+	cases := []struct {
+		name    string
+		label   string
+		stop    int64
+		prior   *repo.Manifest
+		copy    int64
+		settled bool
+	}{
+		{"no backup", "", 0, nil, 0, true},
+		{"stopped before cut-1", "20261207-000000F", mtime.Unix() - 2, nil, 0, true},
+		{"stopped in cut-1", "20261207-000000F", mtime.Unix() - 1, nil, 0, true},
+		{"stopped in cut", "20261207-000000F", mtime.Unix(), nil, 0, false},
+		{"prior, copy start cut-1", "20261207-000000F", mtime.Unix(), prior, mtime.Unix() - 1, true},
+		{"prior, copy start cut", "20261207-000000F", mtime.Unix(), prior, mtime.Unix(), false},
+		{"newer than the prior", "20261207-000001F", mtime.Unix(), prior, mtime.Unix() - 1, false},
+	}
+	for _, c := range cases {
+		o := fx.opts(nil)
+		o.Online, o.NewestLabel, o.NewestStop = true, c.label, c.stop
+		o.Now = func() time.Time { return mtime.Add(500 * time.Millisecond) }
+		b := New(o, manifest(repo.BackupTypeFull, o))
+		if err := b.BuildManifest(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if c.prior != nil {
+			c.prior.Backup.TimestampCopyStart = c.copy
+			b.prior = c.prior
+		}
+		b.settleTimestamps(o.Now())
+		f := fileOf(t, b.M, "pg_data/base/1/1259")
+		if settled := f.Timestamp == mtime.Unix()-1; settled != c.settled || !settled && (f.Timestamp != mtime.Unix() || !b.mustWait(f)) {
+			t.Errorf("%s: recorded mtime %d (file's %d), waits %v; want settled %v", c.name, f.Timestamp, mtime.Unix(), b.mustWait(f), c.settled)
+		}
+	}
+}

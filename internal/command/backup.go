@@ -538,6 +538,11 @@ func (b *backupRun) engineOptions() backupeng.Options {
 		ProcessMax: e.processMax(), Pool: e.runPool,
 		Log: e.Log, Progress: e.progress, LockProgress: b.lock.ProgressSize, Now: e.Now,
 	}
+	for _, c := range b.bi.Current {
+		if c.Label > o.NewestLabel {
+			o.NewestLabel, o.NewestStop = c.Label, c.TimestampStop
+		}
+	}
 	if b.bundle {
 		o.Bundle = true
 		o.BundleSize = uint64(e.Cfg.Size(config.RepoBundleSize.Index(b.r.Key)))
