@@ -56,7 +56,7 @@ type Options struct {
 	PgData   string // restore destination of pg_data (clean, absolute)
 
 	Delta bool // keep files that match the manifest (SHA-1)
-	Force bool // with Delta: trust size and time; alone: keep matching size and time
+	Force bool // with Delta: match on size and time instead; alone: overwrite every file
 	// Tablespace and link destinations (--tablespace-map name|oid=path,
 	// --tablespace-map-all, --link-map link=path, --link-all).
 	TablespaceMap    [][2]string
@@ -475,9 +475,10 @@ func (rr *restoreRun) restoreFiles() (uint64, int, error) {
 }
 
 // openIfMatches opens rel (a regular file, fi from Lstat) when it already
-// holds the file (delta/force); nil when it does not.
+// holds the file (delta; with force on size and time, as pgBackRest 2.45);
+// nil when it does not.
 func (rr *restoreRun) openIfMatches(f *repo.ManifestFile, root *local.Root, rel string, fi os.FileInfo) *os.File {
-	if rr.force && !rr.delta {
+	if rr.force {
 		if uint64(fi.Size()) != f.Size || fi.ModTime().Unix() != f.Timestamp || f.Timestamp >= rr.m.Backup.TimestampCopyStart {
 			return nil
 		}
@@ -543,7 +544,8 @@ func (rr *restoreRun) restoreFile(f *repo.ManifestFile, root *local.Root, rel st
 	t := time.Unix(f.Timestamp, 0)
 	if rr.delta || rr.force {
 		if fi, err := root.Lstat(rel); err == nil {
-			if fi.Mode().IsRegular() {
+			// --force alone overwrites every file (pgBackRest 2.45).
+			if fi.Mode().IsRegular() && rr.delta {
 				if in := rr.openIfMatches(f, root, rel, fi); in != nil {
 					err := rr.setAttrs(in, dest, mode, uid, gid, t)
 					in.Close()

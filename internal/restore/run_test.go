@@ -506,3 +506,50 @@ func TestRunTablespaceMap(t *testing.T) {
 		})
 	}
 }
+
+// TestRunForce: as pgBackRest 2.45, --delta --force keeps a file on its
+// size and time (not its content), --delta alone on its checksum, and
+// --force alone rewrites every file.
+func TestRunForce(t *testing.T) {
+	fx := newFixture(t, filter.Gz, "")
+	if _, err := Run(context.Background(), fx.opts()); err != nil {
+		t.Fatal(err)
+	}
+	rel := filepath.Join(fx.pgData, "base/5/1259")
+	orig := fx.read(t, "base/5/1259")
+	mtime := time.Unix(1765015000, 0)
+	forge := func() {
+		t.Helper()
+		if err := os.WriteFile(rel, bytes.Repeat([]byte{'x'}, len(orig)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(rel, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		delta, force, forgedKept, sameFile bool
+	}{{true, true, true, true}, {true, false, false, true}, {false, true, false, false}} {
+		forge()
+		// A second link keeps the file's inode: a rewritten file cannot
+		// get it back.
+		link := filepath.Join(t.TempDir(), "PG_VERSION")
+		if err := os.Link(filepath.Join(fx.pgData, "PG_VERSION"), link); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := os.Stat(link)
+		o := fx.opts()
+		o.Delta, o.Force = c.delta, c.force
+		if _, err := Run(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+		kept := !bytes.Equal(fx.read(t, "base/5/1259"), orig)
+		after, _ := os.Stat(filepath.Join(fx.pgData, "PG_VERSION"))
+		if kept != c.forgedKept || os.SameFile(before, after) != c.sameFile {
+			t.Errorf("delta %v force %v: same-size same-time file kept %v, matching file left in place %v", c.delta, c.force, kept, os.SameFile(before, after))
+		}
+		if !c.forgedKept {
+			fx.checkRestored(t)
+		}
+	}
+}
