@@ -3,6 +3,7 @@ package test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgbr-dev/pgbr/internal/repo"
+	"github.com/pgbr-dev/pgbr/internal/storage/posix"
 	"github.com/pgbr-dev/pgbr/internal/testenv"
 )
 
@@ -176,7 +179,23 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("labels %v", ls)
 	}
 	full := filepath.Join(e.Repo, "backup", e.Stanza, ls[0])
-	files := backupFiles(t, full)
+	// Files of the full the incremental references, so that both are
+	// invalid (the incremental copies again what the full read in the
+	// second it was written, recorded a second early).
+	im, err := repo.LoadManifest(context.Background(), posix.New(e.Repo), e.Stanza, ls[1], "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, p := range backupFiles(t, full) {
+		name := p
+		for _, ext := range []string{".gz", ".lz4", ".zst", ".bz2"} {
+			name = strings.TrimSuffix(name, ext)
+		}
+		if f, ok := im.FindFile(name); ok && f.Reference == ls[0] {
+			files = append(files, p)
+		}
+	}
 	if len(files) < 3 {
 		t.Fatalf("backup files %v", files)
 	}

@@ -611,14 +611,7 @@ func (b *Backup) copyFiles() error {
 	if len(single)+len(small) == 0 {
 		return errs.New(errs.FileMissing, "no files have changed since the last backup - this seems unlikely")
 	}
-	// Largest first, those that wait for the second of their mtime last.
-	sort.SliceStable(single, func(i, j int) bool {
-		a, c := &m.Files[single[i]], &m.Files[single[j]]
-		if wa, wc := b.mustWait(a), b.mustWait(c); wa != wc {
-			return wc
-		}
-		return a.Size > c.Size
-	})
+	sort.SliceStable(single, func(i, j int) bool { return m.Files[single[i]].Size > m.Files[single[j]].Size })
 	// Bundles hold files of similar age (oldest first), as pgBackRest's.
 	sort.SliceStable(small, func(i, j int) bool {
 		a, c := &m.Files[small[i]], &m.Files[small[j]]
@@ -777,8 +770,9 @@ const settleMax = 1 << 20
 //     recorded as cut-1: the next backup sees a newer mtime than the
 //     recorded one and copies it again (pgBackRest does the same with a
 //     pgbr prior), and a resumed attempt copies it again;
-//   - larger, it keeps its mtime and is read once the second of its mtime
-//     is over (mustWait, waitCopyStart), after every other file.
+//   - larger, it keeps its mtime and its worker reads it once the second
+//     of its mtime is over (mustWait, waitCopyStart), as pgBackRest's
+//     copy waits: a resumed attempt and the next incremental can reuse it.
 //
 // A file recorded with its own mtime before cut cannot be changed again
 // within that second.
