@@ -802,12 +802,11 @@ func (b *Backup) settleTimestamps(now time.Time) int64 {
 			trusted = b.prior.Backup.TimestampCopyStart
 		}
 	}
-	if cut-1 < trusted {
-		return cut - 1
-	}
-	for i := range b.m.Files {
-		if f := &b.m.Files[i]; f.Timestamp >= cut && (f.Size <= settleMax || f.Timestamp > sec) {
-			f.Timestamp = cut - 1
+	if cut-1 >= trusted {
+		for i := range b.m.Files {
+			if f := &b.m.Files[i]; f.Timestamp >= cut && (f.Size <= settleMax || f.Timestamp > sec) {
+				f.Timestamp = cut - 1
+			}
 		}
 	}
 	return cut - 1

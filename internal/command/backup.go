@@ -137,14 +137,10 @@ func (b *backupRun) run() error {
 		if err := b.db.AdvisoryLock(ctx); err != nil {
 			return err
 		}
-		clock := func() (time.Time, error) {
+		now, err := b.laterThanNewest(func() (time.Time, error) {
 			ms, err := b.db.ClockMillis(ctx)
 			return time.UnixMilli(ms), err
-		}
-		now, err := clock()
-		if err == nil {
-			now, err = b.laterThanNewest(now, clock)
-		}
+		})
 		if err != nil {
 			return err
 		}
@@ -161,7 +157,7 @@ func (b *backupRun) run() error {
 			}
 			e.Log.Warnf("--no-online passed and %s/postmaster.pid exists but --force was passed so backup will continue though it looks like PostgreSQL is running and the backup will probably not be consistent", b.c.Path)
 		}
-		now, err := b.laterThanNewest(e.Now(), func() (time.Time, error) { return e.Now(), nil })
+		now, err := b.laterThanNewest(func() (time.Time, error) { return e.Now(), nil })
 		if err != nil {
 			return err
 		}
@@ -429,20 +425,19 @@ func (b *backupRun) manifestDB() error {
 	return nil
 }
 
-// laterThanNewest holds the backup start (now, read again from clock)
-// until it is in a later second than the newest backup's label: a pgbr
+// laterThanNewest reads the backup start from clock, again until it is in
+// a later second than the newest backup's label: a pgbr
 // backup can take less than a second (pgBackRest's cannot: they wait for
 // the next second before copying), and two backups cannot share a label.
 // A start more than a few seconds behind is left to the label check
 // (clock skew, a changed timezone).
-func (b *backupRun) laterThanNewest(now time.Time, clock func() (time.Time, error)) (time.Time, error) {
-	newest := ""
-	for _, c := range b.bi.Current {
-		newest = max(newest, c.Label)
+func (b *backupRun) laterThanNewest(clock func() (time.Time, error)) (time.Time, error) {
+	now, err := clock()
+	n := b.bi.Newest()
+	if err != nil || n == nil || len(n.Label) < 16 {
+		return now, err
 	}
-	if len(newest) < 16 {
-		return now, nil
-	}
+	newest := n.Label
 	t, err := time.ParseInLocation("20060102-150405", newest[len(newest)-16:len(newest)-1], time.Local)
 	if err != nil {
 		return now, nil
@@ -538,10 +533,8 @@ func (b *backupRun) engineOptions() backupeng.Options {
 		ProcessMax: e.processMax(), Pool: e.runPool,
 		Log: e.Log, Progress: e.progress, LockProgress: b.lock.ProgressSize, Now: e.Now,
 	}
-	for _, c := range b.bi.Current {
-		if c.Label > o.NewestLabel {
-			o.NewestLabel, o.NewestStop = c.Label, c.TimestampStop
-		}
+	if n := b.bi.Newest(); n != nil {
+		o.NewestLabel, o.NewestStop = n.Label, n.TimestampStop
 	}
 	if b.bundle {
 		o.Bundle = true

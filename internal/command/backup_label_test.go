@@ -17,28 +17,38 @@ func TestLaterThanNewest(t *testing.T) {
 	label := newest.Format("20060102-150405") + "F"
 	b := &backupRun{e: &Env{Ctx: context.Background()}, bi: &repo.BackupInfo{Current: []repo.BackupInfoEntry{
 		{Label: newest.Add(-time.Hour).Format("20060102-150405") + "F"}, {Label: label + "_" + newest.Format("20060102-150405") + "I"}}}}
+	// start is what the clock reads first; every later read (after a
+	// wait) is just past the newest label's second.
 	reads := 0
-	// The clock read after the wait: just past the newest label's second.
-	clock := func() (time.Time, error) { reads++; return newest.Add(time.Second + 5*time.Millisecond), nil }
+	clockFrom := func(start time.Time) func() (time.Time, error) {
+		return func() (time.Time, error) {
+			reads++
+			if reads == 1 {
+				return start, nil
+			}
+			return newest.Add(time.Second + 5*time.Millisecond), nil
+		}
+	}
 
-	got, err := b.laterThanNewest(newest.Add(900*time.Millisecond), clock)
-	if err != nil || reads != 1 || !got.Equal(newest.Add(time.Second+5*time.Millisecond)) {
-		t.Errorf("start in the newest label's second: %v, %v after %d clock reads", got, err, reads)
+	got, err := b.laterThanNewest(clockFrom(newest.Add(900 * time.Millisecond)))
+	if err != nil || reads != 2 || !got.Equal(newest.Add(time.Second+5*time.Millisecond)) {
+		t.Errorf("start in the newest label's second: %v, %v after %d clock reads (want one again)", got, err, reads)
 	}
 	if l, err := repo.NewLabel(repo.BackupTypeFull, "", got.Truncate(time.Second), []string{b.bi.Current[1].Label}); err != nil || l <= b.bi.Current[1].Label {
 		t.Errorf("label %q (%v) after the wait", l, err)
 	}
 
-	reads = 0
 	for _, start := range []time.Time{newest.Add(time.Second), newest.Add(-time.Hour)} {
-		if got, err := b.laterThanNewest(start, clock); err != nil || reads != 0 || !got.Equal(start) {
-			t.Errorf("start %v: %v, %v after %d clock reads", start, got, err, reads)
+		reads = 0
+		if got, err := b.laterThanNewest(clockFrom(start)); err != nil || reads != 1 || !got.Equal(start) {
+			t.Errorf("start %v: %v, %v after %d clock reads (want no second)", start, got, err, reads)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	b.e.Ctx = ctx
-	if _, err := b.laterThanNewest(newest.Add(-time.Second), clock); err == nil {
+	reads = 0
+	if _, err := b.laterThanNewest(clockFrom(newest.Add(-time.Second))); err == nil {
 		t.Error("no error when terminated while waiting")
 	}
 }

@@ -70,6 +70,14 @@ type BackupInfo struct {
 	Current         []BackupInfoEntry // ascending by label
 }
 
+// Newest returns the entry with the latest label (nil when there is none).
+func (b *BackupInfo) Newest() *BackupInfoEntry {
+	if len(b.Current) == 0 {
+		return nil
+	}
+	return &b.Current[len(b.Current)-1]
+}
+
 // Find returns the entry with the given label.
 func (b *BackupInfo) Find(label string) (*BackupInfoEntry, bool) {
 	i, ok := slices.BinarySearchFunc(b.Current, label, func(e BackupInfoEntry, l string) int {
