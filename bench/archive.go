@@ -171,7 +171,7 @@ func archiveCase(rep *report) error {
 // asyncBurst marks the burst segments ready and calls archive-push
 // --archive-async for each in order as PostgreSQL does (the next call after
 // the previous one returned, .ready renamed to .done), timing the whole
-// burst. The result's RSS is the largest foreground process's.
+// burst. The result's RSS is the first foreground process's.
 func asyncBurst(t tool, fake string) (sample, error) {
 	wal := filepath.Join(fake, "pg_wal")
 	status := filepath.Join(wal, "archive_status")
@@ -191,13 +191,21 @@ func asyncBurst(t tool, fake string) (sample, error) {
 	}
 	var tot sample
 	start := time.Now()
-	for _, n := range names {
-		s, err := runTool(t, "archive-push async lz4", "--config="+archConf(t), "--stanza=arch", "--pg1-path="+fake,
-			"--archive-async", "archive-push", filepath.Join(wal, n))
-		if err != nil {
-			return sample{}, err
+	for i, n := range names {
+		args := []string{"--config=" + archConf(t), "--stanza=arch", "--pg1-path=" + fake,
+			"--archive-async", "archive-push", filepath.Join(wal, n)}
+		// The first call (which starts the background process) runs under
+		// the wrapper for its RSS; the others run directly, so the burst's
+		// time has no wrapper start in it (see runTool).
+		if i == 0 {
+			s, err := runTool(t, "archive-push async lz4", args...)
+			if err != nil {
+				return sample{}, err
+			}
+			tot.rssKB = s.rssKB
+		} else if out, err := asPostgres(t.bin, args...).CombinedOutput(); err != nil {
+			return sample{}, fmt.Errorf("%s (archive-push async lz4): %v\n%s", t.name, err, out)
 		}
-		tot.rssKB = max(tot.rssKB, s.rssKB)
 		if err := os.Rename(filepath.Join(status, n+".ready"), filepath.Join(status, n+".done")); err != nil {
 			return sample{}, err
 		}

@@ -127,7 +127,10 @@ func pgOut(name string, args ...string) (string, error) {
 // ru_maxrss (Linux carries the old mm's high-water mark over exec, and Go
 // starts children with CLONE_VM), so the bench's own memory would show up
 // as the tool's. The wrapper is a few MiB (rssFloor) and reports the tool's
-// rusage through a pipe.
+// rusage and wall time through a pipe. The wall time is the wrapper's, from
+// just before it starts the tool to its exit, so the wrapper's own start
+// (a Go program, about 10 ms here) is in neither tool's time: it would
+// otherwise dilute the ratio of the short commands (archive-push).
 func runTool(t tool, caseName string, args ...string) (sample, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -165,19 +168,19 @@ func runTool(t tool, caseName string, args ...string) (sample, error) {
 	if err != nil {
 		return s, err
 	}
-	var rss, cpu int64
-	if _, err := fmt.Sscanf(string(ru), "%d %d", &rss, &cpu); err != nil {
+	var rss, cpu, wall int64
+	if _, err := fmt.Sscanf(string(ru), "%d %d %d", &rss, &cpu, &wall); err != nil {
 		return s, fmt.Errorf("%s (%s): no rusage from the wrapper (%q)", t.name, caseName, ru)
 	}
-	s.rssKB, s.cpu = rss, time.Duration(cpu)
+	s.rssKB, s.cpu, s.dur = rss, time.Duration(cpu), time.Duration(wall)
 	return s, nil
 }
 
 const wrapEnv = "PGBR_BENCH_WRAP"
 
 // wrapMode runs os.Args[1:] as uid:gid (the value of PGBR_BENCH_WRAP) and
-// writes its peak RSS (KiB) and CPU time (ns) to file descriptor 3. It
-// returns the tool's exit code.
+// writes its peak RSS (KiB), CPU time (ns) and wall time (ns, start to
+// exit) to file descriptor 3. It returns the tool's exit code.
 func wrapMode(ids string) int {
 	var uid, gid uint32
 	if _, err := fmt.Sscanf(ids, "%d:%d", &uid, &gid); err != nil || len(os.Args) < 2 {
@@ -198,14 +201,16 @@ func wrapMode(ids string) int {
 		}
 	}
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
+	start := time.Now()
 	err := c.Run()
+	wall := time.Since(start)
 	if c.ProcessState == nil {
 		fmt.Fprintln(os.Stderr, "bench wrapper:", err)
 		return 2
 	}
 	if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		f := os.NewFile(3, "rusage")
-		fmt.Fprintf(f, "%d %d\n", ru.Maxrss, ru.Utime.Nano()+ru.Stime.Nano())
+		fmt.Fprintf(f, "%d %d %d\n", ru.Maxrss, ru.Utime.Nano()+ru.Stime.Nano(), wall.Nanoseconds())
 		f.Close()
 	}
 	return c.ProcessState.ExitCode()

