@@ -14,8 +14,8 @@ const parZstChunk = 4 << 20
 
 // parZstd writes a zst stream compressed on up to conc goroutines: the
 // input is cut into chunks and each chunk becomes a complete zstd frame of
-// its own (content size, content checksum), compressed without the input
-// before it. The frames are written in input order. Concatenated frames
+// its own (content size, no content checksum), compressed without the
+// input before it. The frames are written in input order. Concatenated frames
 // are one stream to a zstd decoder (RFC 8878): zstd -d and pgbr's decoder
 // read on into the next frame, and libzstd's ZSTD_decompressStream, which
 // pgBackRest 2.45 calls until its input ends, returns at the end of a
@@ -29,14 +29,19 @@ type parZstd struct {
 
 var zstChunkPool = sync.Pool{New: func() any { return &parChunk{in: make([]byte, 0, parZstChunk)} }}
 
-// newChunkZstd returns an encoder of single frames (EncodeAll) with the
-// content checksum, as the serial encoder writes it, and a window of one
-// chunk: a frame never looks further back. Its history then holds one
+// newChunkZstd returns an encoder of single frames (EncodeAll) without the
+// content checksum, and a window of one chunk: a frame never looks further
+// back. pgBackRest writes no zstd checksum either (libzstd's default), and
+// these frames are only ever the large files of a backup, whose content
+// the manifest's SHA-1 covers and every restore and verify checks; the
+// xxhash64 of the checksum cost 5 % of the compression (a pgbench table,
+// 4 MiB frames: 953 → 1,005 MB/s on one core), and as much again on
+// decompression. Its history then holds one
 // chunk and a block (WithLowerEncoderMem; two windows otherwise), which
 // is all a frame of one chunk needs: the same bytes, less memory.
 func newChunkZstd(level zstd.EncoderLevel) (*zstd.Encoder, error) {
 	return zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
-		zstd.WithEncoderCRC(true), zstd.WithZeroFrames(true), zstd.WithWindowSize(parZstChunk),
+		zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true), zstd.WithWindowSize(parZstChunk),
 		zstd.WithLowerEncoderMem(true))
 }
 
