@@ -76,24 +76,31 @@ func run() int {
 	start := time.Now()
 	rep := &report{}
 	err := bench(rep)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		return 1
-	}
 	rep.wall = time.Since(start)
+	// A case that fails late in a long run still leaves the rows measured
+	// before it: they are printed (and written) first, marked partial.
+	if err != nil {
+		rep.settings += "; PARTIAL: the run stopped at an error"
+	}
+	code := 0
 	text, md := rep.render()
 	fmt.Print("\n" + text)
 	if *outFile != "" {
-		if err := os.WriteFile(*outFile, []byte(md), 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			return 1
+		if werr := os.WriteFile(*outFile, []byte(md), 0o644); werr != nil {
+			fmt.Fprintln(os.Stderr, "bench:", werr)
+			code = 1
+		} else {
+			fmt.Println("Markdown written to", *outFile)
 		}
-		fmt.Println("Markdown written to", *outFile)
 	}
-	if *profileDir != "" {
+	if *profileDir != "" && err == nil {
 		printProfiles()
 	}
-	return 0
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		code = 1
+	}
+	return code
 }
 
 // setup applies -quick, checks the flags and the machine.
