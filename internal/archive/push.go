@@ -183,7 +183,9 @@ func pushErrors(failed []string) error {
 // calls they save in a process that lives 50 ms: each page is a page fault
 // on first touch (four of 256 KiB: 190 faults more, 1.5 ms of a sync push,
 // median of 30 alternated runs).
-var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+const copyBufSize = 64 << 10
 
 // headerCheck checks the segment's first 512 bytes against the stanza
 // (pgBackRest reads 512 bytes: a shorter file is no WAL segment).
