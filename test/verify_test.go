@@ -187,12 +187,9 @@ func TestVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	var files []string
+	ext := repo.CompressExt(im.Option.CompressType)
 	for _, p := range backupFiles(t, full) {
-		name := p
-		for _, ext := range []string{".gz", ".lz4", ".zst", ".bz2"} {
-			name = strings.TrimSuffix(name, ext)
-		}
-		if f, ok := im.FindFile(name); ok && f.Reference == ls[0] {
+		if f, ok := im.FindFile(strings.TrimSuffix(p, ext)); ok && f.Reference == ls[0] {
 			files = append(files, p)
 		}
 	}
