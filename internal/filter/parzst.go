@@ -29,16 +29,17 @@ type parZstd struct {
 
 var zstChunkPool = sync.Pool{New: func() any { return &parChunk{in: make([]byte, 0, parZstChunk)} }}
 
-// newChunkZstd returns an encoder of single frames (EncodeAll) without the
-// content checksum, and a window of one chunk: a frame never looks further
-// back. pgBackRest writes no zstd checksum either (libzstd's default), and
-// these frames are only ever the large files of a backup, whose content
-// the manifest's SHA-1 covers and every restore and verify checks; the
-// xxhash64 of the checksum cost 5 % of the compression (a pgbench table,
-// 4 MiB frames: 953 → 1,005 MB/s on one core), and as much again on
-// decompression. Its history then holds one
-// chunk and a block (WithLowerEncoderMem; two windows otherwise), which
-// is all a frame of one chunk needs: the same bytes, less memory.
+// newChunkZstd returns an encoder of single frames (EncodeAll) with a
+// window of one chunk: a frame never looks further back. Its history then
+// holds one chunk and a block (WithLowerEncoderMem; two windows
+// otherwise), which is all a frame of one chunk needs: the same bytes,
+// less memory.
+//
+// The frames carry no content checksum. pgBackRest writes none either
+// (libzstd's default), and these frames are only ever the large files of
+// a backup, whose content the manifest's SHA-1 covers and every restore
+// and verify checks. The checksum's xxhash64 cost 5 % of the compression
+// (a pgbench table, 4 MiB frames: 953 → 1,005 MB/s on one core).
 func newChunkZstd(level zstd.EncoderLevel) (*zstd.Encoder, error) {
 	return zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
 		zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true), zstd.WithWindowSize(parZstChunk),
