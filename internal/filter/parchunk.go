@@ -7,12 +7,13 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 
 	"github.com/pgbr-dev/pgbr/internal/errs"
 )
 
 // parStream is what the compressors of a large input on several goroutines
-// share (parGzip, parZstd): the input is cut into chunks of a fixed size,
+// share (parGzip, parLz4, parZstd): the input is cut into chunks of a fixed size,
 // each chunk is compressed on a goroutine of its own while the stream
 // fills the next one, and the compressed chunks are written to dst in
 // input order. The format's part is a parCodec.
@@ -66,17 +67,20 @@ type parChunk struct {
 // process-max squared.
 var parSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 
-// parEncoder is a parStream of its format (parGzip, parZstd).
+// parEncoder is a parStream of its format (parGzip, parLz4, parZstd).
 type parEncoder interface {
 	io.WriteCloser
 	Reset(dst io.Writer)
 }
 
-// newParEncoder returns a pooled gz or zst parEncoder writing to w, or a
+// newParEncoder returns a pooled gz, lz4 or zst parEncoder writing to w, or a
 // new one.
 func newParEncoder(w io.Writer, t CompressType, level, conc int) (io.WriteCloser, poolKey, error) {
-	if t == Zst {
+	switch t {
+	case Zst:
 		level = int(zstdLevel(level)) // levels of one encoder level share a pool
+	case Lz4:
+		level = int(lz4Level(level))
 	}
 	k := poolKey{t, level, conc}
 	if v := encPool(k).Get(); v != nil {
@@ -86,9 +90,12 @@ func newParEncoder(w io.Writer, t CompressType, level, conc int) (io.WriteCloser
 	}
 	var z parEncoder
 	var err error
-	if t == Gz {
+	switch t {
+	case Gz:
 		z, err = newParGzip(w, level, conc)
-	} else {
+	case Lz4:
+		z, err = newParLz4(w, lz4.CompressionLevel(level), conc)
+	default:
 		z, err = newParZstd(w, zstd.EncoderLevel(level), conc)
 	}
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 var parTypes = []struct {
 	ct    CompressType
 	chunk int
-}{{Gz, parGzChunk}, {Zst, parZstChunk}}
+}{{Gz, parGzChunk}, {Lz4, parLz4Chunk}, {Zst, parZstChunk}}
 
 // A failing destination fails the stream with its error, on a Write or
 // at Close.
@@ -35,7 +35,7 @@ func TestParStreamWriteError(t *testing.T) {
 	}
 }
 
-// More large streams at once than CPUs, gz and zst together: the chunks
+// More large streams at once than CPUs, gz, lz4 and zst together: the chunks
 // that find no free slot are compressed by their stream itself, in order,
 // and every stream still reads back; afterwards every slot is free again.
 func TestParStreamManyStreams(t *testing.T) {

@@ -19,14 +19,32 @@ import (
 // an op, the compressed size an input byte and the peak of the heap above
 // what it was before (the input and the pools of earlier runs).
 func BenchmarkParZst(b *testing.B) {
+	benchPar(b, Zst, func(w io.Writer) (io.WriteCloser, error) {
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstdLevel(DefaultLevel(Zst))),
+			zstd.WithEncoderConcurrency(2), zstd.WithConcurrentBlocks(true), zstd.WithEncoderCRC(true))
+	})
+}
+
+// BenchmarkParLz4 is BenchmarkParZst for lz4 (parLz4), without a third
+// encoder to compare.
+func BenchmarkParLz4(b *testing.B) { benchPar(b, Lz4, nil) }
+
+func benchPar(b *testing.B, ct CompressType, other func(io.Writer) (io.WriteCloser, error)) {
 	data := benchFile(b)
 	if data == nil {
 		data = pgbenchPages(256<<20, 42)
 	}
-	for _, c := range []struct {
+	cases := []struct {
 		name string
 		conc int
-	}{{"serial", 1}, {"par2", 2}, {"kpjobs2", -2}} {
+	}{{"serial", 1}, {"par2", 2}}
+	if other != nil {
+		cases = append(cases, struct {
+			name string
+			conc int
+		}{"other2", 0})
+	}
+	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
@@ -41,10 +59,9 @@ func BenchmarkParZst(b *testing.B) {
 				var w io.WriteCloser
 				var err error
 				if c.conc > 0 {
-					w, err = newCompressor(countWriter{&size}, Zst, DefaultLevel(Zst), c.conc)
+					w, err = newCompressor(countWriter{&size}, ct, DefaultLevel(ct), c.conc)
 				} else {
-					w, err = zstd.NewWriter(countWriter{&size}, zstd.WithEncoderLevel(zstdLevel(DefaultLevel(Zst))),
-						zstd.WithEncoderConcurrency(-c.conc), zstd.WithConcurrentBlocks(true), zstd.WithEncoderCRC(true))
+					w, err = other(countWriter{&size})
 				}
 				if err != nil {
 					b.Fatal(err)

@@ -123,9 +123,9 @@ func NewWritePipeline(dst io.Writer, t CompressType, level int, cipherPass strin
 
 // NewParallelWritePipeline is NewWritePipeline for a large input, working
 // on up to conc goroutines: compression, encryption and the writes to dst
-// run beside the caller's reading and hashing, and gz and zst compress
-// chunks of the input on up to conc goroutines (parchunk.go). The stored bytes are
-// one ordinary stream, as NewWritePipeline writes them.
+// run beside the caller's reading and hashing, and gz, lz4 and zst
+// compress chunks of the input on up to conc goroutines (parchunk.go). The
+// stored bytes are one ordinary stream to any decoder of the format.
 func NewParallelWritePipeline(dst io.Writer, t CompressType, level int, cipherPass string, conc int) (*WritePipeline, error) {
 	// More compressing goroutines than CPUs would only wait, each with its
 	// buffers: process-max pipelines at once must not cost process-max².

@@ -8,33 +8,35 @@ import (
 )
 
 // TestSetSide: the side writer of a pipeline, plain or parallel, gets the
-// original bytes in order, and the stored bytes are the same with it.
+// original bytes in order, and the stored bytes are the same with it as
+// without.
 func TestSetSide(t *testing.T) {
 	data := make([]byte, 3<<20+123)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := range data {
 		data[i] = byte(rng.IntN(16))
 	}
-	var want bytes.Buffer
-	p, err := NewWritePipeline(&want, Lz4, 1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(p, bytes.NewReader(data))
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
 	for _, conc := range []int{1, 2} {
-		var out, side bytes.Buffer
-		var p *WritePipeline
-		if conc == 1 {
-			p, err = NewWritePipeline(&out, Lz4, 1, "")
-		} else {
-			p, err = NewParallelWritePipeline(&out, Lz4, 1, "", conc)
+		newPipe := func(w io.Writer) *WritePipeline {
+			var p *WritePipeline
+			var err error
+			if conc == 1 {
+				p, err = NewWritePipeline(w, Lz4, 1, "")
+			} else {
+				p, err = NewParallelWritePipeline(w, Lz4, 1, "", conc)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
 		}
-		if err != nil {
+		var want, out, side bytes.Buffer
+		p := newPipe(&want)
+		io.Copy(p, bytes.NewReader(data))
+		if err := p.Close(); err != nil {
 			t.Fatal(err)
 		}
+		p = newPipe(&out)
 		p.SetSide(&side)
 		for off := 0; off < len(data); off += 100_000 {
 			if _, err := p.Write(data[off:min(off+100_000, len(data))]); err != nil {
