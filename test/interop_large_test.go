@@ -2,6 +2,7 @@ package test
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -82,13 +83,34 @@ func TestInteropLargeFileParallel(t *testing.T) {
 	}
 }
 
-// zstFrames counts the zstd frames of b, which must be whole frames end to
-// end: each is a header, blocks up to the last and an optional checksum.
-func zstFrames(b []byte) (int, error) {
+// countFrames counts the frames of b, which must be whole frames end to
+// end; frameSize returns the size of the frame b starts with, which may
+// be more than b holds (a cut frame), or an error when none starts there.
+func countFrames(b []byte, frameSize func(b []byte) (int, error)) (int, error) {
 	n := 0
 	for len(b) > 0 {
+		size, err := frameSize(b)
+		if err != nil {
+			return n, fmt.Errorf("frame %d: %v (%d bytes before the end)", n+1, err, len(b))
+		}
+		if len(b) < size {
+			return n, fmt.Errorf("frame %d is cut", n+1)
+		}
+		b = b[size:]
+		n++
+	}
+	return n, nil
+}
+
+// errCut is a frame that ends after the bytes given.
+var errCut = errors.New("cut")
+
+// zstFrames counts the zstd frames of b: each is a header, blocks up to
+// the last and an optional checksum.
+func zstFrames(b []byte) (int, error) {
+	return countFrames(b, func(b []byte) (int, error) {
 		if len(b) < 6 || binary.LittleEndian.Uint32(b) != 0xFD2FB528 {
-			return n, fmt.Errorf("no frame at %d bytes before the end", len(b))
+			return 0, errors.New("no zstd frame")
 		}
 		fhd := b[4]
 		single := fhd>>5&1 == 1
@@ -104,7 +126,7 @@ func zstFrames(b []byte) (int, error) {
 		}
 		for last := false; !last; {
 			if len(b) < size+3 {
-				return n, fmt.Errorf("frame %d is cut", n+1)
+				return 0, errCut
 			}
 			h := uint32(b[size]) | uint32(b[size+1])<<8 | uint32(b[size+2])<<16
 			last = h&1 == 1
@@ -118,23 +140,16 @@ func zstFrames(b []byte) (int, error) {
 		if fhd>>2&1 == 1 {
 			size += 4 // content checksum
 		}
-		if len(b) < size {
-			return n, fmt.Errorf("frame %d is cut", n+1)
-		}
-		b = b[size:]
-		n++
-	}
-	return n, nil
+		return size, nil
+	})
 }
 
-// lz4Frames counts the lz4 frames of b, which must be whole frames end to
-// end: each is a header, blocks up to the end mark and an optional
-// checksum.
+// lz4Frames counts the lz4 frames of b: each is a header, blocks up to
+// the end mark and an optional checksum.
 func lz4Frames(b []byte) (int, error) {
-	n := 0
-	for len(b) > 0 {
+	return countFrames(b, func(b []byte) (int, error) {
 		if len(b) < 7 || binary.LittleEndian.Uint32(b) != 0x184D2204 {
-			return n, fmt.Errorf("no frame at %d bytes before the end", len(b))
+			return 0, errors.New("no lz4 frame")
 		}
 		flg := b[4]
 		size := 7 // magic, FLG, BD, header checksum
@@ -146,7 +161,7 @@ func lz4Frames(b []byte) (int, error) {
 		}
 		for {
 			if len(b) < size+4 {
-				return n, fmt.Errorf("frame %d is cut", n+1)
+				return 0, errCut
 			}
 			bs := binary.LittleEndian.Uint32(b[size:])
 			size += 4
@@ -161,11 +176,6 @@ func lz4Frames(b []byte) (int, error) {
 		if flg&0x04 != 0 {
 			size += 4 // content checksum
 		}
-		if len(b) < size {
-			return n, fmt.Errorf("frame %d is cut", n+1)
-		}
-		b = b[size:]
-		n++
-	}
-	return n, nil
+		return size, nil
+	})
 }
