@@ -705,6 +705,12 @@ type sourceFile interface {
 	Name() string
 }
 
+// chunkSource is a sourceFile that hands out its read buffers
+// (direct.Reader.Next) for a pipeline to take without a copy.
+type chunkSource interface {
+	Next() (chunk []byte, release func(), err error)
+}
+
 // directMin is the size from which a file is read with O_DIRECT
 // (storage/direct): relation segments, not the many small files.
 const directMin = 1 << 20
@@ -913,7 +919,8 @@ func (b *Backup) pipeFile(cw *copyWorker, idx int, in sourceFile, dst io.Writer,
 	src := b.SourcePath(f.Name)
 	var p *filter.WritePipeline
 	var err error
-	if f.Size >= filter.ParallelMin && b.workers() > 1 {
+	parallel := f.Size >= filter.ParallelMin && b.workers() > 1
+	if parallel {
 		p, err = filter.NewParallelWritePipeline(dst, b.ct, b.level, b.m.CipherPass, b.workers())
 	} else {
 		p, err = filter.NewWritePipeline(dst, b.ct, b.level, b.m.CipherPass)
@@ -926,13 +933,27 @@ func (b *Backup) pipeFile(cw *copyWorker, idx int, in sourceFile, dst io.Writer,
 		cw.chk.Reset(segmentNo(f.Name))
 		p.SetSide(cw.chk) // beside the SHA-1 in a parallel pipeline
 	}
+	cs, chunked := in.(chunkSource)
 	for {
-		n, rerr := in.Read(cw.buf)
-		if n > 0 {
-			if _, werr := p.Write(cw.buf[:n]); werr != nil {
-				p.Close()
-				return fileResult{}, errs.Wrap(errs.FileWrite, werr, "unable to write '%s'", destName)
+		var rerr, werr error
+		if chunked && parallel {
+			// The read chunks go into the pipeline as they are: the
+			// goroutine that hashes a large file copies nothing.
+			var chunk []byte
+			var release func()
+			if chunk, release, rerr = cs.Next(); rerr == nil {
+				werr = p.WriteOwned(chunk, release)
 			}
+		} else {
+			var n int
+			n, rerr = in.Read(cw.buf)
+			if n > 0 {
+				_, werr = p.Write(cw.buf[:n])
+			}
+		}
+		if werr != nil {
+			p.Close()
+			return fileResult{}, errs.Wrap(errs.FileWrite, werr, "unable to write '%s'", destName)
 		}
 		if rerr == io.EOF {
 			break

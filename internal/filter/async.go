@@ -25,10 +25,13 @@ type asyncStage struct {
 	err  error
 }
 
-// asyncPiece is n bytes of a pooled buffer on their way to the stage.
+// asyncPiece is n bytes of a pooled buffer on their way to the stage, or
+// a caller's bytes (own) and the function that gives them back.
 type asyncPiece struct {
-	buf *[]byte
-	n   int
+	buf     *[]byte
+	n       int
+	own     []byte
+	release func()
 }
 
 func newAsyncStage(write func([]byte) error) *asyncStage {
@@ -36,15 +39,22 @@ func newAsyncStage(write func([]byte) error) *asyncStage {
 	go func() {
 		defer close(s.done)
 		for pc := range s.ch {
-			b, n := pc.buf, pc.n
+			b := pc.own
+			if pc.buf != nil {
+				b = (*pc.buf)[:pc.n]
+			}
 			if s.failed() == nil {
-				if err := write((*b)[:n]); err != nil {
+				if err := write(b); err != nil {
 					s.mu.Lock()
 					s.err = err
 					s.mu.Unlock()
 				}
 			}
-			asyncBufPool.Put(b)
+			if pc.buf != nil {
+				asyncBufPool.Put(pc.buf)
+			} else {
+				pc.release()
+			}
 		}
 	}()
 	return s
@@ -75,6 +85,18 @@ func (s *asyncStage) write(p []byte) error {
 // stage, which puts b back into the pool.
 func (s *asyncStage) send(b *[]byte, n int) {
 	s.ch <- asyncPiece{buf: b, n: n}
+}
+
+// sendOwned hands p itself to the stage, which calls release once it is
+// done with p (also after an error); it returns an earlier error of the
+// stage, if any, after calling release itself.
+func (s *asyncStage) sendOwned(p []byte, release func()) error {
+	if err := s.failed(); err != nil {
+		release()
+		return err
+	}
+	s.ch <- asyncPiece{own: p, release: release}
+	return nil
 }
 
 // wait ends the stage and returns its first error.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -153,6 +155,95 @@ func TestParallelReadPipeline(t *testing.T) {
 				t.Fatalf("%s/%q: a cut stream verified", ct, pass)
 			}
 			r.Close()
+		}
+	}
+}
+
+// WriteOwned stores what Write stores, plain or parallel, encrypted or
+// not, and the pipeline gives every buffer back exactly once and never
+// reads it after that: each buffer is overwritten as soon as it is
+// released. After a write error of the second goroutine the buffers still
+// come back and the error reaches the caller.
+func TestWriteOwned(t *testing.T) {
+	data := pgbenchPages(3<<20+8192, 7)
+	const piece = 1 << 20
+	for _, conc := range []int{1, 2} {
+		for _, pass := range []string{"", "secret"} {
+			newPipe := func(w io.Writer) *WritePipeline {
+				var p *WritePipeline
+				var err error
+				if conc == 1 {
+					p, err = NewWritePipeline(w, Lz4, 1, pass)
+				} else {
+					p, err = NewParallelWritePipeline(w, Lz4, 1, pass, conc)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			var want bytes.Buffer
+			p := newPipe(&want)
+			p.Write(data)
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			p = newPipe(&got)
+			var released atomic.Int32
+			for off := 0; off < len(data); off += piece {
+				b := bytes.Clone(data[off:min(off+piece, len(data))])
+				var once atomic.Bool
+				if err := p.WriteOwned(b, func() {
+					if !once.CompareAndSwap(false, true) {
+						t.Errorf("conc %d: a buffer released twice", conc)
+					}
+					clear(b)
+					released.Add(1)
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			pieces := int32((len(data) + piece - 1) / piece)
+			if released.Load() != pieces {
+				t.Fatalf("conc %d: %d of %d buffers released", conc, released.Load(), pieces)
+			}
+			if p.Checksum() != sha1hex(data) || p.Size() != int64(len(data)) {
+				t.Fatalf("conc %d %q: checksum %s size %d", conc, pass, p.Checksum(), p.Size())
+			}
+			if pass == "" && !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Fatalf("conc %d: WriteOwned stored %d bytes, Write %d (or different ones)", conc, got.Len(), want.Len())
+			}
+			r, err := NewReadPipeline(bytes.NewReader(got.Bytes()), Lz4, pass)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back, err := io.ReadAll(r); err != nil || !bytes.Equal(back, data) {
+				t.Fatalf("conc %d %q: the stored bytes read back to %d bytes (%v)", conc, pass, len(back), err)
+			}
+			r.Close()
+		}
+
+		p, err := NewParallelWritePipeline(&failWriter{after: 100_000}, Zst, DefaultLevel(Zst), "", conc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var released atomic.Int32
+		var werr error
+		n := int32(0)
+		for off := 0; off < 8*piece && werr == nil; off += piece {
+			n++
+			werr = p.WriteOwned(testData(piece, uint64(off)), func() { released.Add(1) })
+		}
+		cerr := p.Close()
+		if err := errors.Join(werr, cerr); err == nil || !strings.Contains(err.Error(), "disk full") {
+			t.Fatalf("conc %d: error %v does not name the cause", conc, err)
+		}
+		if released.Load() != n {
+			t.Fatalf("conc %d: %d of %d buffers released after an error", conc, released.Load(), n)
 		}
 	}
 }

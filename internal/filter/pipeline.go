@@ -190,6 +190,26 @@ func (p *WritePipeline) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// WriteOwned is Write of b without a copy: a parallel pipeline hashes b and
+// hands b itself to its second goroutine. release is called once the
+// pipeline is done with b: at once in a pipeline without a second
+// goroutine or after an error, else from that goroutine. The caller must
+// not change b until then.
+func (p *WritePipeline) WriteOwned(b []byte, release func()) error {
+	if p.async == nil || p.err != nil || p.closed {
+		_, err := p.Write(b)
+		release()
+		return err
+	}
+	// Hashed before the hand-off: b may be reused once released.
+	p.orig.Write(b)
+	if err := p.async.sendOwned(b, release); err != nil {
+		p.err = err
+		return err
+	}
+	return nil
+}
+
 // Close ends the compressed and encrypted streams and flushes them into dst.
 // It must be called also after a failed Write, to release pooled resources.
 func (p *WritePipeline) Close() error {

@@ -34,8 +34,12 @@ const align = 4096
 // and a backup's large file waited on its reads when it had one.
 const lanes = 2
 
-// depth is how many chunks each lane may read ahead of the caller.
-const depth = 1
+// depth is how many chunks each lane may read ahead of the caller. Two:
+// a backup's pipeline holds the chunks it takes with Next for a while
+// (its hand-off to the compressing goroutine), and the lanes keep reading
+// meanwhile (an 830 MB relation through a parallel lz4 pipeline, nothing
+// else running: 0.91-0.97 s with one, 0.83-0.86 s with two).
+const depth = 2
 
 var chunkPool = sync.Pool{New: func() any {
 	b := make([]byte, ChunkSize+align)
@@ -143,15 +147,40 @@ func (r *Reader) readFull(b []byte, off int64, direct *bool) (int, error) {
 
 // Read implements io.Reader.
 func (r *Reader) Read(p []byte) (int, error) {
+	if err := r.fill(); err != nil {
+		return 0, err
+	}
+	n := copy(p, (*r.cur.buf)[r.pos:r.cur.n])
+	r.pos += n
+	return n, nil
+}
+
+// Next returns the next bytes of the file, up to the end of a chunk,
+// without copying them: the caller gets the chunk's buffer and calls
+// release once done with the bytes (the buffer is then reused). At the end
+// of the file, or on an error, it returns no bytes and the error (io.EOF).
+func (r *Reader) Next() ([]byte, func(), error) {
+	if err := r.fill(); err != nil {
+		return nil, nil, err
+	}
+	buf := r.cur.buf
+	p := (*buf)[r.pos:r.cur.n]
+	r.cur.buf, r.pos = nil, r.cur.n
+	return p, func() { chunkPool.Put(buf) }, nil
+}
+
+// fill makes the current chunk one with bytes left, or returns why there
+// are none (io.EOF, a read error).
+func (r *Reader) fill() error {
 	if r.closed {
-		return 0, os.ErrClosed
+		return os.ErrClosed
 	}
 	for r.pos >= r.cur.n {
 		if r.cur.err != nil {
 			r.err = r.cur.err
 		}
 		if r.err != nil {
-			return 0, r.err
+			return r.err
 		}
 		if r.cur.buf != nil {
 			chunkPool.Put(r.cur.buf)
@@ -161,13 +190,11 @@ func (r *Reader) Read(p []byte) (int, error) {
 		r.lane = (r.lane + 1) % lanes
 		if !ok {
 			r.err = io.EOF
-			return 0, r.err
+			return r.err
 		}
 		r.cur, r.pos = c, 0
 	}
-	n := copy(p, (*r.cur.buf)[r.pos:r.cur.n])
-	r.pos += n
-	return n, nil
+	return nil
 }
 
 // Close stops the read-ahead and closes the file.

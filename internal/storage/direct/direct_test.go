@@ -78,6 +78,65 @@ func TestOpenMissing(t *testing.T) {
 	}
 }
 
+// Next hands out the file's bytes in order without a copy: after a Read
+// that stopped inside a chunk it returns the rest of that chunk, then
+// whole chunks, then io.EOF; the buffers it hands out stay the caller's
+// until released, however far the lanes read ahead.
+func TestNext(t *testing.T) {
+	for _, size := range []int{0, 100, ChunkSize, 5*ChunkSize + 4096} {
+		data := make([]byte, size)
+		rng := rand.New(rand.NewPCG(uint64(size), 3))
+		for i := range data {
+			data[i] = byte(rng.Uint32())
+		}
+		p := filepath.Join(t.TempDir(), "f")
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, min(size, 10))
+		if _, err := io.ReadFull(r, got); err != nil {
+			t.Fatal(err)
+		}
+		var held [][]byte // every chunk kept until the end
+		var releases []func()
+		for {
+			b, release, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("size %d: %v", size, err)
+			}
+			if len(b) == 0 || len(b) > ChunkSize {
+				t.Fatalf("size %d: a chunk of %d bytes", size, len(b))
+			}
+			held, releases = append(held, b), append(releases, release)
+		}
+		for _, b := range held {
+			got = append(got, b...)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatalf("size %d: %d bytes in %d chunks, content differs", size, len(got), len(held))
+		}
+		if _, _, err := r.Next(); err != io.EOF {
+			t.Fatalf("size %d: Next after the end: %v", size, err)
+		}
+		for _, release := range releases {
+			release()
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := r.Next(); err == nil {
+			t.Fatal("Next after close succeeded")
+		}
+	}
+}
+
 // A reader closed before its end stops its read-ahead.
 func TestCloseEarly(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "f")
