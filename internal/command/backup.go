@@ -43,6 +43,10 @@ type backupRun struct {
 	lock       *lock.Lock
 	start      time.Time
 	bundle     bool
+	// notBefore is the label's second when the start fell in the newest
+	// backup's second; clock is read until it gets there (waitLabel).
+	notBefore time.Time
+	clock     func() (time.Time, error)
 }
 
 func backup(e *Env) error {
@@ -297,6 +301,9 @@ func (b *backupRun) run() error {
 		b.priorSettings(typ)
 		b.usePrior()
 	}
+	if err := b.waitLabel(); err != nil {
+		return err
+	}
 	if err := b.eng.Plan(ctx); err != nil {
 		return err
 	}
@@ -425,12 +432,14 @@ func (b *backupRun) manifestDB() error {
 	return nil
 }
 
-// laterThanNewest reads the backup start from clock, again until it is in
-// a later second than the newest backup's label: a pgbr
-// backup can take less than a second (pgBackRest's cannot: they wait for
-// the next second before copying), and two backups cannot share a label.
-// A start more than a few seconds behind is left to the label check
-// (clock skew, a changed timezone).
+// laterThanNewest reads the backup start from clock and returns it, or,
+// when it is in the second of the newest backup's label, the next second:
+// two backups cannot share a label, and a pgbr backup can take less than
+// a second. The backup then waits for that second before it plans and
+// copies (waitLabel), as pgBackRest 2.45 sleeps out the second after its
+// start backup: the checkpoint, the walk of PGDATA and the load of the
+// prior manifest go on meanwhile. A start more than a few seconds behind
+// is left to the label check (clock skew, a changed timezone).
 func (b *backupRun) laterThanNewest(clock func() (time.Time, error)) (time.Time, error) {
 	now, err := clock()
 	n := b.bi.Newest()
@@ -443,17 +452,29 @@ func (b *backupRun) laterThanNewest(clock func() (time.Time, error)) (time.Time,
 		return now, nil
 	}
 	next := t.Add(time.Second)
-	for tries := 0; now.Before(next) && next.Sub(now) <= 3*time.Second && tries < 3; tries++ {
-		select {
-		case <-b.e.Ctx.Done():
-			return now, errs.New(errs.Term, "terminated on signal")
-		case <-time.After(next.Sub(now)):
-		}
-		if now, err = clock(); err != nil {
-			return now, err
-		}
+	if now.Before(next) && next.Sub(now) <= 3*time.Second {
+		b.notBefore, b.clock = next, clock
+		return next, nil
 	}
 	return now, nil
+}
+
+// waitLabel waits until the clock laterThanNewest read reaches the
+// backup's label, when that was moved to a later second.
+func (b *backupRun) waitLabel() error {
+	if b.clock == nil {
+		return nil
+	}
+	now, err := b.clock()
+	for tries := 0; err == nil && now.Before(b.notBefore) && tries < 3; tries++ {
+		select {
+		case <-b.e.Ctx.Done():
+			return errs.New(errs.Term, "terminated on signal")
+		case <-time.After(b.notBefore.Sub(now)):
+		}
+		now, err = b.clock()
+	}
+	return err
 }
 
 // waitArchived waits up to archive-timeout for every segment to be in the
