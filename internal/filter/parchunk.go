@@ -67,6 +67,19 @@ type parChunk struct {
 // process-max squared.
 var parSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 
+// frameStream is a parStream whose chunks are whole frames of the format
+// (parLz4, parZstd): nothing comes before, between or after them, and no
+// chunk needs anything of the one before.
+type frameStream struct{ parStream }
+
+// Reset makes the stream write a new stream to dst.
+func (f *frameStream) Reset(dst io.Writer) { f.reset(dst) }
+
+func (*frameStream) take(*parChunk)  {}
+func (*frameStream) head() []byte    { return nil }
+func (*frameStream) tail() []byte    { return nil }
+func (*frameStream) emptyLast() bool { return false }
+
 // parEncoder is a parStream of its format (parGzip, parLz4, parZstd).
 type parEncoder interface {
 	io.WriteCloser

@@ -25,7 +25,7 @@ const parLz4Chunk = 1 << 20
 // files of a backup, whose content the manifest's SHA-1 covers and every
 // restore and verify checks.
 type parLz4 struct {
-	parStream
+	frameStream
 	level lz4.CompressionLevel
 }
 
@@ -54,11 +54,6 @@ func newParLz4(dst io.Writer, level lz4.CompressionLevel, conc int) (*parLz4, er
 	return z, nil
 }
 
-// Reset makes z write a new stream to dst.
-func (z *parLz4) Reset(dst io.Writer) { z.reset(dst) }
-
-func (z *parLz4) take(*parChunk) {}
-
 func (z *parLz4) compress(c *parChunk) error {
 	pool := chunkPool(Lz4, int(z.level))
 	var enc *lz4.Writer
@@ -80,7 +75,3 @@ func (z *parLz4) compress(c *parChunk) error {
 	pool.Put(enc)
 	return nil
 }
-
-func (z *parLz4) head() []byte    { return nil }
-func (z *parLz4) tail() []byte    { return nil }
-func (z *parLz4) emptyLast() bool { return false }

@@ -23,7 +23,7 @@ const parZstChunk = 4 << 20
 // pgBackRest asserts there that its output buffer is full; release builds
 // have no assertions).
 type parZstd struct {
-	parStream
+	frameStream
 	level zstd.EncoderLevel
 }
 
@@ -58,11 +58,6 @@ func newParZstd(dst io.Writer, level zstd.EncoderLevel, conc int) (*parZstd, err
 	return z, nil
 }
 
-// Reset makes z write a new stream to dst.
-func (z *parZstd) Reset(dst io.Writer) { z.reset(dst) }
-
-func (z *parZstd) take(*parChunk) {}
-
 func (z *parZstd) compress(c *parChunk) (err error) {
 	pool := chunkPool(Zst, int(z.level))
 	var enc *zstd.Encoder
@@ -81,7 +76,3 @@ func (z *parZstd) compress(c *parChunk) (err error) {
 	pool.Put(enc)
 	return nil
 }
-
-func (z *parZstd) head() []byte    { return nil }
-func (z *parZstd) tail() []byte    { return nil }
-func (z *parZstd) emptyLast() bool { return false }
