@@ -3,6 +3,7 @@ package filter
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -91,4 +92,19 @@ func parCompress(t *testing.T, ct CompressType, data []byte, level, conc int) []
 		t.Fatal(err)
 	}
 	return out.Bytes()
+}
+
+// checkParCommand compresses in with ct at level on 2 goroutines and checks
+// that the format's command (cmd) reads the stream back to in, and that it
+// is at most 2 % larger than the serial stream.
+func checkParCommand(t *testing.T, ct CompressType, in []byte, level int, cmd ...string) {
+	t.Helper()
+	out := parCompress(t, ct, in, level, 2)
+	if got := run(t, out, cmd[0], cmd[1:]...); !bytes.Equal(got, in) {
+		t.Fatalf("%s read %d bytes, want %d", strings.Join(cmd, " "), len(got), len(in))
+	}
+	serial := compressBytes(t, in, ct, level)
+	if len(out) > len(serial)+len(serial)/50 {
+		t.Errorf("%s: %d bytes, serial %d", ct, len(out), len(serial))
+	}
 }
