@@ -43,10 +43,10 @@ type backupRun struct {
 	lock       *lock.Lock
 	start      time.Time
 	bundle     bool
-	// notBefore is the label's second when the start fell in the newest
-	// backup's second; clock is read until it gets there (waitLabel).
-	notBefore time.Time
-	clock     func() (time.Time, error)
+	// labelClock is set when the start fell in the newest backup's second
+	// and was moved to the next one: it is read until it gets to start
+	// (waitLabel).
+	labelClock func() (time.Time, error)
 }
 
 func backup(e *Env) error {
@@ -453,26 +453,26 @@ func (b *backupRun) laterThanNewest(clock func() (time.Time, error)) (time.Time,
 	}
 	next := t.Add(time.Second)
 	if now.Before(next) && next.Sub(now) <= 3*time.Second {
-		b.notBefore, b.clock = next, clock
+		b.labelClock = clock
 		return next, nil
 	}
 	return now, nil
 }
 
 // waitLabel waits until the clock laterThanNewest read reaches the
-// backup's label, when that was moved to a later second.
+// backup's start, when that was moved to a later second.
 func (b *backupRun) waitLabel() error {
-	if b.clock == nil {
+	if b.labelClock == nil {
 		return nil
 	}
-	now, err := b.clock()
-	for tries := 0; err == nil && now.Before(b.notBefore) && tries < 3; tries++ {
+	now, err := b.labelClock()
+	for tries := 0; err == nil && now.Before(b.start) && tries < 3; tries++ {
 		select {
 		case <-b.e.Ctx.Done():
 			return errs.New(errs.Term, "terminated on signal")
-		case <-time.After(b.notBefore.Sub(now)):
+		case <-time.After(b.start.Sub(now)):
 		}
-		now, err = b.clock()
+		now, err = b.labelClock()
 	}
 	return err
 }

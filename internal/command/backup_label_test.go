@@ -41,16 +41,17 @@ func TestLaterThanNewest(t *testing.T) {
 	if l, err := repo.NewLabel(repo.BackupTypeFull, "", got, []string{b.bi.Current[1].Label}); err != nil || l <= b.bi.Current[1].Label {
 		t.Errorf("label %q (%v)", l, err)
 	}
+	b.start = got // as run() keeps it
 	// Still in the newest label's second when the backup is about to plan:
 	// the clock is read until it has reached the label.
 	reads = 0
-	b.clock = clockFrom(newest.Add(950 * time.Millisecond))
+	b.labelClock = clockFrom(newest.Add(950 * time.Millisecond))
 	if err := b.waitLabel(); err != nil || reads != 2 {
 		t.Errorf("waitLabel: %v after %d clock reads (want a wait and a second read)", err, reads)
 	}
 	// Past it already: no wait.
 	reads = 0
-	b.clock = clockFrom(newest.Add(time.Second + 100*time.Millisecond))
+	b.labelClock = clockFrom(newest.Add(time.Second + 100*time.Millisecond))
 	if err := b.waitLabel(); err != nil || reads != 1 {
 		t.Errorf("waitLabel past the label: %v after %d clock reads (want one)", err, reads)
 	}
@@ -70,7 +71,7 @@ func TestLaterThanNewest(t *testing.T) {
 	b = newRun()
 	b.e.Ctx = ctx
 	stuck := func() (time.Time, error) { return newest.Add(100 * time.Millisecond), nil }
-	if _, err := b.laterThanNewest(stuck); err != nil {
+	if b.start, err = b.laterThanNewest(stuck); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.waitLabel(); err == nil {
