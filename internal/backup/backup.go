@@ -919,8 +919,7 @@ func (b *Backup) pipeFile(cw *copyWorker, idx int, in sourceFile, dst io.Writer,
 	src := b.SourcePath(f.Name)
 	var p *filter.WritePipeline
 	var err error
-	parallel := f.Size >= filter.ParallelMin && b.workers() > 1
-	if parallel {
+	if f.Size >= filter.ParallelMin && b.workers() > 1 {
 		p, err = filter.NewParallelWritePipeline(dst, b.ct, b.level, b.m.CipherPass, b.workers())
 	} else {
 		p, err = filter.NewWritePipeline(dst, b.ct, b.level, b.m.CipherPass)
@@ -936,7 +935,7 @@ func (b *Backup) pipeFile(cw *copyWorker, idx int, in sourceFile, dst io.Writer,
 	cs, chunked := in.(chunkSource)
 	for {
 		var rerr, werr error
-		if chunked && parallel {
+		if chunked {
 			// The read chunks go into the pipeline as they are: the
 			// goroutine that hashes a large file copies nothing.
 			var chunk []byte
