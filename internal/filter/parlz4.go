@@ -14,16 +14,18 @@ const parLz4Chunk = 1 << 20
 
 // parLz4 writes an lz4 stream compressed on up to conc goroutines: the
 // input is cut into chunks and each chunk becomes a complete lz4 frame of
-// its own (64 KiB blocks, no content or block checksum, as liblz4's
-// defaults that pgBackRest keeps), written in input order. Concatenated
-// frames are one stream to an lz4 decoder: the lz4 command and pgbr's
-// decoder read on into the next frame, and liblz4's LZ4F_decompress, which
-// pgBackRest 2.45 calls until its input ends, returns at the end of a
-// frame and starts the next one at the next call.
+// its own (64 KiB blocks, no block checksum), written in input order.
+// Concatenated frames are one stream to an lz4 decoder: the lz4 command
+// and pgbr's decoder read on into the next frame, and liblz4's
+// LZ4F_decompress, which pgBackRest 2.45 calls until its input ends,
+// returns at the end of a frame and starts the next one at the next call.
 //
-// The frames carry no content checksum: these are only ever the large
-// files of a backup, whose content the manifest's SHA-1 covers and every
-// restore and verify checks.
+// The frames carry no content checksum, where pgBackRest 2.45 and the
+// serial stream (newEncoder) write one per stream: these are only ever the
+// large files of a backup, whose content the manifest's SHA-1 covers and
+// every restore and verify, pgbr's and pgBackRest's, checks. A WAL segment
+// goes through the serial stream and keeps its checksum: pgBackRest's
+// archive-get decompresses it without checking its SHA-1.
 type parLz4 struct {
 	frameStream
 	level lz4.CompressionLevel
