@@ -719,6 +719,32 @@ func TestTableSanity(t *testing.T) {
 	}
 }
 
+// TestExporterRules checks what the exporter's init made of the table:
+// every option of info but output and set is valid for exporter with
+// info's rule, no other option but exporter's own; lock-path is valid for
+// every command that runs.
+func TestExporterRules(t *testing.T) {
+	own := map[string]bool{"exporter-host": true, "exporter-port": true}
+	for _, o := range optDefs {
+		ri, info := o.cmds["info"]
+		re, exp := o.cmds["exporter"]
+		want := own[o.name] || (info && o.name != "output" && o.name != "set")
+		if exp != want {
+			t.Errorf("%s: valid for exporter %v, want %v", o.name, exp, want)
+		}
+		if exp && info && !reflect.DeepEqual(re, ri) {
+			t.Errorf("%s: exporter's rule %+v, info's %+v", o.name, re, ri)
+		}
+	}
+	lp := optByName["lock-path"]
+	for _, c := range commandNames {
+		skip := c == "help" || c == "version" || c == "server" || c == "server-ping" || internalCommands[c]
+		if _, ok := lp.cmds[c]; ok == skip {
+			t.Errorf("lock-path valid for %s: %v", c, ok)
+		}
+	}
+}
+
 func TestCompressNotLogged(t *testing.T) {
 	c := mustParse(t, []string{"--no-config", "--stanza=main", "--pg1-path=/pg", "backup", "--no-compress"}, nil)
 	if lp := c.LogParams(); strings.Contains(lp, "compress ") || !strings.Contains(lp, "--compress-type=none") || strings.Contains(lp, "--no-compress") {
